@@ -1,0 +1,1 @@
+"""Turning chunks into events: motion facts, and (with models) descriptions and judgements."""

@@ -1,0 +1,170 @@
+"""The command line: a thin edge that parses, calls one library function, and prints.
+
+Heavy modules (torch, transformers, PyAV, pydantic) are imported inside the commands, so
+``--help`` and ``models list`` start fast. Every :class:`VeilleError` becomes one line on stderr
+and an exit code; tracebacks only with ``VEILLE_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from veille import __version__, constants
+from veille.errors import VeilleError
+
+PROFILES = ("motion", "fast", "default", "full")
+
+
+def _analyze_options(func):
+    """The options of ``analyze`` (shared with the seed's ``main.py``)."""
+    options = [
+        click.option(
+            "--out", "out_dir", type=click.Path(path_type=Path), help="Report folder (default ./veille-reports)."
+        ),
+        click.option("--profile", type=click.Choice(PROFILES), help="motion (no model), fast, default or full."),
+        click.option("--vlm", help="Describer: catalog name, repo id or local folder."),
+        click.option("--llm", help="Reasoner: catalog name, repo id, local folder, or 'none'."),
+        click.option("--grounder", help="Grounder: catalog name, repo id, local folder, or 'none'."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where models run."),
+        click.option("--dtype", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), help="Model weights precision."),
+        click.option("--8bit/--no-8bit", "load_in_8bit", default=None, help="8-bit weights (CUDA only)."),
+        click.option("--offline", is_flag=True, default=None, help="Never touch the network."),
+        click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder."),
+        click.option("--context", help="What is normal at this site (used to judge events)."),
+        click.option("--strict", is_flag=True, default=None, help="Fail instead of falling back to motion-only."),
+        click.option("--clips", is_flag=True, default=None, help="Cut a video clip around each event."),
+        click.option("--lang", type=click.Choice(["en", "fr"]), help="Report language."),
+        click.option("--config", type=click.Path(path_type=Path), help="Settings file (default ./veille.toml)."),
+        click.option("--verbose", "-v", is_flag=True, default=None, help="Say more."),
+        click.option("--quiet", "-q", is_flag=True, default=None, help="Print only errors."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="veille")
+def cli() -> None:
+    """veille: a local, private AI analyst for recorded surveillance video."""
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@_analyze_options
+def analyze(inputs: tuple[str, ...], config: Path | None, **flags: Any) -> None:
+    """Analyse videos (files, folders or globs) and write a report for each."""
+    run_analyze(list(inputs), config=config, flags=flags)
+
+
+def _settings(config: Path | None, flags: dict[str, Any]):
+    from veille.settings import load_settings
+
+    for role in ("vlm", "llm", "grounder"):
+        if isinstance(flags.get(role), str) and flags[role].lower() == "none":
+            flags[role] = "none"
+    return load_settings(config=config, flags=flags)
+
+
+def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]) -> None:
+    """Analyse every input; exit 1 if any failed (after the others were done)."""
+    settings = _settings(config, flags)
+    constants.apply_offline(settings.offline)
+    from veille.console import Console
+    from veille.inputs import expand_inputs
+    from veille.pipeline import analyze as analyze_video
+
+    console = Console(verbose=settings.verbose, quiet=settings.quiet)
+    videos = expand_inputs(inputs)
+    failures: list[tuple[Path, str]] = []
+    for video in videos:
+        try:
+            result = analyze_video(video, settings, progress=console.progress())
+        except VeilleError as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt) or exc.exit_code == 130:
+                raise
+            failures.append((video, str(exc)))
+            console.error(f"{video}: {exc}")
+            continue
+        console.result(result)
+    if failures:
+        console.failures(failures, len(videos))
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path), default=Path("sample.mp4"))
+@click.option(
+    "--seconds", type=click.FloatRange(min=5, max=36000), default=60.0, show_default=True, help="Length of the clip."
+)
+def sample(out: Path, seconds: float) -> None:
+    """Make a synthetic CCTV-like clip OUT (and its ground truth OUT.json)."""
+    from veille.sample import make_sample
+
+    truth = make_sample(out, seconds=seconds)
+    click.echo(
+        f"wrote {out} ({seconds:.0f} s) and {out.with_suffix('.json')} "
+        f"({len(truth['active_intervals'])} active intervals)"
+    )
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of report.json (schema v1)."""
+    import json
+
+    from veille.report.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.group()
+def models() -> None:
+    """List, download and remove the models veille uses."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder.")
+def models_list(as_json: bool, cache_dir: Path | None) -> None:
+    """Show the known models, their roles, true sizes and cache state."""
+    from veille.models.listing import print_models
+
+    print_models(as_json=as_json, cache_dir=cache_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``veille`` command."""
+    run(cli, argv)
+
+
+def run(command: click.Command, argv: list[str] | None = None) -> None:
+    """Run a Click command, mapping errors to one-line messages and exit codes."""
+    try:
+        command.main(args=argv, prog_name="veille", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("interrupted", 130)
+    except VeilleError as exc:
+        if constants.DEBUG:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # the last guard: no traceback without VEILLE_DEBUG
+        if constants.DEBUG:
+            raise
+        _fail(f"unexpected error: {type(exc).__name__}: {exc} (run with VEILLE_DEBUG=1 for details)", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"veille: error: {message}", err=True)
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""Known models, the Hugging Face cache, downloads and the runtime that loads models."""

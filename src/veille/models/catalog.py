@@ -1,0 +1,115 @@
+"""The models veille knows by name: role, repository, true download size, files to fetch.
+
+Any other Hugging Face repo id or local directory works too; the catalog only adds names,
+sizes and safe file patterns. Importing this module imports neither torch nor huggingface_hub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["describer", "reasoner", "grounder"]
+ROLES: tuple[Role, ...] = ("describer", "reasoner", "grounder")
+
+SAFE_PATTERNS: tuple[str, ...] = (
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "config.json",
+    "generation_config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "sentencepiece.bpe.model",
+    "chat_template.json",
+    "chat_template.jinja",
+    "video_preprocessor_config.json",
+)
+FORBIDDEN_SUFFIXES: tuple[str, ...] = (".bin", ".pt", ".pth", ".h5", ".msgpack", ".onnx", ".ckpt", ".pkl")
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """A model known by name."""
+
+    name: str
+    repo_id: str
+    role: Role
+    architecture: str
+    size_bytes: int
+    title: str
+    revision: str = "main"
+    allow_patterns: tuple[str, ...] = SAFE_PATTERNS
+
+    @property
+    def size_gb(self) -> float:
+        """Download size in GB (10^9 bytes)."""
+        return self.size_bytes / 1e9
+
+
+CATALOG: dict[str, CatalogEntry] = {
+    e.name: e
+    for e in (
+        CatalogEntry(
+            "smolvlm",
+            "HuggingFaceTB/SmolVLM-Instruct",
+            "describer",
+            "idefics3",
+            4_490_000_000,
+            "SmolVLM-Instruct (2.2B)",
+        ),
+        CatalogEntry(
+            "smolvlm-500m",
+            "HuggingFaceTB/SmolVLM-500M-Instruct",
+            "describer",
+            "idefics3",
+            1_020_000_000,
+            "SmolVLM-500M-Instruct",
+        ),
+        CatalogEntry(
+            "smolvlm-256m",
+            "HuggingFaceTB/SmolVLM-256M-Instruct",
+            "describer",
+            "idefics3",
+            513_000_000,
+            "SmolVLM-256M-Instruct",
+        ),
+        CatalogEntry("phi-2", "microsoft/phi-2", "reasoner", "phi", 5_560_000_000, "Phi-2 (2.7B)"),
+        CatalogEntry(
+            "phi-3-mini",
+            "microsoft/Phi-3-mini-4k-instruct",
+            "reasoner",
+            "phi3",
+            7_640_000_000,
+            "Phi-3-mini-4k-instruct (3.8B)",
+        ),
+        CatalogEntry(
+            "kosmos-2", "microsoft/kosmos-2-patch14-224", "grounder", "kosmos-2", 6_660_000_000, "Kosmos-2 (1.7B)"
+        ),
+    )
+}
+
+PROFILES: dict[str, dict[Role, str | None]] = {
+    "motion": {"describer": None, "reasoner": None, "grounder": None},
+    "fast": {"describer": "smolvlm-256m", "reasoner": "phi-2", "grounder": None},
+    "default": {"describer": "smolvlm", "reasoner": "phi-2", "grounder": None},
+    "full": {"describer": "smolvlm", "reasoner": "phi-2", "grounder": "kosmos-2"},
+}
+
+
+def profiles_using(name: str) -> list[str]:
+    """The profiles whose default models include ``name``."""
+    return [p for p, roles in PROFILES.items() if name in roles.values()]
+
+
+def lookup(name_or_repo: str) -> CatalogEntry | None:
+    """The catalog entry for a name or a repo id, if any."""
+    if name_or_repo in CATALOG:
+        return CATALOG[name_or_repo]
+    return next((e for e in CATALOG.values() if e.repo_id == name_or_repo), None)

@@ -1,0 +1,53 @@
+"""``veille models list`` / ``python main.py --list-models``: the catalog with cache state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from veille.models.cache import cache_info, hub_cache_dir
+from veille.models.catalog import CATALOG, profiles_using
+
+
+def model_rows(cache_dir: Path | None = None) -> list[dict]:
+    """One dict per catalog model: name, role, repo, size, cache state, path, profiles."""
+    rows = []
+    for entry in CATALOG.values():
+        info = cache_info(entry.repo_id, cache_dir, entry.revision)
+        rows.append(
+            {
+                "name": entry.name,
+                "repo_id": entry.repo_id,
+                "role": entry.role,
+                "title": entry.title,
+                "size_bytes": entry.size_bytes,
+                "cached": info.state == "complete",
+                "cache_state": info.state,
+                "size_on_disk": info.size_on_disk,
+                "path": str(info.snapshot) if info.snapshot else None,
+                "profiles": profiles_using(entry.name),
+            }
+        )
+    return rows
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB" if n else "-"
+
+
+def print_models(*, as_json: bool = False, cache_dir: Path | None = None) -> None:
+    """Print the catalog as a table (or JSON)."""
+    rows = model_rows(cache_dir)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    header = f"{'NAME':<13} {'ROLE':<10} {'REPO':<36} {'SIZE':>7} {'CACHED':<9} {'ON DISK':>8}  PROFILES"
+    click.echo(header)
+    for r in rows:
+        click.echo(
+            f"{r['name']:<13} {r['role']:<10} {r['repo_id']:<36} {_size(r['size_bytes']):>7} "
+            f"{r['cache_state']:<9} {_size(r['size_on_disk']):>8}  {','.join(r['profiles']) or '-'}"
+        )
+    click.echo(f"cache: {hub_cache_dir(cache_dir)}")

@@ -1,0 +1,1 @@
+"""Report contract (schema v1) and its writers."""

@@ -1,0 +1,49 @@
+"""Evidence images: keyframes saved as JPEG with their boxes drawn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from veille.io import write_bytes
+from veille.types import Box
+
+_COLORS = {"motion": (255, 196, 0)}
+_DEFAULT = (0, 220, 120)
+
+
+def draw_boxes(image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+    """A copy of the RGB ``image`` with ``boxes`` drawn and labelled."""
+    out = np.ascontiguousarray(image.copy())
+    thickness = max(1, round(max(out.shape[:2]) / 400))
+    for box in boxes:
+        x1, y1, x2, y2 = (round(v) for v in box.xyxy)
+        color = _COLORS.get(box.label, _DEFAULT)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)
+        if box.label != "motion":
+            cv2.putText(
+                out,
+                box.label[:30],
+                (x1 + 2, max(12, y1 - 4)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4 * thickness,
+                color,
+                thickness,
+                cv2.LINE_AA,
+            )
+    return out
+
+
+def save_jpeg(path: Path, image: np.ndarray, *, max_side: int = 960, quality: int = 85) -> None:
+    """Save an RGB image as JPEG (atomically), shrunk so its longest side is at most ``max_side``."""
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:
+        image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"could not encode {path.name} as JPEG")
+    write_bytes(path, data.tobytes())

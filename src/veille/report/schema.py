@@ -1,0 +1,124 @@
+"""Report schema v1: the contract other tools rely on.
+
+Times are float seconds from the start of the video; boxes are pixel ``xyxy`` of the
+full-resolution frame. New optional fields may be added within v1; nothing is removed or renamed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VideoMeta(_Model):
+    """The analysed video."""
+
+    path: str
+    duration_s: float = Field(ge=0)
+    fps: float = Field(ge=0)
+    width: int = Field(ge=0)
+    height: int = Field(ge=0)
+    frame_count: int = Field(ge=0)
+    codec: str
+
+
+class ReportSegment(_Model):
+    """A stretch where something moved."""
+
+    id: int
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    activity: float = Field(ge=0, le=1)
+
+
+class ReportBox(_Model):
+    """A labelled box, pixel ``xyxy``."""
+
+    label: str
+    xyxy: tuple[float, float, float, float]
+
+
+class ReportKeyframe(_Model):
+    """A keyframe of an event; ``image`` is a path relative to the report folder."""
+
+    t_s: float = Field(ge=0)
+    image: str
+    boxes: list[ReportBox] = Field(default_factory=list)
+
+
+class ReportEvent(_Model):
+    """One thing that happened."""
+
+    id: int
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    title: str = Field(max_length=120)
+    description: str
+    threat_level: Literal[0, 1, 2]
+    confidence: float = Field(ge=0, le=1)
+    source: Literal["vlm", "motion"]
+    keyframes: list[ReportKeyframe] = Field(default_factory=list)
+    clip: str | None = None
+
+
+class ModelInfo(_Model):
+    """Which model played a role, and how it ran."""
+
+    id: str
+    revision: str | None = None
+    device: str
+    dtype: str
+    quantization: str | None = None
+
+
+class ScanMode(_Model):
+    """Which scan mode ran over which stretch."""
+
+    start_s: float
+    end_s: float
+    mode: str
+    reason: str = ""
+
+
+class Stats(_Model):
+    """How much work the analysis did, and how fast."""
+
+    frames_total: int = 0
+    packets_scanned: int = 0
+    frames_decoded: int = 0
+    frames_to_vlm: int = 0
+    vlm_calls: int = 0
+    llm_calls: int = 0
+    scan_s: float = 0.0
+    analysis_s: float = 0.0
+    realtime_factor: float = 0.0
+    scan_modes: list[ScanMode] = Field(default_factory=list)
+    reused_chunks: int = 0
+
+
+class Report(_Model):
+    """A whole analysis of one video (schema v1)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    veille_version: str = ""
+    created_at: str = ""
+    complete: bool = True
+    video: VideoMeta
+    segments: list[ReportSegment] = Field(default_factory=list)
+    events: list[ReportEvent] = Field(default_factory=list)
+    summary: str = ""
+    models: dict[str, ModelInfo | None] = Field(default_factory=dict)
+    stats: Stats = Field(default_factory=Stats)
+    warnings: list[str] = Field(default_factory=list)
+
+
+def json_schema() -> dict:
+    """The JSON Schema of :class:`Report`."""
+    return Report.model_json_schema()

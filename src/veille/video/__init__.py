@@ -1,0 +1,1 @@
+"""Video access and the activity scan."""

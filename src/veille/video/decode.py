@@ -1,0 +1,122 @@
+"""Decoding: downscaled gray frames for motion, full-resolution RGB frames for keyframes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from veille.errors import VideoDecodeError
+from veille.video.probe import open_container
+
+
+@dataclass(frozen=True, slots=True)
+class GrayFrame:
+    """A decoded frame, downscaled to the analysis height, as a 2-D ``uint8`` array."""
+
+    index: int
+    t_s: float
+    gray: np.ndarray
+
+
+def analysis_size(width: int, height: int, target_h: int) -> tuple[int, int]:
+    """Downscaled (w, h) keeping the aspect ratio, both even, never upscaled."""
+    h = min(target_h, height)
+    w = max(2, round(width * h / height))
+    return w - w % 2 or 2, h - h % 2 or 2
+
+
+def iter_gray(
+    path: Path,
+    *,
+    target_h: int = 160,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    warnings: list[str] | None = None,
+) -> Iterator[GrayFrame]:
+    """Decode frames in ``[start_s, end_s)`` and yield them as small gray arrays.
+
+    Corrupt packets are skipped (counted in ``warnings``); decoding goes on after them.
+    """
+    with open_container(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = float(stream.time_base or 0)
+        if start_s > 0:
+            container.seek(int(start_s / tb) if tb else 0, stream=stream, backward=True)
+        size = analysis_size(stream.codec_context.width, stream.codec_context.height, target_h)
+        index = 0
+        for frame in _frames(container, stream, warnings):
+            t = float(frame.pts * tb) if frame.pts is not None and tb else index / float(stream.average_rate or 25)
+            index += 1
+            if t < start_s:
+                continue
+            if end_s is not None and t >= end_s:
+                break
+            gray = frame.reformat(width=size[0], height=size[1], format="gray").to_ndarray()
+            yield GrayFrame(index - 1, t, gray)
+
+
+def _frames(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, warnings: list[str] | None
+) -> Iterator[av.VideoFrame]:
+    bad = 0
+    for packet in container.demux(stream):
+        try:
+            yield from packet.decode()
+        except av.FFmpegError:
+            bad += 1
+            if bad > 1000:
+                raise VideoDecodeError(f"{container.name}: too many undecodable packets; the file is damaged") from None
+    if bad and warnings is not None:
+        warnings.append(f"{bad} damaged packet(s) could not be decoded and were skipped")
+
+
+def grab_frames(path: Path, times_s: Sequence[float]) -> list[tuple[float, np.ndarray]]:
+    """Decode the frames nearest to each time in ``times_s`` at full resolution (RGB).
+
+    Seeks to the keyframe before each wanted time and decodes forward; times are visited in
+    order so each stretch is decoded once.
+    """
+    wanted = sorted(set(times_s))
+    out: list[tuple[float, np.ndarray]] = []
+    if not wanted:
+        return out
+    with open_container(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = float(stream.time_base or 0) or 1 / 90000
+        i = 0
+        while i < len(wanted):
+            container.seek(int(max(0.0, wanted[i] - 0.05) / tb), stream=stream, backward=True)
+            i = _collect(container, stream, tb, wanted, i, out)
+    return out
+
+
+def _collect(container, stream, tb: float, wanted: list[float], i: int, out: list) -> int:
+    previous = None
+    start = i
+    try:
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                t = float(frame.pts * tb) if frame.pts is not None else 0.0
+                while i < len(wanted) and t >= wanted[i] - 1e-3:
+                    pick = (
+                        frame if previous is None or abs(t - wanted[i]) <= abs(previous[0] - wanted[i]) else previous[1]
+                    )
+                    pt = t if pick is frame else previous[0]
+                    out.append((pt, pick.to_ndarray(format="rgb24")))
+                    i += 1
+                if i >= len(wanted) or (i > start and wanted[i] - t > 2.0):
+                    return i
+                previous = (t, frame)
+    except av.FFmpegError:
+        pass
+    if i < len(wanted) and previous is not None:  # past the end: take the last frame
+        while i < len(wanted):
+            out.append((previous[0], previous[1].to_ndarray(format="rgb24")))
+            i += 1
+    return len(wanted) if i == start else i

@@ -1,0 +1,134 @@
+"""From per-frame motion to segments (hysteresis, gaps, padding) and chunks with keyframes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from veille.settings import ScanSettings
+from veille.types import Box, MotionSample, Segment
+
+
+@dataclass(slots=True)
+class ActiveStretch:
+    """A segment plus the motion samples measured inside it (before padding)."""
+
+    segment: Segment
+    samples: list[MotionSample] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Open:
+    start_s: float
+    last_active_s: float
+    peak: float
+    samples: list[MotionSample]
+
+
+def segment_samples(
+    samples: Iterable[MotionSample], cfg: ScanSettings, *, duration_s: float
+) -> Iterator[ActiveStretch]:
+    """Turn a stream of motion samples into padded, merged segments (streaming).
+
+    A segment opens when the score reaches ``cfg.motion_threshold`` and stays open while it stays
+    above half of it; it closes after ``cfg.merge_gap_s`` below. Segments shorter than
+    ``cfg.min_segment_s`` are dropped; the rest are padded by ``cfg.padding_s`` and merged when
+    the padding makes them touch.
+    """
+    high, low = cfg.motion_threshold, cfg.motion_threshold / 2
+    current: _Open | None = None
+    pending: ActiveStretch | None = None
+    next_id = 0
+    for sample in samples:
+        if current is not None and sample.t_s - current.last_active_s > cfg.merge_gap_s:
+            pending, done, next_id = _close(current, pending, cfg, duration_s, next_id)
+            current = None
+            if done:
+                yield done
+        if sample.score >= high or (current is not None and sample.score >= low):
+            if current is None:
+                current = _Open(sample.t_s, sample.t_s, 0.0, [])
+            current.last_active_s = sample.t_s
+            current.peak = max(current.peak, sample.score)
+        if current is not None:
+            current.samples.append(sample)
+    if current is not None:
+        pending, done, next_id = _close(current, pending, cfg, duration_s, next_id)
+        if done:
+            yield done
+    if pending is not None:
+        yield pending
+
+
+def _close(
+    seg: _Open, pending: ActiveStretch | None, cfg: ScanSettings, duration_s: float, next_id: int
+) -> tuple[ActiveStretch | None, ActiveStretch | None, int]:
+    """Close ``seg``; merge it into ``pending`` or emit ``pending`` and hold ``seg``."""
+    if seg.last_active_s - seg.start_s < cfg.min_segment_s:
+        return pending, None, next_id
+    start = max(0.0, seg.start_s - cfg.padding_s)
+    end = min(duration_s, seg.last_active_s + cfg.padding_s) if duration_s else seg.last_active_s + cfg.padding_s
+    samples = [s for s in seg.samples if s.t_s <= seg.last_active_s]
+    activity = min(1.0, seg.peak * 10)  # a tenth of the frame moving reads as full activity
+    if pending is not None and start <= pending.segment.end_s:
+        old = pending.segment
+        merged = Segment(old.id, old.start_s, max(old.end_s, end), max(old.activity, activity))
+        return ActiveStretch(merged, pending.samples + samples), None, next_id
+    fresh = ActiveStretch(Segment(next_id, start, end, activity), samples)
+    return fresh, pending, next_id + 1
+
+
+def split_chunks(segment: Segment, chunk_s: float) -> list[tuple[float, float]]:
+    """Split a segment into equal pieces of at most ``chunk_s`` seconds."""
+    n = max(1, math.ceil(segment.duration_s / chunk_s - 1e-9))
+    step = segment.duration_s / n
+    return [(segment.start_s + i * step, segment.start_s + (i + 1) * step) for i in range(n)]
+
+
+def pick_keyframe_times(
+    samples: Sequence[MotionSample], start_s: float, end_s: float, k: int
+) -> list[tuple[float, float]]:
+    """Choose up to ``k`` (time, score) pairs at motion peaks, spread evenly through the span.
+
+    The span is cut into ``k`` bins; each bin gives its highest-scoring sample, or its middle when
+    it holds none.
+    """
+    span = max(end_s - start_s, 1e-6)
+    picks: list[tuple[float, float]] = []
+    for i in range(k):
+        lo, hi = start_s + span * i / k, start_s + span * (i + 1) / k
+        inside = [s for s in samples if lo <= s.t_s < hi]
+        if inside:
+            best = max(inside, key=lambda s: s.score)
+            picks.append((best.t_s, best.score))
+        else:
+            picks.append(((lo + hi) / 2, 0.0))
+    return picks
+
+
+def union_boxes(samples: Iterable[MotionSample]) -> tuple[tuple[Box, ...], int]:
+    """The boxes of the strongest sample and the largest number of regions seen at once."""
+    best: MotionSample | None = None
+    regions = 0
+    for sample in samples:
+        regions = max(regions, len(sample.boxes))
+        if best is None or sample.score > best.score:
+            best = sample
+    return (best.boxes if best else ()), regions
+
+
+def heartbeat_times(segments: Sequence[Segment], duration_s: float, every_s: float) -> list[float]:
+    """Times to sample during long quiet stretches, every ``every_s`` seconds of quiet."""
+    if every_s <= 0 or duration_s <= 0:
+        return []
+    times: list[float] = []
+    quiet_start = 0.0
+    bounds = [(s.start_s, s.end_s) for s in segments] + [(duration_s, duration_s)]
+    for start, end in bounds:
+        t = quiet_start + every_s
+        while t < start - 1e-6:
+            times.append(t)
+            t += every_s
+        quiet_start = max(quiet_start, end)
+    return times

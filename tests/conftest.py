@@ -1,0 +1,37 @@
+"""Shared fixtures: a synthetic sample clip, an isolated HF cache, a clean environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from veille.sample import make_sample
+
+
+@pytest.fixture(scope="session")
+def sample_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A 30-second synthetic CCTV clip and its ground truth (made once per session)."""
+    folder = tmp_path_factory.mktemp("sample")
+    video = folder / "sample.mp4"
+    make_sample(video, seconds=30)
+    return video, json.loads(video.with_suffix(".json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own HF cache and no VEILLE_* / offline settings from outside."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    monkeypatch.delenv("TRANSFORMERS_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random checkpoints of Idefics3, Phi, Phi3 and Kosmos-2 (built once per session)."""
+    from tests.tiny_models import tiny_models_fixture
+
+    return tiny_models_fixture(tmp_path_factory)
