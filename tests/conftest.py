@@ -35,3 +35,35 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from tests.tiny_models import tiny_models_fixture
 
     return tiny_models_fixture(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def catalog_repo_dirs(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Catalog repo id -> folder holding the tiny checkpoint of its architecture (plus a decoy .bin)."""
+    from tests.hub_fixtures import catalog_repos
+
+    return catalog_repos(tiny_models, tmp_path_factory.mktemp("catalog-repos"))
+
+
+@pytest.fixture(scope="session")
+def catalog_model_cache(catalog_repo_dirs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An HF_HOME whose cache holds smolvlm, smolvlm-256m, phi-2 and kosmos-2 (downloaded once per session)."""
+    from tests.fake_hub import FakeHub
+    from tests.hub_fixtures import fill_cache
+
+    home = tmp_path_factory.mktemp("hf-home-filled")
+    with FakeHub(catalog_repo_dirs) as hub:
+        fill_cache(hub, home, ["smolvlm", "smolvlm-256m", "phi-2", "kosmos-2"])
+    return home
+
+
+@pytest.fixture
+def offline_models(catalog_model_cache: Path, tmp_path: Path) -> dict[str, str]:
+    """Env for a subprocess (`veille analyze ... --profile full`) with this test's own filled cache, offline."""
+    import shutil
+
+    from tests.hub_fixtures import offline_env
+
+    home = tmp_path / "hf-home-models"
+    shutil.copytree(catalog_model_cache, home, symlinks=True)
+    return offline_env(home)

@@ -4,10 +4,10 @@
 `huggingface_hub` client (and `transformers.from_pretrained`) can download
 from it.  Point the client at it with ``HF_ENDPOINT=hub.url``.  The hub
 reads ``HF_ENDPOINT``/``HF_HUB_OFFLINE`` at import time, so run the client in
-a subprocess: ``run_client(code, hub.client_env(tmp_path))``.  (In-process
-use needs ``constants.ENDPOINT``, ``constants.HUGGINGFACE_CO_URL_TEMPLATE``
-and ``huggingface_hub.hf_api.api.endpoint`` patched; the subprocess is the
-faithful option.)
+a subprocess: ``run_client(code, hub.client_env(tmp_path))`` (the faithful
+option).  In-process, `patch_endpoint(monkeypatch, hub.url)` patches
+``constants.ENDPOINT``, ``constants.HUGGINGFACE_CO_URL_TEMPLATE`` and the
+module-level ``hf_api.api.endpoint``; pass ``cache_dir=`` explicitly then.
 
 Example::
 
@@ -18,7 +18,7 @@ Example::
 
 Fault rules match a *target* with `fnmatch`: the file path inside the repo for
 ``/resolve`` and LFS-blob requests, the URL path (``/api/models/...``) for API
-calls.  Each distinct target matching a rule is hit ``times`` times.
+calls.  Each distinct target (per repo) matching a rule is hit ``times`` times.
 """
 
 from __future__ import annotations
@@ -223,9 +223,7 @@ class FakeHub:
         return repo.sha
 
     # -- faults ------------------------------------------------------------
-    def cut_first_transfer(
-        self, pattern: str, nbytes: int | None = None, times: int = 1, rst: bool = False
-    ) -> None:
+    def cut_first_transfer(self, pattern: str, nbytes: int | None = None, times: int = 1, rst: bool = False) -> None:
         """First ``times`` body GETs per matching file send ``nbytes`` (default half) then close.
 
         ``rst=False`` closes cleanly (FIN: client sees RemoteProtocolError);
@@ -239,9 +237,7 @@ class FakeHub:
         """Answer ``status`` to the first ``times`` matching requests per target."""
         self._add_fault(_Fault("fail", pattern, times, frozenset(methods), status))
 
-    def stall(
-        self, pattern: str, seconds: float, times: int = 1, methods: Iterable[str] = ("GET", "HEAD")
-    ) -> None:
+    def stall(self, pattern: str, seconds: float, times: int = 1, methods: Iterable[str] = ("GET", "HEAD")) -> None:
         """Sleep ``seconds`` (interrupted by `stop`) before answering matching requests."""
         self._add_fault(_Fault("stall", pattern, times, frozenset(methods), seconds))
 
@@ -254,17 +250,18 @@ class FakeHub:
         with self._lock:
             self._faults.append(fault)
 
-    def _take_fault(self, kind: str, target: str, method: str) -> _Fault | None:
+    def _take_fault(self, kind: str, target: str, method: str, repo_id: str = "") -> _Fault | None:
+        key = f"{repo_id}:{target}"  # counted per repo: every repo's model.safetensors gets its own cut
         with self._lock:
             for fault in self._faults:
-                hits = fault.hits.get(target, 0)
+                hits = fault.hits.get(key, 0)
                 if (
                     fault.kind == kind
                     and method in fault.methods
                     and hits < fault.times
                     and fnmatch.fnmatchcase(target, fault.pattern)
                 ):
-                    fault.hits[target] = hits + 1
+                    fault.hits[key] = hits + 1
                     return fault
         return None
 
@@ -281,15 +278,9 @@ class FakeHub:
             self._log.clear()
 
     def requested_files(self, method: str = "GET") -> list[str]:
-        """Repo file paths fetched with ``method`` via /resolve or the LFS blob URL."""
-        out = []
-        for req in self.requests:
-            parts = urlsplit(req.path).path.split("/")
-            if req.method == method and "resolve" in parts:
-                out.append(unquote("/".join(parts[parts.index("resolve") + 2 :])))
-            elif req.method == method and parts[1:2] == ["_lfs"]:
-                out.append(unquote("/".join(parts[4:])))
-        return out
+        """Repo file paths requested with ``method`` via /resolve or the LFS blob URL, in order."""
+        files = [_file_of(req.path) for req in self.requests if req.method == method]
+        return [f for f in files if f is not None]
 
     def _record(self, req: LoggedRequest) -> None:
         with self._lock:
@@ -302,7 +293,7 @@ class FakeHub:
             k: v
             for k, v in os.environ.items()
             if not k.upper().startswith(
-                ("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+                ("HF_", "HUGGINGFACE_", "HUGGING_FACE_", "TRANSFORMERS_", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
             )
         }
         env.update(
@@ -321,6 +312,20 @@ class FakeHub:
             env["HF_HUB_OFFLINE"] = "1"
         env.update(extra)
         return env
+
+
+def patch_endpoint(monkeypatch: Any, url: str, offline: bool = False) -> None:
+    """In-process alternative to ``HF_ENDPOINT``/``HF_HUB_OFFLINE`` for an imported huggingface_hub.
+
+    ``monkeypatch`` is pytest's fixture (anything with ``setattr(obj, name, value)``).
+    """
+    from huggingface_hub import constants, hf_api
+
+    template = url + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    monkeypatch.setattr(hf_api.api, "endpoint", url)  # module-level HfApi behind model_info() & co.
 
 
 def _close_quietly(conn: socket.socket) -> None:
@@ -360,6 +365,11 @@ def _sibling_json(entry: RepoEntry) -> dict[str, Any]:
     return out
 
 
+def _file_of(raw_path: str) -> str | None:
+    """Repo file path addressed by a raw request path, else None."""
+    return _fault_target([unquote(s) for s in urlsplit(raw_path).path.split("/")[1:]])
+
+
 def _fault_target(segs: list[str]) -> str | None:
     """Repo file path addressed by a /resolve or /_lfs URL, else None."""
     if segs[:1] == ["_lfs"]:
@@ -369,12 +379,22 @@ def _fault_target(segs: list[str]) -> str | None:
     return None
 
 
+def _repo_of(segs: list[str]) -> str:
+    """Repo id addressed by a /resolve or /_lfs URL, else ''."""
+    if segs[:1] == ["_lfs"] and len(segs) > 1:
+        return segs[1]
+    if "resolve" in segs:
+        return "/".join(segs[: segs.index("resolve")])
+    return ""
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Routes Hub API, /resolve and LFS-blob requests of one connection."""
 
     protocol_version = "HTTP/1.1"
     timeout = 30  # idle keep-alive connections end eventually
     server: Any
+    _repo_id = ""
 
     @property
     def hub(self) -> FakeHub:
@@ -411,11 +431,12 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         segs = [unquote(s) for s in split.path.split("/")[1:]]
         target = _fault_target(segs) or split.path
-        stall = hub._take_fault("stall", target, self.command)
+        self._repo_id = _repo_of(segs)
+        stall = hub._take_fault("stall", target, self.command, self._repo_id)
         if stall is not None and hub._stopping.wait(float(stall.value or 0)):
             self.close_connection = True
             return
-        fail = hub._take_fault("fail", target, self.command)
+        fail = hub._take_fault("fail", target, self.command, self._repo_id)
         if fail is not None:
             self._error(int(fail.value or 500), None, "Injected failure")
         elif segs[:2] == ["api", "models"]:
@@ -560,7 +581,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if self.command == "HEAD":
             return
-        cut = self.hub._take_fault("cut", entry.path, "GET")
+        cut = self.hub._take_fault("cut", entry.path, "GET", self._repo_id)
         sent = length if cut is None else min(length, length // 2 if cut.value is None else int(cut.value))
         with entry.local.open("rb") as f:
             f.seek(start)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_hub import FakeHub, run_client
+from tests.fake_hub import FakeHub, patch_endpoint, run_client
 
 REPO = "org/tiny"
 PATTERNS = ["*.json", "*.safetensors", "*.txt"]
@@ -171,12 +170,12 @@ def test_5xx_not_retried_then_second_call_succeeds(
 
 
 def test_stalled_body_times_out_and_is_retried(hub: FakeHub, env: dict[str, str]) -> None:
-    hub.stall("config.json", seconds=3, methods=["GET"])  # > HF_HUB_DOWNLOAD_TIMEOUT=1
+    hub.stall("config.json", seconds=10, methods=["GET"])  # > HF_HUB_DOWNLOAD_TIMEOUT=1
     start = time.monotonic()
     res = run_client(_download("config.json"), env)
     assert res.ok, res.stderr
     assert hub.requested_files("GET") == ["config.json", "config.json"]
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 10  # gave up on the stalled answer and resumed
 
 
 def test_stop_is_prompt_while_a_request_stalls(repo_dir: Path) -> None:
@@ -185,7 +184,8 @@ def test_stop_is_prompt_while_a_request_stalls(repo_dir: Path) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=10)
     worker = threading.Thread(target=lambda: conn.request("GET", f"/{REPO}/resolve/main/config.json"))
     worker.start()
-    while not hub.requests:
+    deadline = time.monotonic() + 5
+    while not hub.requests and time.monotonic() < deadline:
         time.sleep(0.01)
     start = time.monotonic()
     hub.stop()
@@ -252,32 +252,61 @@ def test_offline_uses_the_cache_without_any_request(hub: FakeHub, env: dict[str,
     assert hub.requests == []
 
 
+def _write_tiny_gpt2(dest: Path) -> None:
+    """config.json + model.safetensors of a 1-layer GPT-2 (n_embd=16), without importing transformers."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    emb, vocab, pos = 16, 64, 32
+    layer = {"ln_1.weight": (emb,), "ln_1.bias": (emb,), "ln_2.weight": (emb,), "ln_2.bias": (emb,)}
+    for name, (fan_in, fan_out) in {
+        "attn.c_attn": (emb, 3 * emb),
+        "attn.c_proj": (emb, emb),
+        "mlp.c_fc": (emb, 4 * emb),
+        "mlp.c_proj": (4 * emb, emb),
+    }.items():
+        layer |= {f"{name}.weight": (fan_in, fan_out), f"{name}.bias": (fan_out,)}
+    shapes = {"wte.weight": (vocab, emb), "wpe.weight": (pos, emb), "ln_f.weight": (emb,), "ln_f.bias": (emb,)}
+    shapes |= {f"h.0.{key}": shape for key, shape in layer.items()}
+    rng = np.random.default_rng(0)
+    tensors = {f"transformer.{k}": (0.02 * rng.standard_normal(s)).astype(np.float32) for k, s in shapes.items()}
+    dest.mkdir(parents=True)
+    save_file(tensors, str(dest / "model.safetensors"), metadata={"format": "pt"})
+    config = {
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "n_embd": emb,
+        "n_head": 2,
+        "n_layer": 1,
+        "n_positions": pos,
+        "vocab_size": vocab,
+        "bos_token_id": 0,
+        "eos_token_id": 0,
+    }
+    (dest / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.slow
 def test_transformers_from_pretrained_through_the_hub(tmp_path: Path) -> None:
     model_dir = tmp_path / "gpt"
-    build = run_client(
-        f"""
-        import torch
-        from transformers import GPT2Config, GPT2LMHeadModel
-        torch.manual_seed(0)
-        cfg = GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=64, n_positions=32, bos_token_id=0,
-                         eos_token_id=0)
-        GPT2LMHeadModel(cfg).save_pretrained({str(model_dir)!r})
-        """,
-        {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-build")},
-    )
-    assert build.ok, build.stderr
+    _write_tiny_gpt2(model_dir)
     (model_dir / "pytorch_model.bin").write_bytes(b"decoy")
     with FakeHub({"org/gpt": model_dir}) as server:
         res = run_client(
             """
             from transformers import AutoModelForCausalLM
-            model = AutoModelForCausalLM.from_pretrained("org/gpt")
-            emit(sum(p.numel() for p in model.parameters()))
+            model, info = AutoModelForCausalLM.from_pretrained("org/gpt", output_loading_info=True)
+            emit({"params": sum(p.numel() for p in model.parameters()),
+                  "missing": sorted(info["missing_keys"]), "unexpected": sorted(info["unexpected_keys"])})
             """,
             server.client_env(tmp_path / "hf"),
         )
         assert res.ok, res.stderr
-        assert res.value > 0
+        assert res.value["missing"] == res.value["unexpected"] == []
+        assert res.value["params"] > 0
+        sha = server.commit_sha("org/gpt")
+        assert server.requests[0].path == "/api/models/org/gpt"
+        assert all(f"/resolve/{sha}/" in r.path for r in server.requests if "/resolve/" in r.path)
         assert "model.safetensors" in server.requested_files("GET")
         assert "pytorch_model.bin" not in server.requested_files("GET") + server.requested_files("HEAD")
 
@@ -307,3 +336,17 @@ def test_raw_protocol_range_and_error_headers(hub: FakeHub) -> None:
     ]:
         resp = get(path)
         assert (resp.status, resp.headers["X-Error-Code"]) == (status, code), path
+    conn.close()
+
+
+def test_in_process_patch_endpoint(hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import hf_hub_download, model_info
+
+    patch_endpoint(monkeypatch, hub.url)
+    path = hf_hub_download(REPO, "sub/extra.json", cache_dir=tmp_path / "cache")
+    assert Path(path).read_text() == "{}"
+    assert model_info(REPO).sha == hub.commit_sha(REPO)
+    hub.clear_log()
+    patch_endpoint(monkeypatch, hub.url, offline=True)
+    assert hf_hub_download(REPO, "sub/extra.json", cache_dir=tmp_path / "cache") == path
+    assert hub.requests == []

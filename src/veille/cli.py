@@ -7,7 +7,10 @@ and an exit code; tracebacks only with ``VEILLE_DEBUG=1``.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,26 +77,45 @@ def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]
     """Analyse every input; exit 1 if any failed (after the others were done)."""
     settings = _settings(config, flags)
     constants.apply_offline(settings.offline)
+    from veille.batch import run_batch
     from veille.console import Console
     from veille.inputs import expand_inputs
-    from veille.pipeline import analyze as analyze_video
+    from veille.redact import install_log_masking
 
-    console = Console(verbose=settings.verbose, quiet=settings.quiet)
+    install_log_masking()
+    _model_logs(settings.verbose and not settings.quiet)
+    console = Console(verbose=settings.verbose, quiet=settings.quiet, lang=settings.lang)
     videos = expand_inputs(inputs)
-    failures: list[tuple[Path, str]] = []
-    for video in videos:
-        try:
-            result = analyze_video(video, settings, progress=console.progress())
-        except VeilleError as exc:
-            if isinstance(exc.__context__, KeyboardInterrupt) or exc.exit_code == 130:
-                raise
-            failures.append((video, str(exc)))
-            console.error(f"{video}: {exc}")
-            continue
-        console.result(result)
-    if failures:
-        console.failures(failures, len(videos))
+
+    def done(item, result) -> None:
+        if result is not None:
+            console.result(result)
+        elif item.error:
+            console.error(f"{item.video}: {item.error}")
+
+    with _sigterm_as_interrupt():
+        batch = run_batch(videos, settings, progress=console.progress, on_done=done)
+    if batch.failures:
+        console.failures([(Path(i.video), i.error or "failed") for i in batch.failures], len(videos))
         sys.exit(1)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C while analysing: partial report, index, exit 130."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @cli.command()
@@ -122,6 +144,27 @@ def schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
+@cli.group("eval")
+def eval_group() -> None:
+    """Measure veille against footage with ground truth."""
+
+
+@eval_group.command("activity")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    envvar="VEILLE_DATA_DIR",
+    required=True,
+    help="Folder holding ucsd_ped1/, ucsd_ped2/, cdnet_highway/ (or set VEILLE_DATA_DIR).",
+)
+def eval_activity(data_dir: Path) -> None:
+    """Recall (and precision where labelled) of the activity scan on UCSD Ped1/Ped2 and CDnet highway."""
+    from veille.evaluate import evaluate_activity, format_scores
+
+    click.echo(format_scores(evaluate_activity(data_dir)))
+
+
 @cli.group()
 def models() -> None:
     """List, download and remove the models veille uses."""
@@ -135,6 +178,60 @@ def models_list(as_json: bool, cache_dir: Path | None) -> None:
     from veille.models.listing import print_models
 
     print_models(as_json=as_json, cache_dir=cache_dir)
+
+
+def _model_logs(verbose: bool) -> None:
+    """With --verbose, show each model load/unload (device, dtype, seconds, memory) on stderr."""
+    if not verbose:
+        return
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("veille: %(message)s"))
+    log = logging.getLogger("veille.models")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+@models.command("download")
+@click.argument("names", nargs=-1)
+@click.option("--profile", type=click.Choice(PROFILES), help="With no NAME: the models of this profile.")
+@click.option("--revision", help="Branch, tag or commit to fetch (one NAME only).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder.")
+@click.option("--offline", is_flag=True, default=None, help="Only check that the models are cached.")
+@click.option("--quiet", "-q", is_flag=True, default=None, help="Print only errors.")
+def models_download(names: tuple[str, ...], revision: str | None, **flags: Any) -> None:
+    """Download models (catalog names or repo ids; none: the current profile's), safetensors only."""
+    settings = _settings(None, flags)
+    constants.apply_offline(settings.offline)
+    from veille.models.commands import download_models, profile_models
+    from veille.models.progress import console_reporter
+
+    specs = list(names) or profile_models(
+        settings.profile, {"describer": settings.vlm, "reasoner": settings.llm, "grounder": settings.grounder}
+    )
+    if not specs:
+        click.echo(f"profile '{settings.profile}' uses no model; nothing to download")
+        return
+    reporter = console_reporter(quiet=settings.quiet)
+    if settings.quiet:  # huggingface_hub's own resume notices would still reach stderr
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error()
+    for line in download_models(specs, cache_dir=settings.cache_dir, reporter=reporter, revision=revision):
+        if not settings.quiet:
+            click.echo(line)
+
+
+@models.command("remove")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder.")
+def models_remove(names: tuple[str, ...], cache_dir: Path | None) -> None:
+    """Delete cached models and say how much space was freed."""
+    from veille.models.commands import remove_model
+
+    for name in names:
+        click.echo(remove_model(name, cache_dir=cache_dir))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -166,5 +263,7 @@ def run(command: click.Command, argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"veille: error: {message}", err=True)
+    from veille.redact import mask_credentials
+
+    click.echo(f"veille: error: {mask_credentials(message)}", err=True)
     sys.exit(code)

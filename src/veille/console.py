@@ -1,28 +1,48 @@
 """What the command line prints: progress, results, warnings and errors.
 
-Plain lines when output is not a terminal; nothing but errors with ``quiet``.
+On a terminal: rich progress bars for each stage (scan, describe, reason…) and a closing table of
+events. Not on a terminal: plain lines only. With ``quiet``: nothing but errors. Strings from models
+and file names are printed literally (never read as rich markup).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
+
+from veille.i18n import clock, labels, stage_label, threat_label
 
 if TYPE_CHECKING:
     from veille.pipeline import AnalysisResult
 
-THREAT = {0: "normal", 1: "suspicious", 2: "critical"}
+THREAT_STYLES = {0: "green", 1: "yellow", 2: "bold red"}
+
+
+def _amount(done: float, total: float | None, unit: str) -> str:
+    def one(value: float) -> str:
+        if unit == "s":
+            return clock(value)
+        if unit == "B":
+            from veille.models.progress import human_bytes
+
+            return human_bytes(value)
+        return f"{value:.0f}"
+
+    return f"{one(done)}/{one(total)}" if total else one(done)
 
 
 class _PlainProgress:
+    """Stage lines for logs and pipes (shown with ``--verbose``); warnings always."""
+
     def __init__(self, console: Console) -> None:
         self.console = console
 
     def start(self, stage: str, total: float | None = None, *, unit: str = "") -> None:
-        self.console.info(f"{stage}…")
+        kind, _, rest = stage.partition(" ")
+        self.console.info(f"{stage_label(kind, self.console.lang)} {rest}".strip() + "…")
 
     def update(self, stage: str, done: float) -> None:
         return None
@@ -34,52 +54,172 @@ class _PlainProgress:
         self.console.warn(message)
 
 
-class Console:
-    """Prints for the CLI; the library itself never prints."""
+class _RichProgress:
+    """Rich bars on a terminal: one per stage, the live display runs while any stage is open."""
 
-    def __init__(self, *, verbose: bool = False, quiet: bool = False) -> None:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._bars: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._units: dict[str, tuple[float | None, str]] = {}
+
+    def _new_bars(self) -> Any:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        return Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            TextColumn("{task.fields[amount]}", markup=False),
+            TimeElapsedColumn(),
+            console=self.console.rich_err,
+            transient=False,
+        )
+
+    def start(self, stage: str, total: float | None = None, *, unit: str = "") -> None:
+        if self._bars is None:
+            self._bars = self._new_bars()
+            self._bars.start()
+        kind, _, rest = stage.partition(" ")
+        label = f"{stage_label(kind, self.console.lang)} {rest}".strip()
+        self._units[stage] = (total, unit)
+        self._tasks[stage] = self._bars.add_task(label, total=total, amount=_amount(0, total, unit))
+
+    def update(self, stage: str, done: float) -> None:
+        if stage in self._tasks:
+            total, unit = self._units[stage]
+            self._bars.update(self._tasks[stage], completed=done, amount=_amount(done, total, unit))
+
+    def finish(self, stage: str) -> None:
+        task = self._tasks.pop(stage, None)
+        if task is None:
+            return
+        total, unit = self._units.pop(stage)
+        done = total if total is not None else self._bars.tasks[task].completed
+        self._bars.update(task, completed=done, total=done or 1, amount=_amount(done, total, unit))
+        if not self._tasks:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the live display (the finished bars stay on screen)."""
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None
+
+    def warn(self, message: str) -> None:
+        target = self._bars.console if self._bars is not None else self.console.rich_err
+        target.print(f"veille: warning: {message}", markup=False, highlight=False, style="yellow")
+
+
+class Console:
+    """Prints for the CLI; the library itself never prints.
+
+    Args:
+        verbose: also show stage lines when output is not a terminal.
+        quiet: print nothing but errors.
+        lang: label language (``en`` or ``fr``).
+        tty: force terminal (True) or plain (False) output; detected from stderr when ``None``.
+        out, err: streams for results and for progress/warnings/errors (default stdout, stderr).
+    """
+
+    def __init__(
+        self,
+        *,
+        verbose: bool = False,
+        quiet: bool = False,
+        lang: str = "en",
+        tty: bool | None = None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
         self.verbose = verbose and not quiet
         self.quiet = quiet
-        self.is_tty = sys.stdout.isatty()
+        self.lang = lang
+        self.out = out
+        self.err = err
+        self.is_tty = (err or sys.stderr).isatty() if tty is None else tty
+        self.out_tty = (out or sys.stdout).isatty() if tty is None else tty
+        self._rich_err: Any = None
 
-    def progress(self) -> _PlainProgress:
-        """A progress receiver for one analysis."""
+    @property
+    def rich_err(self) -> Any:
+        """A rich console on the error stream (terminal mode only)."""
+        if self._rich_err is None:
+            from rich.console import Console as RichConsole
+
+            self._rich_err = RichConsole(file=self.err or sys.stderr, force_terminal=self.is_tty, highlight=False)
+        return self._rich_err
+
+    def progress(self) -> _PlainProgress | _RichProgress:
+        """A progress receiver for one analysis (bars on a terminal, plain lines otherwise)."""
+        if self.is_tty and not self.quiet:
+            return _RichProgress(self)
         return _PlainProgress(self)
+
+    def _echo(self, message: str, *, err: bool = False) -> None:
+        click.echo(message, file=(self.err if err else self.out), err=err)
 
     def info(self, message: str) -> None:
         """A line shown with ``--verbose``."""
         if self.verbose:
-            click.echo(message, err=True)
+            self._echo(message, err=True)
 
     def warn(self, message: str) -> None:
         """A warning on stderr (hidden with ``--quiet``)."""
         if not self.quiet:
-            click.echo(f"veille: warning: {message}", err=True)
+            self._echo(f"veille: warning: {message}", err=True)
 
     def error(self, message: str) -> None:
         """An error on stderr (always shown)."""
-        click.echo(f"veille: error: {message}", err=True)
+        self._echo(f"veille: error: {message}", err=True)
 
     def result(self, result: AnalysisResult) -> None:
         """The events of a finished analysis and where its report is."""
         if self.quiet:
             return
+        if self.out_tty:
+            self._result_table(result)
+        else:
+            self._result_lines(result)
+
+    def _report_paths(self, result: AnalysisResult) -> list[Path]:
+        folder = Path(result.folder)
+        names = {Path(p).name for p in result.paths}
+        return [folder / n for n in ("report.html", "report.json") if n in names] or [folder / "report.json"]
+
+    def _headline(self, result: AnalysisResult) -> str:
         report = result.report
-        click.echo(f"{report.video.path}: {len(report.events)} event(s) in {report.video.duration_s:.0f} s")
-        for event in report.events:
-            click.echo(
-                f"  {_clock(event.start_s)}–{_clock(event.end_s)}  [{THREAT[event.threat_level]}]  {event.title}"
-            )
-        click.echo(f"report: {Path(result.folder) / 'report.json'}")
+        found = labels(self.lang)["events_found"].format(n=len(report.events), duration=clock(report.video.duration_s))
+        return f"{report.video.path}: {found}"
+
+    def _result_lines(self, result: AnalysisResult) -> None:
+        self._echo(self._headline(result))
+        for event in result.report.events:
+            threat = threat_label(event.threat_level, self.lang)
+            self._echo(f"  {clock(event.start_s)}–{clock(event.end_s)}  [{threat}]  {event.title}")
+        for path in self._report_paths(result):
+            self._echo(f"{labels(self.lang)['report']}: {path}")
+
+    def _result_table(self, result: AnalysisResult) -> None:
+        from rich.console import Console as RichConsole
+        from rich.table import Table
+        from rich.text import Text
+
+        t = labels(self.lang)
+        table = Table(title=Text(self._headline(result)), title_justify="left", show_edge=False)
+        table.add_column(t["time"], no_wrap=True)
+        table.add_column(t["threat"], no_wrap=True)
+        table.add_column(t["title"])
+        for e in result.report.events:
+            threat = Text(threat_label(e.threat_level, self.lang), style=THREAT_STYLES[e.threat_level])
+            table.add_row(Text(f"{clock(e.start_s)}–{clock(e.end_s)}"), threat, Text(e.title))
+        rich_out = RichConsole(file=self.out or sys.stdout, force_terminal=True, highlight=False)
+        rich_out.print(table)
+        for path in self._report_paths(result):
+            rich_out.print(Text(f"{t['report']}: "), Text(str(path), style="bold"), sep="")
 
     def failures(self, failures: list[tuple[Path, str]], total: int) -> None:
         """The closing summary naming every input that failed."""
-        click.echo(f"veille: {len(failures)} of {total} input(s) failed:", err=True)
+        self._echo(f"veille: {len(failures)} of {total} input(s) failed:", err=True)
         for path, message in failures:
-            click.echo(f"  {path}: {message}", err=True)
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours:d}:{minutes:02d}:{secs:02d}"
+            self._echo(f"  {path}: {message}", err=True)

@@ -7,15 +7,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from veille.analysis.motion_events import motion_events
+from veille.analysis.motion_events import motion_events, motion_summary
+from veille.errors import AnalysisInterrupted, VideoDecodeError
 from veille.progress import NullProgress, Progress
+from veille.redact import mask_credentials
 from veille.report.build import build_report, scan_modes
 from veille.report.schema import ModelInfo, Report, Stats
 from veille.report.writers import write_all
 from veille.settings import Settings
 from veille.types import Event, VideoInfo
-from veille.video.probe import probe
+from veille.video.probe import probe, truncation_warnings
 from veille.video.scan import ScanResult, scan_video
+from veille.workcache import Memo, open_memo, scan_with_memo
 
 
 @dataclass(slots=True)
@@ -68,8 +71,40 @@ def analyze(
     info = probe(video)
     folder = folder or report_folder(settings.out_dir, video)
     started = time.perf_counter()
-    scan = _scan(info, settings, progress)
-    outcome = _events(info, scan, settings, progress)
+    memo = open_memo(folder, info, settings)
+    scan: ScanResult | None = None
+    try:
+        scan, reused = scan_with_memo(memo, info, lambda: _scan(info, settings, progress))
+        _check_decoded(info, scan)
+        outcome = _events(info, scan, settings, progress, memo=memo)
+    except KeyboardInterrupt:
+        _finish(info, scan, _partial_outcome(info, scan, settings), settings, folder, started, complete=False)
+        raise AnalysisInterrupted(
+            f"interrupted; partial report in {folder}; run the same command again to resume"
+        ) from None
+    finally:
+        memo.close()
+    notes = [*truncation_warnings(info), *memo.warnings]
+    for note in notes:
+        progress.warn(note)
+    outcome.warnings[:0] = notes
+    reused_chunks = memo.reused_chunks() or (len(scan.chunks) if reused else 0)
+    return _finish(info, scan, outcome, settings, folder, started, reused_chunks=reused_chunks)
+
+
+def _finish(
+    info: VideoInfo,
+    scan: ScanResult | None,
+    outcome: EventsOutcome,
+    settings: Settings,
+    folder: Path,
+    started: float,
+    *,
+    complete: bool = True,
+    reused_chunks: int = 0,
+) -> AnalysisResult:
+    """Build the report (whole, or partial after an interruption) and write every format atomically."""
+    scan = scan or ScanResult()
     elapsed = time.perf_counter() - started
     stats = Stats(
         frames_total=info.frame_count,
@@ -82,6 +117,7 @@ def analyze(
         analysis_s=round(elapsed, 3),
         realtime_factor=round(info.duration_s / elapsed, 2) if elapsed > 0 else 0.0,
         scan_modes=scan_modes(scan.stretches),
+        reused_chunks=reused_chunks,
     )
     report = build_report(
         info=info,
@@ -91,10 +127,35 @@ def analyze(
         stats=stats,
         summary=outcome.summary,
         models=outcome.models,
-        warnings=[*scan.warnings, *outcome.warnings],
+        warnings=[mask_credentials(w) for w in [*scan.warnings, *outcome.warnings]],
+        complete=complete,
     )
-    paths = write_all(report, folder, settings.formats)
+    if settings.clips and complete:
+        from veille.report.clips import add_clips
+
+        report = add_clips(report, info.path, folder)[0]
+    paths = write_all(report, folder, settings.formats, lang=settings.lang)
     return AnalysisResult(report, folder, paths)
+
+
+def _check_decoded(info: VideoInfo, scan: ScanResult) -> None:
+    """Nothing at all could be read from the video: an error, not an empty report."""
+    if scan.frames_decoded == 0 and scan.packets_scanned == 0:
+        raise VideoDecodeError(
+            f"{info.path}: no frame could be read (damaged or truncated file?); re-export or re-copy the recording"
+        )
+
+
+def _partial_outcome(info: VideoInfo, scan: ScanResult | None, settings: Settings) -> EventsOutcome:
+    """What an interrupted analysis can still report: motion events when the scan had finished."""
+    where = "during the scan" if scan is None else "during the analysis of events"
+    warning = f"interrupted {where}; this report is incomplete (run the same command again to resume)"
+    if scan is None:
+        return EventsOutcome([], summary="Analysis interrupted before the scan finished.", warnings=[warning])
+    motion = motion_events(
+        scan.chunks, info.width, info.height, keyframes=settings.scan.keyframes_per_chunk, lang=settings.lang
+    )
+    return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang), warnings=[warning])
 
 
 def _scan(info: VideoInfo, settings: Settings, progress: Progress) -> ScanResult:
@@ -106,21 +167,37 @@ def _scan(info: VideoInfo, settings: Settings, progress: Progress) -> ScanResult
     return scan
 
 
-def _events(info: VideoInfo, scan: ScanResult, settings: Settings, progress: Progress) -> EventsOutcome:
+def _events(
+    info: VideoInfo, scan: ScanResult, settings: Settings, progress: Progress, *, memo: Memo | None = None
+) -> EventsOutcome:
+    """Events of the chunks; model stages store and reuse per-chunk work through ``memo``."""
     chunks = scan.chunks
-    motion = motion_events(chunks, info.width, info.height, keyframes=settings.scan.keyframes_per_chunk)
-    if settings.profile == "motion":
-        return EventsOutcome(motion, summary=_motion_summary(info, motion))
-    warning = f"profile '{settings.profile}': model analysis is not available in this build; motion-only events"
-    progress.warn(warning)
-    return EventsOutcome(motion, summary=_motion_summary(info, motion), warnings=[warning])
-
-
-def _motion_summary(info: VideoInfo, events: list[Event]) -> str:
-    if not events:
-        return f"No movement found in {info.duration_s:.0f} s of video."
-    active = sum(e.end_s - e.start_s for e in events)
-    return (
-        f"{len(events)} stretch(es) of movement, {active:.0f} s in all, "
-        f"in {info.duration_s:.0f} s of video (motion analysis only, no model)."
+    motion = motion_events(
+        chunks, info.width, info.height, keyframes=settings.scan.keyframes_per_chunk, lang=settings.lang
     )
+    if settings.profile == "motion" or not any(c.keyframes for c in chunks):
+        return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang))
+    from veille.analysis.engine import run_models
+    from veille.models.manager import ModelManager
+
+    warnings: list[str] = []
+    manager = ModelManager(settings, progress=progress, warnings=warnings)
+    try:
+        outcome = run_models(info, chunks, settings, manager, progress=progress, memo=memo)
+    finally:
+        manager.close()
+    outcome.warnings[:0] = warnings
+    if not outcome.vlm_calls and not outcome.events:  # no describer could be had: motion-only
+        warning = f"profile '{settings.profile}': no describer model available; motion-only events"
+        progress.warn(warning)
+        outcome = EventsOutcome(
+            motion,
+            summary=_motion_summary(info, motion, settings.lang),
+            models=manager.info(),
+            warnings=[*warnings, warning],
+        )
+    return outcome
+
+
+def _motion_summary(info: VideoInfo, events: list[Event], lang: str = "en") -> str:
+    return motion_summary(info.duration_s, events, lang=lang)

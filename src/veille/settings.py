@@ -44,6 +44,14 @@ class ScanSettings(_Strict):
     masks: list[list[tuple[float, float]]] = Field(
         default_factory=list, description="polygons in 0..1 frame coordinates to ignore"
     )
+    packet_window_s: float = Field(30.0, gt=0, description="stretch over which packet sizes are judged informative")
+    packet_hot_ratio: float = Field(1.6, gt=1, description="smoothed inter-frame size over quiet baseline that is hot")
+    packet_informative_ratio: float = Field(
+        0.1, gt=0, le=1, description="quiet inter-frame / keyframe size below which packet sizes are trusted"
+    )
+    packet_min_hot: int = Field(2, ge=1, description="hot frames needed to make a candidate interval")
+    candidate_margin_s: float = Field(1.0, ge=0, description="padding around candidate intervals before decoding")
+    span_merge_s: float = Field(2.0, ge=0, description="decode on through gaps shorter than this instead of seeking")
 
 
 class Settings(_Strict):

@@ -3,47 +3,94 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from veille.types import Box, Chunk, Event, Keyframe
 
+# Where movement is, as a phrase with its preposition, keyed by (row, column); "" is the middle.
+_PLACES: dict[str, dict[tuple[str, str], str]] = {
+    "en": {
+        ("", ""): "in the centre of the frame",
+        ("upper", ""): "in the upper part of the frame",
+        ("lower", ""): "in the lower part of the frame",
+        ("", "left"): "on the left of the frame",
+        ("", "right"): "on the right of the frame",
+        ("upper", "left"): "in the upper left of the frame",
+        ("upper", "right"): "in the upper right of the frame",
+        ("lower", "left"): "in the lower left of the frame",
+        ("lower", "right"): "in the lower right of the frame",
+        ("upper", "wide"): "in the upper part of the frame, across its width",
+        ("lower", "wide"): "in the lower part of the frame, across its width",
+        ("", "wide"): "across the frame",
+        ("most", ""): "over most of the frame",
+        ("none", ""): "in the frame",
+    },
+    "fr": {
+        ("", ""): "au centre de l'image",
+        ("upper", ""): "en haut de l'image",
+        ("lower", ""): "en bas de l'image",
+        ("", "left"): "à gauche de l'image",
+        ("", "right"): "à droite de l'image",
+        ("upper", "left"): "en haut à gauche de l'image",
+        ("upper", "right"): "en haut à droite de l'image",
+        ("lower", "left"): "en bas à gauche de l'image",
+        ("lower", "right"): "en bas à droite de l'image",
+        ("upper", "wide"): "en haut de l'image, sur toute sa largeur",
+        ("lower", "wide"): "en bas de l'image, sur toute sa largeur",
+        ("", "wide"): "sur toute la largeur de l'image",
+        ("most", ""): "sur la plus grande partie de l'image",
+        ("none", ""): "dans l'image",
+    },
+}
+_WORDS = {
+    "en": ("Movement", "for {s} s", ", up to {n} moving regions"),
+    "fr": ("Mouvement", "pendant {s} s", ", jusqu'à {n} zones en mouvement"),
+}
 
-def where_in_frame(boxes: Sequence[Box], width: int, height: int) -> str:
-    """Plain words for where ``boxes`` lie: "the lower left of the frame", "across the frame"…"""
+
+def _place(boxes: Sequence[Box], width: int, height: int) -> tuple[str, str]:
     if not boxes or width <= 0 or height <= 0:
-        return "the frame"
+        return "none", ""
     x1 = min(b.xyxy[0] for b in boxes) / width
     y1 = min(b.xyxy[1] for b in boxes) / height
     x2 = max(b.xyxy[2] for b in boxes) / width
     y2 = max(b.xyxy[3] for b in boxes) / height
     if x2 - x1 > 0.7 and y2 - y1 > 0.7:
-        return "most of the frame"
+        return "most", ""
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     row = "upper" if cy < 1 / 3 else "lower" if cy > 2 / 3 else ""
-    col = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else ""
-    if x2 - x1 > 0.7:
-        col = ""
-        return f"the {row} part of the frame, across its width" if row else "across the frame"
-    if not row and not col:
-        return "the centre of the frame"
-    return f"the {' '.join(p for p in (row, col) if p)} of the frame"
+    col = "wide" if x2 - x1 > 0.7 else "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else ""
+    return row, col
 
 
-def describe_motion(boxes: Sequence[Box], regions: int, duration_s: float, width: int, height: int) -> str:
+def where_in_frame(boxes: Sequence[Box], width: int, height: int, *, lang: str = "en") -> str:
+    """Plain words for where ``boxes`` lie, with their preposition: "in the lower left of the frame",
+    "across the frame", "en bas à gauche de l'image"…"""
+    return _PLACES.get(lang, _PLACES["en"])[_place(boxes, width, height)]
+
+
+def describe_motion(
+    boxes: Sequence[Box], regions: int, duration_s: float, width: int, height: int, *, lang: str = "en"
+) -> str:
     """A one-sentence description of movement, e.g. "Movement in the lower left of the frame
     for 12 s, up to 3 moving regions."."""
+    noun, during, many = _WORDS.get(lang, _WORDS["en"])
     seconds = max(1, round(duration_s))
-    text = f"Movement in {where_in_frame(boxes, width, height)} for {seconds} s"
+    text = f"{noun} {where_in_frame(boxes, width, height, lang=lang)} {during.format(s=seconds)}"
     if regions > 1:
-        text += f", up to {regions} moving regions"
+        text += many.format(n=regions)
     return text + "."
 
 
-def motion_title(boxes: Sequence[Box], width: int, height: int) -> str:
+def motion_title(boxes: Sequence[Box], width: int, height: int, *, lang: str = "en") -> str:
     """A short title for a motion-only event."""
-    return f"Movement in {where_in_frame(boxes, width, height)}"[:60]
+    noun = _WORDS.get(lang, _WORDS["en"])[0]
+    return f"{noun} {where_in_frame(boxes, width, height, lang=lang)}"[:60]
 
 
-def motion_events(chunks: Sequence[Chunk], width: int, height: int, *, keyframes: int = 4) -> list[Event]:
+def motion_events(
+    chunks: Sequence[Chunk], width: int, height: int, *, keyframes: int = 4, lang: str = "en"
+) -> list[Event]:
     """One event per segment, built from its chunks' motion facts (heartbeat chunks are skipped)."""
     by_segment: dict[int, list[Chunk]] = {}
     for chunk in chunks:
@@ -51,23 +98,26 @@ def motion_events(chunks: Sequence[Chunk], width: int, height: int, *, keyframes
             by_segment.setdefault(chunk.segment_id, []).append(chunk)
     events = []
     for event_id, group in enumerate(by_segment.values()):
-        events.append(motion_event(event_id, group, width, height, keyframes=keyframes))
+        events.append(motion_event(event_id, group, width, height, keyframes=keyframes, lang=lang))
     return events
 
 
-def motion_event(event_id: int, group: Sequence[Chunk], width: int, height: int, *, keyframes: int = 4) -> Event:
+def motion_event(
+    event_id: int, group: Sequence[Chunk], width: int, height: int, *, keyframes: int = 4, lang: str = "en"
+) -> Event:
     """An event from a run of chunks, described by motion alone."""
     boxes = [b for c in group for b in c.motion_boxes]
     regions = max(c.max_regions for c in group)
     start, end = group[0].start_s, group[-1].end_s
-    best = _spread(sorted((k for c in group for k in c.keyframes), key=lambda k: k.t_s), keyframes)
+    frames = (_with_motion_boxes(k, c) for c in group for k in c.keyframes)
+    best = _spread(sorted(frames, key=lambda k: k.t_s), keyframes)
     peak = max(c.peak_score for c in group)
     return Event(
         id=event_id,
         start_s=start,
         end_s=end,
-        title=motion_title(boxes, width, height),
-        description=describe_motion(boxes, regions, end - start, width, height),
+        title=motion_title(boxes, width, height, lang=lang),
+        description=describe_motion(boxes, regions, end - start, width, height, lang=lang),
         threat_level=0,
         confidence=round(min(1.0, 0.5 + peak * 5), 2),
         source="motion",
@@ -76,8 +126,38 @@ def motion_event(event_id: int, group: Sequence[Chunk], width: int, height: int,
     )
 
 
+def _with_motion_boxes(keyframe: Keyframe, chunk: Chunk) -> Keyframe:
+    """The chunk's motion boxes are those of its strongest sample: draw them on the keyframe taken
+    at that peak when the scan gave the keyframe no boxes of its own."""
+    if keyframe.boxes or not chunk.motion_boxes or keyframe.score <= 0 or keyframe.score < chunk.peak_score:
+        return keyframe
+    return replace(keyframe, boxes=chunk.motion_boxes)
+
+
 def _spread(frames: list[Keyframe], k: int) -> list[Keyframe]:
     if len(frames) <= k:
         return frames
     step = len(frames) / k
     return [max(frames[int(i * step) : int((i + 1) * step)], key=lambda f: f.score) for i in range(k)]
+
+
+_SUMMARIES = {
+    "en": (
+        "No movement found in {d:.0f} s of video.",
+        "{n} stretch(es) of movement, {a:.0f} s in all, in {d:.0f} s of video (motion analysis only, no model).",
+    ),
+    "fr": (
+        "Aucun mouvement dans {d:.0f} s de vidéo.",
+        "{n} passage(s) avec du mouvement, {a:.0f} s en tout, sur {d:.0f} s de vidéo "
+        "(analyse du mouvement seule, sans modèle).",
+    ),
+}
+
+
+def motion_summary(duration_s: float, events: Sequence[Event], *, lang: str = "en") -> str:
+    """The video's summary when only motion was analysed."""
+    none, some = _SUMMARIES.get(lang, _SUMMARIES["en"])
+    if not events:
+        return none.format(d=duration_s)
+    active = sum(e.end_s - e.start_s for e in events)
+    return some.format(n=len(events), a=active, d=duration_s)

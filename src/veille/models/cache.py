@@ -1,7 +1,8 @@
 """Where the Hugging Face cache lives and what it holds, read from the file system only.
 
 Follows huggingface_hub's precedence: ``--cache-dir`` > ``HF_HUB_CACHE`` > legacy
-``TRANSFORMERS_CACHE`` > ``HF_HOME/hub`` > ``XDG_CACHE_HOME/huggingface/hub`` >
+``HUGGINGFACE_HUB_CACHE`` > legacy ``TRANSFORMERS_CACHE`` (no longer read by transformers 5; veille
+passes the folder explicitly) > ``HF_HOME/hub`` > ``XDG_CACHE_HOME/huggingface/hub`` >
 ``~/.cache/huggingface/hub``. No import of huggingface_hub, so ``--list-models`` starts fast.
 """
 
@@ -20,12 +21,11 @@ def hub_cache_dir(cache_dir: Path | str | None = None) -> Path:
     if cache_dir:
         return Path(cache_dir).expanduser()
     env = os.environ
-    if env.get("HF_HUB_CACHE"):
-        return Path(env["HF_HUB_CACHE"]).expanduser()
-    if env.get("TRANSFORMERS_CACHE"):
-        return Path(env["TRANSFORMERS_CACHE"]).expanduser()
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE"):
+        if env.get(name):
+            return Path(os.path.expandvars(env[name])).expanduser()
     if env.get("HF_HOME"):
-        return Path(env["HF_HOME"]).expanduser() / "hub"
+        return Path(os.path.expandvars(env["HF_HOME"])).expanduser() / "hub"
     xdg = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(xdg).expanduser() / "huggingface" / "hub"
 
@@ -78,7 +78,7 @@ def _is_complete(snapshot: Path) -> bool:
 
         shards = set(json.loads(index.read_text()).get("weight_map", {}).values())
         return all((snapshot / s).exists() for s in shards)
-    return any(n.endswith(".safetensors") for n in names)
+    return any(n.endswith(".safetensors") and (snapshot / n).exists() for n in names)
 
 
 def cache_info(repo_id: str, cache_dir: Path | str | None = None, revision: str = "main") -> CacheInfo:
@@ -92,3 +92,15 @@ def cache_info(repo_id: str, cache_dir: Path | str | None = None, revision: str 
     if snapshot is not None and _is_complete(snapshot) and not incomplete_blobs:
         return CacheInfo("complete", size, snapshot)
     return CacheInfo("partial" if size else "no", size, snapshot)
+
+
+def remove_repo(repo_id: str, cache_dir: Path | str | None = None) -> int:
+    """Delete ``repo_id`` from the cache; return the bytes freed (0 when it was not cached)."""
+    import shutil
+
+    folder = repo_folder(repo_id, cache_dir)
+    if not folder.is_dir():
+        return 0
+    size = _dir_size(folder)
+    shutil.rmtree(folder)
+    return size

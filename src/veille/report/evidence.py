@@ -24,17 +24,18 @@ def draw_boxes(image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
         color = _COLORS.get(box.label, _DEFAULT)
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)
         if box.label != "motion":
-            cv2.putText(
-                out,
-                box.label[:30],
-                (x1 + 2, max(12, y1 - 4)),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.4 * thickness,
-                color,
-                thickness,
-                cv2.LINE_AA,
-            )
+            _label(out, box.label[:30], (x1, y1), color, thickness)
     return out
+
+
+def _label(image: np.ndarray, text: str, corner: tuple[int, int], color: tuple[int, int, int], scale: int) -> None:
+    """``text`` in dark letters on a ``color`` tag just above ``corner`` (inside the image)."""
+    font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * scale
+    (w, h), base = cv2.getTextSize(text, font, size, scale)
+    x = min(max(0, corner[0]), max(0, image.shape[1] - w - 4))
+    y = corner[1] - h - base - 4 if corner[1] - h - base - 4 >= 0 else corner[1]
+    cv2.rectangle(image, (x, y), (x + w + 4, y + h + base + 4), color, -1)
+    cv2.putText(image, text, (x + 2, y + h + 2), font, size, (20, 20, 20), scale, cv2.LINE_AA)
 
 
 def save_jpeg(path: Path, image: np.ndarray, *, max_side: int = 960, quality: int = 85) -> None:

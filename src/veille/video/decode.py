@@ -63,16 +63,28 @@ def iter_gray(
 def _frames(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, warnings: list[str] | None
 ) -> Iterator[av.VideoFrame]:
-    bad = 0
+    bad = [0]
+    yield from decode_frames(container, stream, bad)
+    if bad[0] and warnings is not None:
+        warnings.append(damaged_warning(bad[0]))
+
+
+def damaged_warning(count: int) -> str:
+    """The report warning for ``count`` packets that could not be decoded."""
+    return f"{count} damaged packet(s) could not be decoded and were skipped"
+
+
+def decode_frames(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, bad: list[int]
+) -> Iterator[av.VideoFrame]:
+    """Decode from the container's position on; undecodable packets are skipped and counted in ``bad[0]``."""
     for packet in container.demux(stream):
         try:
             yield from packet.decode()
         except av.FFmpegError:
-            bad += 1
-            if bad > 1000:
+            bad[0] += 1
+            if bad[0] > 1000:
                 raise VideoDecodeError(f"{container.name}: too many undecodable packets; the file is damaged") from None
-    if bad and warnings is not None:
-        warnings.append(f"{bad} damaged packet(s) could not be decoded and were skipped")
 
 
 def grab_frames(path: Path, times_s: Sequence[float]) -> list[tuple[float, np.ndarray]]:

@@ -54,8 +54,7 @@ def probe(path: Path) -> VideoInfo:
         VideoDecodeError: the file is not a readable video or holds no video stream.
     """
     with open_container(path) as container:
-        if not container.streams.video:
-            raise VideoDecodeError(f"{path} holds no video stream (audio only?); give a video file")
+        _check_is_video(container, path)
         stream = container.streams.video[0]
         ctx = stream.codec_context
         if not ctx.width or not ctx.height:
@@ -77,6 +76,46 @@ def probe(path: Path) -> VideoInfo:
             rotation=_rotation(stream),
             bit_rate=container.bit_rate or ctx.bit_rate or None,
             pix_fmt=ctx.pix_fmt,
+        )
+
+
+def truncation_warnings(info: VideoInfo) -> list[str]:
+    """A warning when the file's own index points past its end (a recording cut short); no decoding."""
+    try:
+        size = info.path.stat().st_size
+        with av.open(str(info.path), metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            entries = stream.index_entries
+            if len(entries) < 2 or stream.time_base is None:
+                return []
+            last = entries[len(entries) - 1]
+            if last.pos + last.size <= size:
+                return []
+            present = [e.timestamp for e in entries if e.pos + e.size <= size]
+    except (av.FFmpegError, OSError, IndexError, ValueError):
+        return []
+    start = stream.start_time or 0
+    reached = (max(present, default=start) - start) * float(stream.time_base)
+    return [
+        f"the file stops at {reached:.1f} s although its index says {info.duration_s:.1f} s "
+        "(truncated recording?); only the part that is there was analysed"
+    ]
+
+
+_IMAGE_FORMATS = ("image2", "_pipe", "gif", "webp")
+
+
+def _check_is_video(container: av.container.InputContainer, path: Path) -> None:
+    """Raise a one-line :class:`VideoDecodeError` unless the container holds a decodable video stream."""
+    if not container.streams.video:
+        if container.streams.audio:
+            raise VideoDecodeError(f"{path} holds only audio, no video stream; give a video file")
+        raise VideoDecodeError(f"{path} holds no video frames (empty recording?); give a video file")
+    if any(part in (container.format.name or "") for part in _IMAGE_FORMATS):
+        raise VideoDecodeError(f"{path} is a still image, not a video; give a video file")
+    if container.streams.video[0].codec_context is None:
+        raise VideoDecodeError(
+            f"{path} uses a video codec this build cannot decode; convert it to H.264 (e.g. with ffmpeg) and retry"
         )
 
 

@@ -1,7 +1,14 @@
 """The activity scan: which stretches of a video hold movement, cut into chunks with keyframes.
 
-This is the entry point the pipeline calls; its internals (packet pass, pixel pass) can change
-without touching the pipeline.
+1. Packet pass (demux only): per window, is the packet-size signal informative? If so, runs of
+   hot inter-frames become candidate intervals; if not (CBR, intra-only, MJPEG), the whole window
+   becomes a fallback span.
+2. Pixel pass: decode only those spans (threaded, downscaled gray) through the motion detector.
+3. Segments (hysteresis, gaps, padding) → chunks of at most ``chunk_s`` with K keyframes each,
+   decoded at full resolution one chunk at a time, plus quiet heartbeats.
+
+Everything streams: the packet pass runs just ahead of the pixel pass, so memory does not grow
+with the length of the video (only with the motion samples inside active segments).
 """
 
 from __future__ import annotations
@@ -11,24 +18,25 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from veille.settings import ScanSettings
-from veille.types import Chunk, Keyframe, MotionSample, ScanStretch, Segment, VideoInfo
-from veille.video.decode import analysis_size, grab_frames, iter_gray
+from veille.types import Chunk, MotionSample, ScanStretch, Segment, VideoInfo
+from veille.video.chunks import ChunkPlan, load_chunk, plan_chunks
+from veille.video.decode import analysis_size, damaged_warning, decode_frames
 from veille.video.motion import MotionDetector
-from veille.video.segments import (
-    ActiveStretch,
-    heartbeat_times,
-    pick_keyframe_times,
-    segment_samples,
-    split_chunks,
-    union_boxes,
-)
+from veille.video.packets import HotGrouper, PacketBaseline, Span, merge_spans, packet_windows
+from veille.video.probe import open_container
+from veille.video.segments import segment_samples
 
 ProgressFn = Callable[[float], None]  # called with seconds of video done
 
 
 @dataclass(slots=True)
 class ScanResult:
-    """What the scan found and how much work it took."""
+    """What the scan found and how much work it took.
+
+    ``chunks`` hold full-resolution keyframes when the scan ran with ``load_keyframes=True`` (the
+    default); otherwise they are empty and ``chunk_plans`` + :meth:`iter_chunks` load them one
+    chunk at a time.
+    """
 
     segments: list[Segment] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
@@ -37,23 +45,96 @@ class ScanResult:
     frames_decoded: int = 0
     scan_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    chunk_plans: list[ChunkPlan] = field(default_factory=list)
+    decoded_s: float = 0.0  # seconds of video the pixel pass decoded
+    info: VideoInfo | None = None
+
+    def iter_chunks(self) -> Iterator[Chunk]:
+        """Chunks with their full-resolution keyframes, decoded one chunk at a time."""
+        if self.chunks or self.info is None:
+            yield from self.chunks
+            return
+        for plan in self.chunk_plans:
+            yield load_chunk(self.info.path, plan)
 
 
-def scan_video(info: VideoInfo, cfg: ScanSettings, *, progress: ProgressFn | None = None) -> ScanResult:
-    """Scan ``info.path`` for activity and build chunks with full-resolution keyframes."""
+def scan_video(
+    info: VideoInfo, cfg: ScanSettings, *, progress: ProgressFn | None = None, load_keyframes: bool = True
+) -> ScanResult:
+    """Scan ``info.path`` for activity and build chunks with full-resolution keyframes.
+
+    Args:
+        info: the probed video.
+        cfg: scan settings (``cfg.mode``: auto, packets or pixels).
+        progress: called now and then with the seconds of video done.
+        load_keyframes: decode the keyframes of every chunk now (``chunks``); when False, use
+            :meth:`ScanResult.iter_chunks` to stream them.
+    """
     started = time.perf_counter()
-    result = ScanResult()
-    stretches = list(segment_samples(_pixel_samples(info, cfg, result, progress), cfg, duration_s=info.duration_s))
-    result.stretches.append(ScanStretch(0.0, info.duration_s, "pixels", "decode-every-frame scan"))
+    result = ScanResult(info=info)
+    done = _Progress(progress)
+    spans = merge_spans(plan_spans(info, cfg, result, done), cfg.span_merge_s)
+    samples = pixel_samples(info, spans, cfg, result, done)
+    stretches = list(segment_samples(samples, cfg, duration_s=info.duration_s))
     result.segments = [s.segment for s in stretches]
-    result.chunks = build_chunks(info, stretches, cfg)
+    result.chunk_plans = plan_chunks(info, stretches, cfg)
+    if load_keyframes:
+        result.chunks = [load_chunk(info.path, plan) for plan in result.chunk_plans]
     result.scan_s = time.perf_counter() - started
     return result
 
 
-def _pixel_samples(
-    info: VideoInfo, cfg: ScanSettings, result: ScanResult, progress: ProgressFn | None
+class _Progress:
+    """Forwards the furthest time reached by either pass, never going back."""
+
+    def __init__(self, fn: ProgressFn | None) -> None:
+        self.fn, self.best = fn, 0.0
+
+    def __call__(self, t_s: float) -> None:
+        if self.fn is not None and t_s > self.best:
+            self.best = t_s
+            self.fn(t_s)
+
+
+def plan_spans(info: VideoInfo, cfg: ScanSettings, result: ScanResult, progress: ProgressFn) -> Iterator[Span]:
+    """The packet pass: spans to decode (candidates, or fallback windows), in time order."""
+    if cfg.mode == "pixels":
+        result.stretches.append(ScanStretch(0.0, info.duration_s, "pixels", "pixel scan requested"))
+        yield Span(0.0, info.duration_s + 1.0, "fallback")
+        return
+    baseline = PacketBaseline(hot_ratio=cfg.packet_hot_ratio, informative_ratio=cfg.packet_informative_ratio)
+    grouper = HotGrouper(gap_s=cfg.merge_gap_s, min_hot=cfg.packet_min_hot, margin_s=cfg.candidate_margin_s)
+    counter = [0]
+    for window in packet_windows(info.path, cfg.packet_window_s, counter):
+        result.packets_scanned = counter[0]
+        progress(window.start_s)
+        useful, reason = baseline.informative(window)
+        if cfg.mode == "packets":
+            useful, reason = True, "packet scan requested"
+        _add_stretch(
+            result.stretches, ScanStretch(window.start_s, window.end_s, "packets" if useful else "pixels", reason)
+        )
+        if useful:
+            yield from grouper.feed(window.times[baseline.hot(window)])
+        else:
+            yield from grouper.flush()
+            yield Span(window.start_s, window.end_s, "fallback")
+    yield from grouper.flush()
+    result.packets_scanned = counter[0]
+
+
+def _add_stretch(stretches: list[ScanStretch], new: ScanStretch) -> None:
+    last = stretches[-1] if stretches else None
+    if last is not None and last.mode == new.mode:
+        stretches[-1] = ScanStretch(last.start_s, new.end_s, last.mode, last.reason)
+    else:
+        stretches.append(new)
+
+
+def pixel_samples(
+    info: VideoInfo, spans: Iterator[Span], cfg: ScanSettings, result: ScanResult, progress: ProgressFn
 ) -> Iterator[MotionSample]:
+    """The pixel pass: decode each span (from the keyframe before it) through the motion detector."""
     size = analysis_size(info.width, info.height, cfg.analysis_height)
     detector = MotionDetector(
         size,
@@ -62,47 +143,31 @@ def _pixel_samples(
         lighting_threshold=cfg.lighting_threshold,
         masks=cfg.masks,
     )
-    for frame in iter_gray(info.path, target_h=cfg.analysis_height, warnings=result.warnings):
-        result.frames_decoded += 1
-        if progress is not None and frame.index % 64 == 0:
-            progress(frame.t_s)
-        yield detector.update(frame.gray, frame.t_s)
-
-
-def build_chunks(info: VideoInfo, stretches: list[ActiveStretch], cfg: ScanSettings) -> list[Chunk]:
-    """Cut segments into chunks, pick keyframes at motion peaks and decode them at full size."""
-    plans: list[tuple[int, float, float, list[tuple[float, float]], ActiveStretch | None]] = []
-    for stretch in stretches:
-        for start, end in split_chunks(stretch.segment, cfg.chunk_s):
-            inside = [s for s in stretch.samples if start <= s.t_s < end]
-            picks = pick_keyframe_times(inside, start, end, cfg.keyframes_per_chunk)
-            plans.append((stretch.segment.id, start, end, picks, stretch))
-    for t in heartbeat_times([s.segment for s in stretches], info.duration_s, cfg.heartbeat_min * 60):
-        plans.append((-1, t, min(info.duration_s, t + 1.0), [(t, 0.0)], None))
-    plans.sort(key=lambda p: p[1])
-    wanted = [t for plan in plans for t, _ in plan[3]]
-    frames = dict(grab_frames(info.path, wanted)) if wanted else {}
-    by_time = sorted(frames.items())
-    chunks = []
-    for chunk_id, (seg_id, start, end, picks, stretch) in enumerate(plans):
-        keyframes = tuple(Keyframe(t, _nearest(by_time, t), score) for t, score in picks if by_time)
-        inside = [s for s in stretch.samples if start <= s.t_s < end] if stretch else []
-        boxes, regions = union_boxes(inside)
-        chunks.append(
-            Chunk(
-                chunk_id,
-                seg_id,
-                start,
-                end,
-                keyframes,
-                boxes,
-                regions,
-                max((s.score for s in inside), default=0.0),
-                heartbeat=stretch is None,
-            )
-        )
-    return chunks
-
-
-def _nearest(by_time: list, t: float):
-    return min(by_time, key=lambda item: abs(item[0] - t))[1]
+    last_t = -1.0
+    bad = [0]
+    with open_container(info.path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = float(stream.time_base or 0) or 1 / 90000
+        rate = float(stream.average_rate or 25)
+        for span in spans:
+            container.seek(int(max(0.0, span.start_s) / tb), stream=stream, backward=True)
+            detector.reset()
+            first: float | None = None
+            for frame in decode_frames(container, stream, bad):
+                t = float(frame.pts * tb) if frame.pts is not None else last_t + 1 / rate
+                if t >= span.end_s:
+                    break
+                first = t if first is None else first
+                result.frames_decoded += 1
+                gray = frame.reformat(width=size[0], height=size[1], format="gray").to_ndarray()
+                sample = detector.update(gray, t)
+                if result.frames_decoded % 64 == 0:
+                    progress(t)
+                if t > last_t:
+                    last_t = t
+                    yield sample
+            if first is not None:
+                result.decoded_s += max(0.0, min(span.end_s, last_t) - first)
+    if bad[0]:
+        result.warnings.append(damaged_warning(bad[0]))

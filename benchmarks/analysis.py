@@ -1,0 +1,485 @@
+"""AI-analysis cost: call counts with the tiny checkpoints, and the true compute cost of full-size shapes.
+
+(a) ``--part tiny``: the engine over N synthetic chunks with the tiny random checkpoints (real transformers
+    path): VLM/LLM calls and frames sent against chunk count (batching works), wall time per stage.
+(b) ``--part full``: full-size models with random weights built from the published configurations of
+    SmolVLM-256M/500M/Instruct and Phi-2 (compute does not depend on weight values), generating a fixed
+    number of tokens (``min_new_tokens == max_new_tokens``) on real chunk inputs (keyframes of a scanned
+    clip). Measures the naive pipeline (describe each chunk with 64 tokens, Phi-2 writes 64 tokens about
+    each chunk from a 400-token prompt) and veille's side by side, and prints cost per hour of typical
+    footage (5 active minutes → 21 chunks of 4 frames) per profile.
+
+Run:  python benchmarks/analysis.py [--part tiny|full|all] [--quick] [--fp32] [--video CLIP]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+CHUNKS_PER_HOUR = 21  # 5 active minutes of a typical hour, 20 s chunks
+FRAMES_PER_CHUNK = 4
+NAIVE_DESCRIBE_TOKENS = 64
+NAIVE_REASON_PROMPT, NAIVE_REASON_TOKENS = 400, 64
+TYPICAL_DESCRIPTION = (
+    "A man in a dark jacket walks from the left of the frame towards the entrance, carrying a bag. "
+    "He stops at the door, looks around and then goes inside. No vehicles are visible."
+)
+
+
+def rss_gb() -> float:
+    """Resident memory of this process in GB."""
+    from veille.models.runtime import memory_bytes
+
+    return memory_bytes("cpu") / 1e9
+
+
+def timed(fn: Callable[[], Any], reps: int) -> float:
+    """Median wall time of ``reps`` calls (after none: the first call is measured too; loads are separate)."""
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# ------------------------------------------------------------------------------------------- (a) tiny
+
+
+class StageClock:
+    """A Progress that records wall time per stage."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def start(self, stage: str, total: float | None = None, *, unit: str = "") -> None:
+        self.started[stage] = time.perf_counter()
+
+    def update(self, stage: str, done: float) -> None:
+        return None
+
+    def finish(self, stage: str) -> None:
+        self.spent[stage] = self.spent.get(stage, 0.0) + time.perf_counter() - self.started.pop(stage)
+
+    def warn(self, message: str) -> None:
+        return None
+
+
+class LocalManager:
+    """The model-manager contract over already-built backends (no hub)."""
+
+    def __init__(self, backends: dict[str, Any]) -> None:
+        self.backends = backends
+
+    def spec(self, role: str) -> str | None:
+        return role if role in self.backends else None
+
+    def get(self, role: str) -> Any:
+        return self.backends.get(role)
+
+    def release(self, role: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def info(self) -> dict[str, Any]:
+        return {r: b.info for r, b in self.backends.items()}
+
+
+def synthetic_chunks(count: int) -> list[Any]:
+    import numpy as np
+
+    from veille.types import Chunk, Keyframe
+
+    rng = np.random.default_rng(0)
+    chunks = []
+    for i in range(count):
+        frames = tuple(
+            Keyframe(i * 20.0 + k * 5, rng.integers(0, 255, (90, 160, 3), dtype=np.uint8), 0.1 * k)
+            for k in range(FRAMES_PER_CHUNK)
+        )
+        chunks.append(Chunk(i, i // 3, i * 20.0, i * 20.0 + 20, frames, peak_score=0.05))
+    return chunks
+
+
+def part_tiny(quick: bool) -> None:
+    from tests.tiny_models import build_all
+    from veille.analysis.engine import run_models
+    from veille.backends.factory import create_backend
+    from veille.models.runtime import RuntimeOptions
+    from veille.settings import Settings
+    from veille.types import VideoInfo
+
+    print("\n(a) tiny checkpoints, real transformers path: calls against chunk count")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = build_all(Path(tmp))
+        cpu = RuntimeOptions("cpu", "fp32")
+        backends = {
+            "describer": create_backend("describer", paths["idefics3"], cpu, model_id="tiny-idefics3"),
+            "reasoner": create_backend("reasoner", paths["phi"], cpu, model_id="tiny-phi"),
+            "grounder": create_backend("grounder", paths["kosmos2"], cpu, model_id="tiny-kosmos2"),
+        }
+        info = VideoInfo(Path("x.mp4"), 3600.0, 15.0, 160, 90, 54000, "h264")
+        print(f"{'chunks':>6} {'vlm calls':>9} {'frames':>6} {'llm calls':>9}  wall time per stage (s)")
+        for count in (4, 8) if quick else (4, 8, 16, 32):
+            clock = StageClock()
+            out = run_models(
+                info, synthetic_chunks(count), Settings(profile="full"), LocalManager(backends), progress=clock
+            )
+            stages = " ".join(f"{k}={v:.2f}" for k, v in clock.spent.items())
+            print(f"{count:>6} {out.vlm_calls:>9} {out.frames_to_vlm:>6} {out.llm_calls:>9}  {stages}")
+
+
+# ------------------------------------------------------------------------------------------- (b) full size
+
+SIGLIP_512 = {
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "image_size": 512,
+    "patch_size": 16,
+}
+SIGLIP_SO400M_384 = {
+    "hidden_size": 1152,
+    "intermediate_size": 4304,
+    "num_hidden_layers": 27,
+    "num_attention_heads": 16,
+    "image_size": 384,
+    "patch_size": 14,
+}
+VLM_SHAPES: dict[str, dict[str, Any]] = {  # published configurations (text: SmolLM2; vision: SigLIP)
+    "smolvlm-256m": {"text": (576, 1536, 30, 9, 3), "vision": SIGLIP_512, "scale": 4, "tokens": 64},
+    "smolvlm-500m": {"text": (960, 2560, 32, 15, 5), "vision": SIGLIP_512, "scale": 4, "tokens": 64},
+    "smolvlm": {"text": (2048, 8192, 24, 32, 32), "vision": SIGLIP_SO400M_384, "scale": 3, "tokens": 81},
+}
+
+
+def random_model(cls: Any, config: Any, dtype: Any) -> Any:
+    """A model of ``config``'s shapes with N(0, 0.02) weights, skipping transformers' slow initialisation."""
+    import torch
+    from transformers.initialization import no_init_weights
+
+    with no_init_weights():
+        model = cls._from_config(config, dtype=dtype)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.normal_(0.0, 0.02)
+    return model.eval()
+
+
+def full_vlm(name: str, tiny_dir: Path, dtype: Any) -> Any:
+    """An :class:`Idefics3Backend` around a full-size random model (tiny tokenizer, real image processing)."""
+    from transformers import AutoProcessor, Idefics3Config, Idefics3ForConditionalGeneration
+    from transformers.models.idefics3 import Idefics3ImageProcessorPil
+
+    from veille.backends._hf import model_info
+    from veille.backends.idefics3 import Idefics3Backend
+
+    shape = VLM_SHAPES[name]
+    hidden, inter, layers, heads, kv = shape["text"]
+    processor = AutoProcessor.from_pretrained(tiny_dir)
+    edge = shape["vision"]["image_size"]
+    processor.image_processor = Idefics3ImageProcessorPil(
+        do_image_splitting=False, size={"longest_edge": 4 * edge}, max_image_size={"longest_edge": edge}
+    )
+    processor.image_seq_len = shape["tokens"]
+    processor.tokenizer.padding_side = "left"
+    text = {
+        "model_type": "llama",
+        "vocab_size": 49280,
+        "hidden_size": hidden,
+        "intermediate_size": inter,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv,
+        "max_position_embeddings": 8192,
+        "tie_word_embeddings": True,
+        "pad_token_id": processor.tokenizer.pad_token_id,
+        "eos_token_id": processor.tokenizer.eos_token_id,
+    }
+    config = Idefics3Config(
+        text_config=text,
+        vision_config=shape["vision"],
+        scale_factor=shape["scale"],
+        image_token_id=processor.tokenizer.convert_tokens_to_ids("<image>"),
+    )
+    backend = Idefics3Backend.__new__(Idefics3Backend)
+    backend.processor, backend.image_splitting, backend.longest_edge = processor, False, None
+    backend.model = random_model(Idefics3ForConditionalGeneration, config, dtype)
+    backend.info = model_info(name, None, {"device": "cpu", "dtype": str(dtype)})
+    return backend
+
+
+def full_phi2(dtype: Any) -> Any:
+    from transformers import PhiConfig, PhiForCausalLM
+
+    config = PhiConfig(
+        vocab_size=51200,
+        hidden_size=2560,
+        intermediate_size=10240,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        partial_rotary_factor=0.4,
+        max_position_embeddings=2048,
+    )
+    return random_model(PhiForCausalLM, config, dtype)
+
+
+def phi_call(model: Any, prompt_tokens: int, new_tokens: int) -> Callable[[], Any]:
+    """One Phi-2 generation of exactly ``new_tokens`` from a ``prompt_tokens``-long prompt."""
+    import torch
+
+    from veille.backends._hf import greedy_kwargs
+
+    ids = torch.randint(100, 50000, (1, prompt_tokens), generator=torch.Generator().manual_seed(0))
+
+    def call() -> Any:
+        with torch.inference_mode():
+            return model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                min_new_tokens=new_tokens,
+                pad_token_id=0,
+                eos_token_id=None,
+                **greedy_kwargs(new_tokens),
+            )
+
+    return call
+
+
+def chunk_frames(video: Path | None) -> list[list[Any]]:
+    """Keyframes of the first chunks of ``video`` (or of the synthetic sample clip), 4 per chunk."""
+    from veille.sample import make_sample
+    from veille.settings import Settings
+    from veille.video.probe import probe
+    from veille.video.scan import scan_video
+
+    if video is None:
+        video = Path(tempfile.mkdtemp()) / "sample.mp4"
+        make_sample(video, seconds=30)
+    chunks = [c for c in scan_video(probe(video), Settings().scan).chunks if len(c.keyframes) >= 1]
+    frames = [[k.image for k in c.keyframes][:FRAMES_PER_CHUNK] for c in chunks]
+    while len(frames) < 2:
+        frames.append(frames[0])
+    return [(f * FRAMES_PER_CHUNK)[:FRAMES_PER_CHUNK] for f in frames[:2]]
+
+
+def full_kosmos2(tiny_dir: Path, dtype: Any) -> Any:
+    """A :class:`Kosmos2Backend` around a full-size random Kosmos-2 (patch14-224 shapes)."""
+    from transformers import AutoProcessor, Kosmos2Config, Kosmos2ForConditionalGeneration
+    from transformers.models.clip import CLIPImageProcessorPil
+
+    from veille.backends._hf import model_info
+    from veille.backends.kosmos2 import Kosmos2Backend
+
+    processor = AutoProcessor.from_pretrained(tiny_dir)
+    processor.image_processor = CLIPImageProcessorPil(
+        size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}
+    )
+    text = {
+        "vocab_size": 65037,
+        "embed_dim": 2048,
+        "layers": 24,
+        "ffn_dim": 8192,
+        "attention_heads": 32,
+        "max_position_embeddings": 2048,
+    }
+    vision = {
+        "hidden_size": 1024,
+        "intermediate_size": 4096,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "image_size": 224,
+        "patch_size": 14,
+    }
+    config = Kosmos2Config(text_config=text, vision_config=vision, latent_query_num=64)
+    backend = Kosmos2Backend.__new__(Kosmos2Backend)
+    backend.processor, backend.max_new_tokens = processor, 32
+    backend.model = random_model(Kosmos2ForConditionalGeneration, config, dtype)
+    backend.info = model_info("kosmos-2", None, {"device": "cpu", "dtype": str(dtype)})
+    return backend
+
+
+def fixed_length_generation() -> None:
+    """Make every generate call produce exactly ``max_new_tokens`` (random weights would stop anywhere)."""
+    from veille.backends import _hf
+
+    original = _hf.greedy_kwargs
+    _hf.greedy_kwargs = lambda n: {**original(n), "min_new_tokens": n}
+
+
+def judge_prompt_tokens(group: int) -> int:
+    """Estimated Phi-2 tokens (≈ 4 characters each in English) of a judge prompt for ``group`` chunks."""
+    from veille.analysis.prompts import JudgeItem, judge_prompt
+
+    items = [JudgeItem(i, i * 20, i * 20 + 20, TYPICAL_DESCRIPTION) for i in range(group)]
+    text = "Instruct: " + judge_prompt(items, before=TYPICAL_DESCRIPTION, after=TYPICAL_DESCRIPTION) + "\nOutput:"
+    return math.ceil(len(text) / 4)
+
+
+def free(*objs: Any) -> None:
+    import gc
+
+    del objs
+    gc.collect()
+
+
+def measure_vlm(name: str, tiny_dir: Path, dtype: Any, frames: list[list[Any]], reps: int, tokens: int) -> dict:
+    from veille.analysis.prompts import describe_prompt
+
+    backend = full_vlm(name, tiny_dir, dtype)
+    prompt = describe_prompt([0.0, 5.0, 10.0, 15.0])
+    backend.generate_batch([(prompt, frames[0][:1])], max_new_tokens=2)  # warm-up
+    one = [(prompt, frames[0])]
+    two = [(prompt, frames[0]), (prompt, frames[1])]
+    naive = timed(lambda: backend.generate_batch(one, max_new_tokens=NAIVE_DESCRIBE_TOKENS), reps)
+    single = timed(lambda: backend.generate_batch(one, max_new_tokens=tokens), reps)
+    pair = timed(lambda: backend.generate_batch(two, max_new_tokens=tokens), reps)
+    prompt_len = backend.processor(text=[backend._prompt(prompt, 4)], images=[frames[0]], **backend._image_kwargs())
+    result = {
+        "naive": naive,
+        "single": single,
+        "pair_per_chunk": pair / 2,
+        "rss": rss_gb(),
+        "prompt_tokens": len(prompt_len["input_ids"][0]),
+    }
+    backend.close()
+    free(backend)
+    return result
+
+
+def measure_phi2(dtype: Any, reps: int, group: int) -> dict:
+    from veille.analysis.engine import AnalysisOptions
+    from veille.analysis.reason import TOKENS_PER_VERDICT
+
+    model = full_phi2(dtype)
+    phi_call(model, 16, 2)()  # warm-up
+    judge_in, judge_out = judge_prompt_tokens(group), TOKENS_PER_VERDICT * group + 4
+    summary_in, summary_out = 330, AnalysisOptions().summary_tokens
+    result = {
+        "naive": timed(phi_call(model, NAIVE_REASON_PROMPT, NAIVE_REASON_TOKENS), reps),
+        "judge": timed(phi_call(model, judge_in, judge_out), reps),
+        "summary": timed(phi_call(model, summary_in, summary_out), reps),
+        "rss": rss_gb(),
+        "judge_shape": (judge_in, judge_out),
+        "summary_shape": (summary_in, summary_out),
+    }
+    free(model)
+    return result
+
+
+def measure_kosmos(tiny_dir: Path, dtype: Any, frame: Any, reps: int) -> dict:
+    backend = full_kosmos2(tiny_dir, dtype)
+    backend.caption(frame)  # warm-up
+    result = {"ground": timed(lambda: backend.caption(frame), reps), "rss": rss_gb()}
+    free(backend)
+    return result
+
+
+def part_full(quick: bool, fp32: bool, video: Path | None) -> None:
+    import torch
+
+    from tests.tiny_models import build_idefics3, build_kosmos2
+    from veille.analysis.engine import AnalysisOptions
+
+    torch.manual_seed(0)
+    fixed_length_generation()
+    options = AnalysisOptions()
+    reps = 1 if quick else 2
+    frames = chunk_frames(video)
+    tmp = Path(tempfile.mkdtemp())
+    tiny_vlm, tiny_kosmos = build_idefics3(tmp / "idefics3"), build_kosmos2(tmp / "kosmos2")
+    print(
+        f"\n(b) full-size random-weight models, {torch.get_num_threads()} CPU threads, bf16, "
+        f"median of {reps}; chunk frames {frames[0][0].shape[1]}x{frames[0][0].shape[0]}"
+    )
+    names = ["smolvlm-256m", "smolvlm"] if quick else ["smolvlm-256m", "smolvlm-500m", "smolvlm"]
+    vlm = {n: measure_vlm(n, tiny_vlm, torch.bfloat16, frames, reps, options.describe_tokens) for n in names}
+    if fp32:
+        fp = measure_vlm("smolvlm-256m", tiny_vlm, torch.float32, frames, reps, options.describe_tokens)
+        print(
+            f"smolvlm-256m fp32 vs bf16, one chunk, {NAIVE_DESCRIBE_TOKENS} tokens: {fp['naive']:.1f} s vs "
+            f"{vlm['smolvlm-256m']['naive']:.1f} s ({fp['naive'] / vlm['smolvlm-256m']['naive']:.2f}x)"
+        )
+    phi = measure_phi2(torch.bfloat16, reps, options.judge_group)
+    kosmos = measure_kosmos(tiny_kosmos, torch.bfloat16, frames[0][0], reps)
+    print_model_table(vlm, phi, kosmos, options)
+    print_cost(vlm, phi, kosmos, options)
+
+
+def print_model_table(vlm: dict, phi: dict, kosmos: dict, options: Any) -> None:
+    print(f"\n{'model':<14} {'call':<44} {'s/chunk':>8} {'RSS GB':>7}")
+    for name, r in vlm.items():
+        tokens = r["prompt_tokens"]
+        print(
+            f"{name:<14} {f'1 chunk, {tokens} input tokens, {NAIVE_DESCRIBE_TOKENS} new':<44} "
+            f"{r['naive']:>8.1f} {r['rss']:>7.1f}"
+        )
+        print(f"{'':<14} {f'1 chunk, {options.describe_tokens} new':<44} {r['single']:>8.1f}")
+        gain = r["single"] / r["pair_per_chunk"]
+        print(
+            f"{'':<14} {f'2 chunks batched, {options.describe_tokens} new (gain {gain:.2f}x)':<44} "
+            f"{r['pair_per_chunk']:>8.1f}"
+        )
+    ji, jo = phi["judge_shape"]
+    si, so = phi["summary_shape"]
+    g = options.judge_group
+    print(
+        f"{'phi-2':<14} {f'naive: {NAIVE_REASON_PROMPT} in, {NAIVE_REASON_TOKENS} new':<44} {phi['naive']:>8.1f} "
+        f"{phi['rss']:>7.1f}"
+    )
+    print(f"{'':<14} {f'judge {g} chunks/call: {ji} in, {jo} new (cap)':<44} {phi['judge'] / g:>8.1f}")
+    print(f"{'':<14} {f'summary: {si} in, {so} new (per video)':<44} {phi['summary']:>8.1f}")
+    print(f"{'kosmos-2':<14} {'best keyframe, 224 px, 32 new':<44} {kosmos['ground']:>8.1f} {kosmos['rss']:>7.1f}")
+
+
+def print_cost(vlm: dict, phi: dict, kosmos: dict, options: Any) -> None:
+    n = CHUNKS_PER_HOUR
+    judge_calls = math.ceil(n / options.judge_group)
+    describe_calls = math.ceil(n / options.describe_batch)
+    print(f"\nCost per hour of typical footage ({n} chunks x {FRAMES_PER_CHUNK} frames), minutes on this machine:")
+    print(f"{'profile':<10} {'describer':<14} {'naive':>7} {'veille':>7} {'ratio':>6}  veille calls")
+    profiles = [("fast", "smolvlm-256m", False), ("default", "smolvlm", False), ("full", "smolvlm", True)]
+    for profile, name, grounded in profiles:
+        if name not in vlm:
+            continue
+        r = vlm[name]
+        ground = n * kosmos["ground"] if grounded else 0.0
+        naive = n * (r["naive"] + phi["naive"]) + ground
+        per_call = r["pair_per_chunk"] * 2 if options.describe_batch == 2 else r["single"]
+        ours = describe_calls * per_call + judge_calls * phi["judge"] + phi["summary"] + ground
+        calls = f"{describe_calls} VLM + {judge_calls + 1} LLM" + (f" + {n} grounding" if grounded else "")
+        print(f"{profile:<10} {name:<14} {naive / 60:>7.1f} {ours / 60:>7.1f} {naive / ours:>5.2f}x  {calls}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("tiny", "full", "all"), default="all")
+    parser.add_argument("--quick", action="store_true", help="one repetition, fewer models and chunk counts")
+    parser.add_argument("--fp32", action="store_true", help="also time SmolVLM-256M in fp32")
+    parser.add_argument("--video", type=Path, help="take the chunk inputs from this clip (default: synthetic)")
+    args = parser.parse_args()
+    if args.video is not None and not args.video.is_file():
+        parser.error(f"{args.video} is not a file; give a video clip")
+    if args.part in ("tiny", "all"):
+        part_tiny(args.quick)
+    if args.part in ("full", "all"):
+        part_full(args.quick, args.fp32, args.video)
+
+
+if __name__ == "__main__":
+    main()

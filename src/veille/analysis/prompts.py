@@ -1,0 +1,85 @@
+"""Every prompt veille sends to a model. Kept short: each prompt token costs time on a CPU."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+DEFAULT_RUBRIC = (
+    "0 normal: people or vehicles passing, deliveries, staff routines, animals, weather.\n"
+    "1 suspicious: loitering, trying doors, face covered, climbing, taking items, "
+    "presence at an unusual hour for the site.\n"
+    "2 critical: forced entry, weapons, violence, fire."
+)
+
+DESCRIBE_QUESTIONS = (
+    "Who and what is present, and how many?",
+    "What are they doing?",
+    "Is anyone entering or leaving?",
+    "Is anyone carrying an object?",
+    "Are there vehicles?",
+    "Is anything at odds with the site?",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeItem:
+    """One chunk shown to the reasoner."""
+
+    chunk_id: int
+    start_s: float
+    end_s: float
+    description: str
+
+
+def clock(seconds: float) -> str:
+    """``mm:ss`` (or ``h:mm:ss``) for a time in seconds."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+def describe_prompt(times_s: Sequence[float], context: str = "") -> str:
+    """The describer's prompt for one chunk whose keyframes were taken at ``times_s``."""
+    stamps = ", ".join(clock(t) for t in times_s)
+    site = f" Site: {context.strip()}." if context.strip() else ""
+    questions = " ".join(DESCRIBE_QUESTIONS)
+    return (
+        f"These {len(times_s)} frames come from one security camera, at {stamps}.{site} "
+        f"Answer in two or three plain sentences: {questions} Describe only what is visible."
+    )
+
+
+def judge_prompt(
+    items: Sequence[JudgeItem], *, context: str = "", rubric: str | None = None, before: str = "", after: str = ""
+) -> str:
+    """The reasoner's prompt for several chunks at once; one short line per chunk comes back.
+
+    ``before`` and ``after`` are the neighbouring descriptions outside this batch (temporal context).
+    """
+    site = context.strip() or "unknown site"
+    lines = [
+        "You review security camera footage. Threat levels:",
+        (rubric or DEFAULT_RUBRIC).strip(),
+        "Use 0 unless the description clearly shows more.",
+        f"Site context: {site}",
+    ]
+    if before:
+        lines.append(f"Just before: {before}")
+    lines.append("Scenes:")
+    lines += [f"[{i.chunk_id}] {clock(i.start_s)}-{clock(i.end_s)}: {i.description}" for i in items]
+    if after:
+        lines.append(f"Just after: {after}")
+    lines.append(
+        "For each scene write one line: id | level 0-2 | confidence 0-1 | title of at most 8 words. "
+        f"Example: [{items[0].chunk_id}] | 0 | 0.9 | Person walks past"
+    )
+    return "\n".join(lines)
+
+
+def summary_prompt(lines: Sequence[str], *, context: str = "", partial: bool = False) -> str:
+    """Ask for a short summary of event lines (or of partial summaries when ``partial``)."""
+    what = "partial summaries of one video" if partial else "events seen by one security camera"
+    site = f" Site: {context.strip()}." if context.strip() else ""
+    body = "\n".join(f"- {line}" for line in lines)
+    return f"Summarise these {what} in two sentences, most serious first.{site}\n{body}"

@@ -1,0 +1,93 @@
+"""Reason: the LLM judges several described chunks per call; then a batch → aggregate summary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from veille.analysis.parsing import clean_description, parse_judgements
+from veille.analysis.prompts import JudgeItem, summary_prompt
+from veille.analysis.prompts import judge_prompt as make_judge_prompt
+from veille.errors import BackendError
+from veille.types import Judgement
+
+#: Tokens the reasoner may write per judged chunk (``[12] | 1 | 0.7 | Man tries the door handle``).
+TOKENS_PER_VERDICT = 18
+#: Aggregation rounds of the summary before the partial summaries are simply joined.
+MAX_ROUNDS = 4
+
+
+def judge(
+    items: Sequence[JudgeItem],
+    llm: Any,
+    *,
+    context: str = "",
+    rubric: str | None = None,
+    group_size: int = 4,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[dict[int, Judgement], int, list[str]]:
+    """Verdicts by chunk id, the number of LLM calls, and warnings; ``group_size`` chunks per call."""
+    out: dict[int, Judgement] = {}
+    warnings: list[str] = []
+    calls = 0
+    size = max(1, group_size)
+    for start in range(0, len(items), size):
+        group = items[start : start + size]
+        before = items[start - 1].description if start > 0 else ""
+        after = items[start + size].description if start + size < len(items) else ""
+        prompt = make_judge_prompt(group, context=context, rubric=rubric, before=before, after=after)
+        calls += 1
+        try:
+            text = llm.generate(prompt, max_new_tokens=TOKENS_PER_VERDICT * len(group) + 4, stop=("Scenes:",))
+        except BackendError as exc:
+            warnings.append(f"reasoner failed on {len(group)} chunk(s): {exc}")
+            text = ""
+        verdicts, problems = parse_judgements(text, [i.chunk_id for i in group])
+        out.update(verdicts)
+        warnings += problems
+        if on_progress:
+            on_progress(start + len(group))
+    return out, calls, warnings
+
+
+def summarise(
+    lines: Sequence[str], llm: Any, *, context: str = "", max_chars: int = 3000, max_new_tokens: int = 64
+) -> tuple[str | None, int]:
+    """A two-sentence summary of event lines, built batch → aggregate when they outgrow ``max_chars``.
+
+    Returns the summary (``None`` when the model gave nothing usable) and the number of calls.
+    """
+    if not lines:
+        return None, 0
+    calls = 0
+    texts, partial = list(lines), False
+    for _round in range(MAX_ROUNDS):
+        batches = _batches(texts, max_chars)
+        results = []
+        for batch in batches:
+            calls += 1
+            try:
+                answer = llm.generate(
+                    summary_prompt(batch, context=context, partial=partial), max_new_tokens=max_new_tokens
+                )
+            except BackendError:
+                answer = ""
+            cleaned = clean_description(answer, max_chars=600)
+            if cleaned:
+                results.append(cleaned)
+        if len(batches) == 1 or len(results) <= 1:
+            return (results[0] if results else None), calls
+        texts, partial = results, True
+    return " ".join(texts)[:1200], calls
+
+
+def _batches(lines: Sequence[str], max_chars: int) -> list[list[str]]:
+    batches: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if batches[-1] and size + len(line) > max_chars:
+            batches.append([])
+            size = 0
+        batches[-1].append(line)
+        size += len(line)
+    return batches

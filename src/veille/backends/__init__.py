@@ -1,0 +1,1 @@
+"""Model backends: transport only (text and images in, text or boxes out)."""

@@ -1,0 +1,37 @@
+"""Pick and build the backend for a role from a local model folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from veille.backends import _hf
+from veille.errors import ModelError
+
+VLM_TYPES = {"idefics3"}
+TEXT_TYPES = {"phi", "phi3", "llama", "mistral", "qwen2"}
+GROUNDER_TYPES = {"kosmos-2"}
+ROLE_TYPES = {"describer": VLM_TYPES, "reasoner": TEXT_TYPES, "grounder": GROUNDER_TYPES}
+
+
+def create_backend(role: str, path: Path, options: Any, *, model_id: str, revision: str | None = None) -> Any:
+    """The backend for ``role`` from the model in ``path``, chosen by ``config.json``'s ``model_type``.
+
+    Raises:
+        ModelError: the architecture cannot play that role.
+    """
+    kind = _hf.model_type(path)
+    if kind not in ROLE_TYPES.get(role, set()):
+        wanted = ", ".join(sorted(ROLE_TYPES.get(role, set()))) or "none"
+        raise ModelError(f"{model_id} is a '{kind}' model, which cannot be the {role}; pick one of: {wanted}")
+    if role == "describer":
+        from veille.backends.idefics3 import Idefics3Backend
+
+        return Idefics3Backend(path, options, model_id=model_id, revision=revision)
+    if role == "reasoner":
+        from veille.backends.causal_lm import CausalLMBackend
+
+        return CausalLMBackend(path, options, model_id=model_id, revision=revision)
+    from veille.backends.kosmos2 import Kosmos2Backend
+
+    return Kosmos2Backend(path, options, model_id=model_id, revision=revision)

@@ -1,0 +1,80 @@
+"""A scripted backend for tests: answers come from a queue, every call is recorded."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from veille.backends.base import VisionRequest, cut_at_stop
+from veille.report.schema import ModelInfo
+from veille.types import Box
+
+
+@dataclass
+class Call:
+    """One recorded call to a :class:`FakeBackend`."""
+
+    method: str
+    prompt: str
+    images: int = 0
+    max_new_tokens: int = 0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass
+class FakeBackend:
+    """Plays every role. ``enqueue()`` answers (strings, box lists or exceptions); ``history`` records calls.
+
+    With an empty queue it answers ``default`` (a string, or a callable of the prompt).
+    """
+
+    model_id: str = "fake"
+    default: str | Callable[[str], str] = ""
+    history: list[Call] = field(default_factory=list)
+    closed: bool = False
+    _queue: deque[Any] = field(default_factory=deque)
+
+    @property
+    def info(self) -> ModelInfo:
+        """What the report records about this model."""
+        return ModelInfo(id=self.model_id, device="cpu", dtype="fp32")
+
+    def enqueue(self, *answers: Any) -> FakeBackend:
+        """Queue answers, used in order; an exception instance is raised when its turn comes."""
+        self._queue.extend(answers)
+        return self
+
+    def _next(self, prompt: str) -> Any:
+        if self._queue:
+            answer = self._queue.popleft()
+        else:
+            answer = self.default(prompt) if callable(self.default) else self.default
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def generate(
+        self, prompt: str, images: Sequence[Any] = (), *, max_new_tokens: int, stop: Sequence[str] = ()
+    ) -> str:
+        """Answer a text or vision request."""
+        self.history.append(Call("generate", prompt, len(images), max_new_tokens, tuple(stop)))
+        return cut_at_stop(str(self._next(prompt)), stop) if stop else str(self._next(prompt))
+
+    def generate_batch(self, requests: Sequence[VisionRequest], *, max_new_tokens: int) -> list[str]:
+        """Answer several vision requests in one recorded call."""
+        self.history.append(Call("generate_batch", "\n".join(p for p, _ in requests), sum(len(i) for _, i in requests)))
+        return [str(self._next(prompt)) for prompt, _ in requests]
+
+    def ground(self, image: Any) -> list[Box]:
+        """Answer a grounding request with queued boxes (none by default)."""
+        self.history.append(Call("ground", "", 1))
+        answer = self._queue.popleft() if self._queue else []
+        if isinstance(answer, BaseException):
+            raise answer
+        return list(answer)
+
+    def close(self) -> None:
+        """Mark the backend closed."""
+        self.closed = True

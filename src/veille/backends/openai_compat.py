@@ -1,0 +1,114 @@
+"""An OpenAI-compatible chat-completions backend (Ollama, vLLM, llama.cpp server…), stdlib HTTP only."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from veille.backends.base import VisionRequest, cut_at_stop
+from veille.errors import BackendError
+from veille.report.schema import ModelInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+def data_url(image: np.ndarray, *, quality: int = 85) -> str:
+    """An RGB array as a ``data:image/jpeg;base64,…`` URL."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class OpenAICompatBackend:
+    """Plays the describer or the reasoner through ``POST {base_url}/chat/completions``.
+
+    Args:
+        base_url: e.g. ``http://127.0.0.1:11434/v1``.
+        model: the server's model name.
+        api_key: sent as a bearer token when given.
+        timeout_s: per-request timeout.
+        retries: extra attempts on connection errors and 408/429/5xx answers (exponential back-off).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        retries: int = 2,
+        backoff_s: float = 0.5,
+    ) -> None:
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model, self.api_key = model, api_key
+        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
+        self.info = ModelInfo(id=model, device=base_url, dtype="remote")
+
+    def generate(
+        self, prompt: str, images: Sequence[np.ndarray] = (), *, max_new_tokens: int, stop: Sequence[str] = ()
+    ) -> str:
+        """One chat completion; images go as base64 data URLs before the text."""
+        content: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": data_url(i)}} for i in images]
+        content.append({"type": "text", "text": prompt})
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": content if images else prompt}],
+            "max_tokens": max_new_tokens,
+            "temperature": 0,
+        }
+        if stop:
+            body["stop"] = list(stop)[:4]
+        answer = self._post(body)
+        try:
+            text = answer["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError) as exc:
+            raise BackendError(
+                f"{self.url} answered without choices[0].message.content; is it OpenAI-compatible?"
+            ) from exc
+        return cut_at_stop(str(text), stop)
+
+    def generate_batch(self, requests: Sequence[VisionRequest], *, max_new_tokens: int) -> list[str]:
+        """One request after another (the server does its own batching)."""
+        return [self.generate(p, images, max_new_tokens=max_new_tokens) for p, images in requests]
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        data = json.dumps(body).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                    return json.loads(response.read().decode("utf-8"))
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code}"
+                if exc.code not in RETRYABLE_STATUS:
+                    break
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                last = str(getattr(exc, "reason", exc))
+            except ValueError as exc:
+                raise BackendError(f"{self.url} answered with invalid JSON; check the server") from exc
+            log.info("request to %s failed (%s), attempt %d", self.url, last, attempt + 1)
+        raise BackendError(f"{self.url} failed ({last}); check that the server is running and the model name is right")
+
+    def close(self) -> None:
+        """Nothing to free."""
+        return None

@@ -1,0 +1,228 @@
+"""Batch runs: one report folder per video, ``index.json`` + ``index.html`` linking them all.
+
+A failure on one video is recorded and the others go on; an interruption (Ctrl-C, SIGTERM) writes
+the index with what was done, marks it incomplete, and is raised again for the caller to exit 130.
+The index is rewritten (atomically) after every video, so it is valid whenever the run stops.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from veille import __version__
+from veille.errors import OutputError, VeilleError
+from veille.io import write_text
+from veille.redact import mask_credentials
+
+if TYPE_CHECKING:
+    from veille.pipeline import AnalysisResult
+    from veille.progress import Progress
+    from veille.settings import Settings
+
+Status = Literal["ok", "failed", "interrupted", "pending"]
+INDEX_JSON = "index.json"
+INDEX_HTML = "index.html"
+
+
+@dataclass(slots=True)
+class BatchItem:
+    """One video of a batch and what became of it."""
+
+    video: str
+    folder: str  # relative to the output folder
+    status: Status = "pending"
+    error: str | None = None
+    events: int = 0
+    max_threat: int | None = None
+    duration_s: float | None = None
+    complete: bool = False
+    report: str | None = None
+    html: str | None = None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """The items of a batch, in input order."""
+
+    items: list[BatchItem]
+    out_dir: Path
+
+    @property
+    def failures(self) -> list[BatchItem]:
+        """The items that failed."""
+        return [item for item in self.items if item.status == "failed"]
+
+
+def _inside(out_dir: Path, name: str) -> str:
+    """``name`` if ``out_dir / name`` stays inside ``out_dir``; raise otherwise (defence in depth)."""
+    root = out_dir.resolve()
+    if not (root / name).resolve().is_relative_to(root) or name in ("", ".", ".."):
+        raise OutputError(f"refusing report folder name {name!r}: it would leave {out_dir}")
+    return name
+
+
+def assign_folders(videos: Sequence[Path], out_dir: Path, previous: dict[str, str] | None = None) -> dict[Path, str]:
+    """A distinct, safe report folder name (under ``out_dir``) for each video.
+
+    The first video with a given stem gets ``<stem>``; others get ``<stem>-<parent folder>``, then
+    ``<stem>-2``, ``<stem>-3``… Names compare case-insensitively. A video already listed in the
+    previous index keeps its folder, so a re-run resumes in the same place.
+    """
+    from veille.pipeline import safe_name
+
+    previous = previous or {}
+    taken: set[str] = set()
+    out: dict[Path, str] = {}
+    for video in videos:
+        name = previous.get(str(video.resolve()))
+        if name is None or name.lower() in taken:
+            name = _free_name(video, taken, safe_name)
+        taken.add(name.lower())
+        out[video] = _inside(out_dir, name)
+    return out
+
+
+def _free_name(video: Path, taken: set[str], safe_name: Callable[[str], str]) -> str:
+    stem = safe_name(video.stem)
+    candidates = [stem, safe_name(f"{video.stem}-{video.resolve().parent.name}")]
+    for name in candidates:
+        if name.lower() not in taken:
+            return name
+    n = 2
+    while f"{stem}-{n}".lower() in taken:
+        n += 1
+    return f"{stem}-{n}"
+
+
+def read_index(out_dir: Path) -> list[dict[str, Any]]:
+    """The entries of an existing ``index.json`` (empty when missing or unreadable)."""
+    try:
+        data = json.loads((out_dir / INDEX_JSON).read_text(encoding="utf-8"))
+        return [v for v in data.get("videos", []) if isinstance(v, dict) and isinstance(v.get("folder"), str)]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def run_batch(
+    videos: Sequence[Path],
+    settings: Settings,
+    *,
+    progress: Callable[[], Progress] | None = None,
+    on_done: Callable[[BatchItem, AnalysisResult | None], None] | None = None,
+) -> BatchResult:
+    """Analyse every video into its own folder under ``settings.out_dir``; keep going after failures.
+
+    Raises:
+        AnalysisInterrupted or KeyboardInterrupt: after writing the index marked incomplete.
+        OutputError: the index itself cannot be written.
+    """
+    from veille.pipeline import analyze
+
+    out_dir = Path(settings.out_dir)
+    old = read_index(out_dir)
+    folders = assign_folders(videos, out_dir, {e["video_abs"]: e["folder"] for e in old if "video_abs" in e})
+    items = [BatchItem(video=mask_credentials(str(v)), folder=folders[v]) for v in videos]
+    result = BatchResult(items, out_dir)
+    write_index(result, previous=old, videos=videos, complete=False)  # fails early when --out is unusable
+    for video, item in zip(videos, items, strict=True):
+        analysis = None
+        try:
+            analysis = analyze(video, settings, progress=progress() if progress else None, folder=out_dir / item.folder)
+            _fill(item, analysis)
+        except KeyboardInterrupt:  # AnalysisInterrupted included
+            item.status = "interrupted"
+            _fill_from_disk(item, out_dir)
+            write_index(result, previous=old, videos=videos, complete=False)
+            raise
+        except VeilleError as exc:
+            item.status, item.error = "failed", mask_credentials(str(exc))
+        except Exception as exc:
+            item.status = "failed"
+            item.error = mask_credentials(f"unexpected error: {type(exc).__name__}: {exc} (VEILLE_DEBUG=1 for details)")
+        if on_done is not None:
+            on_done(item, analysis)
+        write_index(result, previous=old, videos=videos, complete=False)
+    write_index(result, previous=old, videos=videos, complete=True)
+    return result
+
+
+def _fill(item: BatchItem, analysis: AnalysisResult) -> None:
+    report = analysis.report
+    item.status = "ok"
+    item.events = len(report.events)
+    item.max_threat = max((e.threat_level for e in report.events), default=None)
+    item.duration_s = report.video.duration_s
+    item.complete = report.complete
+    item.report = f"{item.folder}/report.json"
+    item.html = f"{item.folder}/report.html" if (analysis.folder / "report.html").is_file() else None
+
+
+def _fill_from_disk(item: BatchItem, out_dir: Path) -> None:
+    """After an interruption: link the partial report if one was written."""
+    folder = out_dir / item.folder
+    if (folder / "report.json").is_file():
+        item.report = f"{item.folder}/report.json"
+    if (folder / "report.html").is_file():
+        item.html = f"{item.folder}/report.html"
+
+
+def write_index(
+    result: BatchResult,
+    *,
+    previous: Sequence[dict[str, Any]] = (),
+    videos: Sequence[Path] = (),
+    complete: bool = True,
+) -> None:
+    """Write ``index.json`` and ``index.html`` (atomically), keeping earlier entries of other folders."""
+    entries = []
+    for item, video in zip(result.items, videos or [None] * len(result.items), strict=True):
+        entry = asdict(item)
+        if video is not None:
+            entry["video_abs"] = mask_credentials(str(Path(video).resolve()))
+        entries.append(entry)
+    mine = {e["folder"].lower() for e in entries}
+    kept = [e for e in previous if e["folder"].lower() not in mine and (result.out_dir / e["folder"]).is_dir()]
+    data = {
+        "veille_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "complete": complete,
+        "total": len(entries),
+        "failed": sum(e["status"] == "failed" for e in entries),
+        "videos": entries + kept,
+    }
+    write_text(result.out_dir / INDEX_JSON, json.dumps(data, indent=2) + "\n")
+    write_text(result.out_dir / INDEX_HTML, render_index_html(data))
+
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>veille — reports</title>
+<style>body{font:15px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}
+td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}
+.failed{color:#b00}.interrupted,.pending{color:#a60}.t2{color:#b00;font-weight:bold}.t1{color:#a60}</style>
+</head><body>
+<h1>veille — {{ data.total }} video(s){% if not data.complete %} (incomplete run){% endif %}</h1>
+<p>{{ data.failed }} failed · written {{ data.created_at }} · veille {{ data.veille_version }}</p>
+<table><tr><th>video</th><th>status</th><th>events</th><th>highest threat</th><th>length</th><th>report</th></tr>
+{% for v in data.videos %}<tr class="{{ v.status }}"><td>{{ v.video }}</td>
+<td>{{ v.status }}{% if v.status == "ok" and not v.complete %} (partial){% endif %}\
+{% if v.error %}: {{ v.error }}{% endif %}</td>
+<td>{{ v.events }}</td><td class="t{{ v.max_threat }}">{{ threat(v.max_threat) }}</td>
+<td>{% if v.duration_s is not none %}{{ "%.0f"|format(v.duration_s) }} s{% endif %}</td>
+<td>{% if v.html %}<a href="{{ v.html|urlencode }}">HTML</a> {% endif %}\
+{% if v.report %}<a href="{{ v.report|urlencode }}">JSON</a>{% endif %}</td></tr>
+{% endfor %}</table></body></html>
+"""
+
+
+def render_index_html(data: dict[str, Any]) -> str:
+    """The HTML index (Jinja2, autoescaped: video names and errors cannot inject markup)."""
+    from jinja2 import Environment
+
+    env = Environment(autoescape=True, keep_trailing_newline=True)
+    names = {0: "normal", 1: "suspicious", 2: "critical"}
+    return env.from_string(_TEMPLATE).render(data=data, threat=lambda t: names.get(t, "–"))

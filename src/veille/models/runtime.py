@@ -1,0 +1,151 @@
+"""Where and how a model runs: device, dtype, 8-bit quantization, and freeing memory.
+
+``torch`` is imported inside the functions, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import logging
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from veille.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+DTYPE_NAMES = ("bf16", "fp16", "fp32")
+DEFAULT_8BIT_ROLES = frozenset({"grounder"})  # the seed loads Kosmos-2 in 8-bit on CUDA
+
+
+class ModelInfoFields(TypedDict):
+    """How a model was loaded, for ``report.models``."""
+
+    device: str
+    dtype: str
+    quantization: str | None
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """The user's wishes for every model: device, dtype and 8-bit (``None`` = the role's default)."""
+
+    device: str = "auto"
+    dtype: str = "auto"
+    load_in_8bit: bool | None = None
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` → cuda > mps > cpu; a forced device that is not there is a :class:`ModelError`."""
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    has_mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if requested == "auto":
+        return "cuda" if has_cuda else "mps" if has_mps else "cpu"
+    if requested == "cuda" and not has_cuda:
+        raise ModelError("--device cuda was asked but no CUDA GPU is visible; use --device auto or --device cpu")
+    if requested == "mps" and not has_mps:
+        raise ModelError("--device mps was asked but Apple MPS is not available; use --device auto or --device cpu")
+    if requested not in ("cpu", "cuda", "mps"):
+        raise ModelError(f"unknown device '{requested}'; use auto, cpu, cuda or mps")
+    return requested
+
+
+def resolve_dtype(requested: str, device: str) -> str:
+    """``auto`` → bf16 on CUDA with compute capability ≥ 8, fp16 on older CUDA and on MPS, fp32 on CPU."""
+    if requested in DTYPE_NAMES:
+        return requested
+    if requested != "auto":
+        raise ModelError(f"unknown dtype '{requested}'; use auto, bf16, fp16 or fp32")
+    if device == "cuda":
+        import torch
+
+        major, _minor = torch.cuda.get_device_capability()
+        return "bf16" if major >= 8 else "fp16"
+    return "fp16" if device == "mps" else "fp32"
+
+
+def torch_dtype(name: str) -> Any:
+    """The ``torch.dtype`` for ``bf16`` / ``fp16`` / ``fp32``."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def has_bitsandbytes() -> bool:
+    """True when bitsandbytes can be imported."""
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
+def eight_bit_plan(options: RuntimeOptions, *, role: str, device: str) -> tuple[bool, str | None]:
+    """Whether to load in 8-bit, and a warning when the user's 8-bit wish cannot be met."""
+    wanted = options.load_in_8bit if options.load_in_8bit is not None else role in DEFAULT_8BIT_ROLES
+    if not wanted:
+        return False, None
+    explicit = options.load_in_8bit is True
+    if device != "cuda":
+        if explicit:
+            return False, f"8-bit loading needs a CUDA GPU; the {role} loads unquantized on {device}"
+        return False, None
+    if not has_bitsandbytes():
+        return False, (
+            f"8-bit loading needs bitsandbytes (pip install 'veille[cuda]'); the {role} loads unquantized"
+            " (use --no-8bit to silence this)"
+        )
+    return True, None
+
+
+def load_kwargs(options: RuntimeOptions, *, role: str) -> tuple[dict[str, Any], ModelInfoFields]:
+    """Keyword arguments for ``from_pretrained`` and how the model will be loaded.
+
+    Always ``use_safetensors=True`` and ``trust_remote_code=False``; ``device_map="auto"`` on CUDA;
+    ``quantization_config=BitsAndBytesConfig(load_in_8bit=True)`` only on CUDA with bitsandbytes.
+    """
+    device = resolve_device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
+    use_8bit, warning = eight_bit_plan(options, role=role, device=device)
+    if warning:
+        logger.warning("%s", warning)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype), "use_safetensors": True, "trust_remote_code": False}
+    if device == "cuda":
+        kwargs["device_map"] = "auto"
+    elif device == "mps":
+        kwargs["device_map"] = "mps"
+    if use_8bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+    return kwargs, ModelInfoFields(device=device, dtype=dtype, quantization="int8" if use_8bit else None)
+
+
+def memory_bytes(device: str) -> int:
+    """Memory in use: CUDA allocated bytes on CUDA, the process's resident set elsewhere."""
+    if device == "cuda":
+        import torch
+
+        return int(torch.cuda.memory_allocated())
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            import os
+
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def release(*objs: Any) -> None:
+    """Drop the given references, collect garbage and empty the CUDA cache (when CUDA is in use).
+
+    Callers must drop their own references too; this frees what nothing else holds.
+    """
+    del objs
+    gc.collect()
+    import sys
+
+    torch = sys.modules.get("torch")  # never import torch just to free memory
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

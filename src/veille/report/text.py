@@ -1,0 +1,125 @@
+"""Text writers: ``report.md`` and the subtitle tracks ``events.srt`` / ``events.vtt``.
+
+Model text, file names and context strings are escaped for each format: Markdown punctuation and
+HTML are neutralised in ``report.md``; cue text cannot end a cue early or inject tags in subtitles.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from veille.i18n import clock, labels, threat_label
+from veille.io import write_text
+from veille.report.schema import Report, ReportEvent
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def md_escape(text: str, *, inline: bool = True) -> str:
+    """``text`` shown literally by any Markdown renderer (HTML is entity-escaped too)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return " ".join(text.split()) if inline else "\n".join(line.strip() for line in text.splitlines())
+
+
+def _md_event(event: ReportEvent, lang: str) -> list[str]:
+    t = labels(lang)
+    lines = [
+        f"### {clock(event.start_s)}–{clock(event.end_s)} · **{threat_label(event.threat_level, lang)}** · "
+        f"{md_escape(event.title)}",
+        "",
+        md_escape(event.description, inline=False),
+        "",
+        f"{t['confidence']} {event.confidence:.0%} · {t[f'source_{event.source}']}"
+        + (f" · [{t['clip']}](<{event.clip}>)" if event.clip else ""),
+        "",
+    ]
+    for k in event.keyframes:
+        lines.append(f"![{t['keyframe_at']} {clock(k.t_s)}](<{k.image}>)")
+    return [*lines, ""] if event.keyframes else lines
+
+
+def render_markdown(report: Report, lang: str = "en") -> str:
+    """The whole ``report.md``."""
+    t, video = labels(lang), report.video
+    name = md_escape(Path(video.path).name)
+    lines = [f"# {t['report_title']} — {name}", ""]
+    if not report.complete:
+        lines += [f"> **{t['incomplete']}**", ""]
+    lines += [
+        f"{t['duration']} {clock(video.duration_s)} · {video.width}×{video.height} · {md_escape(video.codec)} · "
+        + t["events_found"].format(n=len(report.events), duration=clock(video.duration_s)),
+        "",
+        f"## {t['summary']}",
+        "",
+        md_escape(report.summary, inline=False) or "–",
+        "",
+        f"## {t['events']}",
+        "",
+    ]
+    if not report.events:
+        lines += [t["no_events"], ""]
+    for event in report.events:
+        lines += _md_event(event, lang)
+    stats = report.stats
+    lines += [f"## {t['stats']}", "", "| | |", "|---|---:|"]
+    for key in ("frames_total", "packets_scanned", "frames_decoded", "frames_to_vlm", "vlm_calls", "llm_calls"):
+        lines.append(f"| {t[key]} | {getattr(stats, key):,} |")
+    lines += [
+        f"| {t['scan_s']} | {stats.scan_s:.1f} s |",
+        f"| {t['analysis_s']} | {stats.analysis_s:.1f} s |",
+        f"| {t['realtime_factor']} | {stats.realtime_factor:g}× |",
+        "",
+    ]
+    if report.warnings:
+        lines += [f"## {t['warnings']}", "", *[f"- {md_escape(w)}" for w in report.warnings], ""]
+    return "\n".join(lines)
+
+
+def _cue_text(event: ReportEvent, lang: str, *, vtt: bool) -> str:
+    text = f"[{threat_label(event.threat_level, lang)}] {event.title} — {event.description}"
+    text = " ".join(text.split()).replace("-->", "→")
+    if vtt:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("<", "‹").replace(">", "›").replace("{", "(").replace("}", ")")
+
+
+def _stamp(seconds: float, sep: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
+
+
+def render_subtitles(report: Report, lang: str = "en", *, vtt: bool = False) -> str:
+    """One cue per event, "[threat] title — description", in SRT or WebVTT."""
+    sep = "." if vtt else ","
+    blocks = ["WEBVTT"] if vtt else []
+    for number, event in enumerate(report.events, start=1):
+        end = max(event.end_s, event.start_s + 0.5)
+        cue = f"{_stamp(event.start_s, sep)} --> {_stamp(end, sep)}\n{_cue_text(event, lang, vtt=vtt)}"
+        blocks.append(f"{number}\n{cue}")
+    return "\n\n".join(blocks) + "\n"
+
+
+def write_markdown(report: Report, folder: Path, lang: str = "en") -> Path:
+    """Write ``report.md`` into ``folder``."""
+    path = folder / "report.md"
+    write_text(path, render_markdown(report, lang))
+    return path
+
+
+def write_srt(report: Report, folder: Path, lang: str = "en") -> Path:
+    """Write ``events.srt`` into ``folder``."""
+    path = folder / "events.srt"
+    write_text(path, render_subtitles(report, lang))
+    return path
+
+
+def write_vtt(report: Report, folder: Path, lang: str = "en") -> Path:
+    """Write ``events.vtt`` into ``folder``."""
+    path = folder / "events.vtt"
+    write_text(path, render_subtitles(report, lang, vtt=True))
+    return path

@@ -1,0 +1,73 @@
+"""Chunks: segments cut into pieces of at most ``chunk_s``, with K keyframes at motion peaks.
+
+Planning needs only the motion samples; the full-resolution keyframe images are decoded one
+chunk at a time by :func:`load_chunk`, so a long video never holds all of them at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from veille.settings import ScanSettings
+from veille.types import Box, Chunk, Keyframe, VideoInfo
+from veille.video.decode import grab_frames
+from veille.video.segments import ActiveStretch, heartbeat_times, pick_keyframe_times, split_chunks, union_boxes
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPlan:
+    """A chunk before its keyframe images are decoded."""
+
+    id: int
+    segment_id: int
+    start_s: float
+    end_s: float
+    picks: tuple[tuple[float, float], ...]  # (time, motion score) of each keyframe
+    motion_boxes: tuple[Box, ...] = ()
+    max_regions: int = 0
+    peak_score: float = 0.0
+    heartbeat: bool = False
+
+
+def plan_chunks(info: VideoInfo, stretches: list[ActiveStretch], cfg: ScanSettings) -> list[ChunkPlan]:
+    """Cut segments into chunks, choose keyframe times, and add heartbeat samples of quiet stretches."""
+    plans: list[ChunkPlan] = []
+    for stretch in stretches:
+        for start, end in split_chunks(stretch.segment, cfg.chunk_s):
+            inside = [s for s in stretch.samples if start <= s.t_s < end]
+            boxes, regions = union_boxes(inside)
+            picks = tuple(pick_keyframe_times(inside, start, end, cfg.keyframes_per_chunk))
+            peak = max((s.score for s in inside), default=0.0)
+            plans.append(ChunkPlan(0, stretch.segment.id, start, end, picks, boxes, regions, peak))
+    segments = [s.segment for s in stretches]
+    for t in heartbeat_times(segments, info.duration_s, cfg.heartbeat_min * 60):
+        plans.append(ChunkPlan(0, -1, t, min(info.duration_s, t + 1.0), ((t, 0.0),), heartbeat=True))
+    plans.sort(key=lambda p: p.start_s)
+    return [
+        ChunkPlan(
+            i, p.segment_id, p.start_s, p.end_s, p.picks, p.motion_boxes, p.max_regions, p.peak_score, p.heartbeat
+        )
+        for i, p in enumerate(plans)
+    ]
+
+
+def load_chunk(path: Path, plan: ChunkPlan) -> Chunk:
+    """Decode the plan's keyframes at full resolution (RGB) and return the finished chunk."""
+    frames = sorted(grab_frames(path, [t for t, _ in plan.picks]), key=lambda item: item[0])
+    keyframes: tuple[Keyframe, ...] = ()
+    if frames:
+        keyframes = tuple(
+            Keyframe(t, min(frames, key=lambda item: abs(item[0] - t))[1], score) for t, score in plan.picks
+        )
+    return Chunk(
+        plan.id,
+        plan.segment_id,
+        plan.start_s,
+        plan.end_s,
+        keyframes,
+        plan.motion_boxes,
+        plan.max_regions,
+        plan.peak_score,
+        heartbeat=plan.heartbeat,
+    )

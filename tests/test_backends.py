@@ -1,0 +1,177 @@
+"""Every backend through its real path: tiny checkpoints via transformers (offline), a stub OpenAI server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from veille.backends.base import Grounder, TextModel, VisionLanguageModel, cut_at_stop
+from veille.backends.factory import create_backend
+from veille.backends.kosmos2 import GROUNDING_PROMPT, entities_to_boxes
+from veille.backends.openai_compat import OpenAICompatBackend
+from veille.errors import BackendError, ModelError
+from veille.models.runtime import RuntimeOptions
+
+CPU = RuntimeOptions(device="cpu", dtype="fp32")
+RNG = np.random.default_rng(0)
+FRAME = RNG.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def backends(tiny_models: dict[str, Path]) -> Iterator[dict[str, Any]]:
+    built = {
+        "vlm": create_backend("describer", tiny_models["idefics3"], CPU, model_id="tiny/idefics3"),
+        "phi": create_backend("reasoner", tiny_models["phi"], CPU, model_id="tiny/phi", revision="abc"),
+        "phi3": create_backend("reasoner", tiny_models["phi3"], CPU, model_id="tiny/phi3"),
+        "kosmos": create_backend("grounder", tiny_models["kosmos2"], CPU, model_id="tiny/kosmos2"),
+    }
+    yield built
+    for backend in built.values():
+        backend.close()
+
+
+def test_protocols_and_model_info(backends: dict[str, Any]) -> None:
+    assert isinstance(backends["vlm"], VisionLanguageModel)
+    assert isinstance(backends["phi"], TextModel) and isinstance(backends["kosmos"], Grounder)
+    info = backends["phi"].info
+    assert (info.id, info.revision, info.device, info.dtype) == ("tiny/phi", "abc", "cpu", "fp32")
+
+
+def test_idefics3_one_tile_per_frame_and_batches(backends: dict[str, Any]) -> None:
+    vlm = backends["vlm"]
+    prompt = vlm._prompt("What happens?", 2)
+    assert prompt.count("<image>") == 2 and prompt.endswith("Assistant:")
+    inputs = vlm.processor(text=[prompt], images=[[FRAME, FRAME]], return_tensors="pt", **vlm._image_kwargs())
+    assert inputs["pixel_values"].shape[1] == 2  # splitting off: one tile per frame, not rows x cols + global
+    text = vlm.generate("What happens?", [FRAME, FRAME], max_new_tokens=6)
+    assert isinstance(text, str)
+    answers = vlm.generate_batch([("a", [FRAME]), ("a longer question here", [FRAME, FRAME])], max_new_tokens=6)
+    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+
+
+def test_phi2_format_and_stop(backends: dict[str, Any]) -> None:
+    phi = backends["phi"]
+    assert not phi.chat and phi.format("Judge this.") == "Instruct: Judge this.\nOutput:"
+    assert isinstance(phi.generate("Judge this.", max_new_tokens=5, stop=["\n\n"]), str)
+
+
+def test_phi3_uses_its_chat_template(backends: dict[str, Any]) -> None:
+    phi3 = backends["phi3"]
+    assert phi3.chat and phi3.format("hi") == "<|user|>\nhi<|end|>\n<|assistant|>\n"
+    assert isinstance(phi3.generate("hi", max_new_tokens=5), str)
+
+
+def test_kosmos2_generates_and_parses_real_processor_output(backends: dict[str, Any], monkeypatch: Any) -> None:
+    kosmos = backends["kosmos"]
+    assert isinstance(kosmos.ground(FRAME), list)  # random weights: usually no entity, never a crash
+    tagged = " a man</phrase><object><patch_index_0000><patch_index_1023></object>"
+    monkeypatch.setattr(kosmos, "caption", lambda image: "<phrase>" + tagged)
+    boxes = kosmos.ground(FRAME)
+    assert [b.label for b in boxes] == ["a man"]
+    x1, y1, x2, y2 = boxes[0].xyxy
+    assert 0 <= x1 < 3 and 0 <= y1 < 3 and 62 < x2 <= 64 and 46 < y2 <= 48  # pixel coordinates of a 64x48 frame
+
+
+@pytest.mark.parametrize(
+    ("entities", "expected"),
+    [
+        ([("a car", (0, 5), [(0.5, 0.5, 1.0, 1.0)])], [("a car", (50.0, 25.0, 100.0, 50.0))]),
+        ([("x", (0, 1), [(1.2, -0.1, 0.5, 0.5)])], [("x", (50.0, 0.0, 100.0, 25.0))]),  # clipped, reordered
+        ([("dot", (0, 3), [(0.5, 0.5, 0.5, 0.5)])], []),  # degenerate
+        ([("  ", (0, 2), [(0.0, 0.0, 0.1, 0.2)])], [("object", (0.0, 0.0, 10.0, 10.0))]),
+    ],
+)
+def test_entities_to_boxes(entities: list, expected: list) -> None:
+    assert [(b.label, b.xyxy) for b in entities_to_boxes(entities, 100, 50)] == expected
+
+
+def test_factory_rejects_a_model_in_the_wrong_role(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="cannot be the describer"):
+        create_backend("describer", tiny_models["phi"], CPU, model_id="phi")
+    with pytest.raises(ModelError, match=r"config\.json"):
+        create_backend("reasoner", tmp_path, CPU, model_id="empty")
+
+
+def test_cut_at_stop() -> None:
+    assert cut_at_stop("answer\nInstruct: more", ["Instruct:"]) == "answer"
+    assert cut_at_stop(" plain ", []) == "plain"
+
+
+def test_grounding_prompt_is_kosmos_format() -> None:
+    assert GROUNDING_PROMPT.startswith("<grounding>")
+
+
+# ---------------------------------------------------------------- OpenAI-compatible HTTP backend
+
+
+class _Stub(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        server: Any = self.server
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        server.requests.append((self.path, dict(self.headers), body))
+        status, answer = server.answers.pop(0) if server.answers else (200, "ok")
+        payload = json.dumps({"choices": [{"message": {"content": answer}}]} if status == 200 else {"error": "x"})
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(payload.encode())
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def stub() -> Iterator[Any]:
+    server: Any = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+    server.requests, server.answers = [], []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _backend(server: Any, **kwargs: Any) -> OpenAICompatBackend:
+    return OpenAICompatBackend(f"http://127.0.0.1:{server.server_port}/v1", "llava", backoff_s=0.01, **kwargs)
+
+
+def test_openai_sends_images_as_data_urls(stub: Any) -> None:
+    stub.answers.append((200, "A man walks.\nInstruct: junk"))
+    text = _backend(stub, api_key="k").generate("Describe.", [FRAME, FRAME], max_new_tokens=30, stop=["Instruct:"])
+    assert text == "A man walks."
+    path, headers, body = stub.requests[0]
+    content = body["messages"][0]["content"]
+    assert path == "/v1/chat/completions" and headers["Authorization"] == "Bearer k"
+    assert body["model"] == "llava" and body["max_tokens"] == 30 and body["stop"] == ["Instruct:"]
+    assert [c["type"] for c in content] == ["image_url", "image_url", "text"]
+    assert content[0]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+
+
+def test_openai_retries_server_errors_then_succeeds(stub: Any) -> None:
+    stub.answers += [(503, ""), (200, "fine")]
+    assert _backend(stub, retries=2).generate("q", max_new_tokens=5) == "fine"
+    assert len(stub.requests) == 2 and stub.requests[0][2]["messages"][0]["content"] == "q"
+
+
+def test_openai_gives_up_with_a_clear_error(stub: Any) -> None:
+    stub.answers += [(500, ""), (500, "")]
+    with pytest.raises(BackendError, match="HTTP 500"):
+        _backend(stub, retries=1).generate("q", max_new_tokens=5)
+    assert len(stub.requests) == 2
+    stub.answers.append((400, ""))
+    with pytest.raises(BackendError, match="HTTP 400"):
+        _backend(stub, retries=3).generate("q", max_new_tokens=5)
+    assert len(stub.requests) == 3  # a client error is not retried
+
+
+def test_openai_unreachable_server() -> None:
+    backend = OpenAICompatBackend("http://127.0.0.1:9/v1", "m", retries=0, timeout_s=2)
+    with pytest.raises(BackendError, match="server is running"):
+        backend.generate("q", max_new_tokens=5)

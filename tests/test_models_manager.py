@@ -1,0 +1,146 @@
+"""ModelManager: lazy load, release (weakref dead), describer freed before the reasoner, fallbacks."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from veille.errors import ModelError, ModelNotCachedError
+from veille.models.manager import ModelManager
+from veille.models.runtime import RuntimeOptions
+from veille.report.schema import ModelInfo
+from veille.settings import Settings
+
+
+class _Weights:
+    """Stands for a model's tensors; weakly referenceable."""
+
+
+class TrivialBackend:
+    """A backend holding fake weights; records close()."""
+
+    def __init__(self, role: str, path: Path, model_id: str) -> None:
+        self.role, self.path = role, path
+        self.weights: _Weights | None = _Weights()
+        self.closed = False
+        self.info = ModelInfo(id=model_id, revision=None, device="cpu", dtype="fp32", quantization=None)
+
+    def close(self) -> None:
+        self.closed = True
+        self.weights = None
+
+
+class Recorder:
+    """Factory recording each build; ``fail`` makes it raise like a broken checkpoint."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.calls: list[tuple[str, Path, RuntimeOptions]] = []
+        self.fail = fail
+
+    def __call__(self, role: str, path: Path, options: RuntimeOptions, **kw: Any) -> TrivialBackend:
+        self.calls.append((role, path, options))
+        if self.fail is not None:
+            raise self.fail
+        return TrivialBackend(role, path, kw["model_id"])
+
+
+class Warnings:
+    """A Progress recording warnings."""
+
+    def __init__(self) -> None:
+        self.warned: list[str] = []
+
+    def start(self, stage: str, total: float | None = None, *, unit: str = "") -> None: ...
+    def update(self, stage: str, done: float) -> None: ...
+    def finish(self, stage: str) -> None: ...
+    def warn(self, message: str) -> None:
+        self.warned.append(message)
+
+
+def _manager(tmp_path: Path, factory: Recorder, **settings: Any) -> tuple[ModelManager, Warnings, list[str]]:
+    folders = {role: tmp_path / role for role in ("vlm", "llm", "grounder")}
+    for folder in folders.values():
+        folder.mkdir(exist_ok=True)
+    values = {"profile": "full", **{k: str(v) for k, v in folders.items()}, "device": "cpu", **settings}
+    progress, warnings = Warnings(), []
+    return ModelManager(Settings(**values), progress=progress, warnings=warnings, factory=factory), progress, warnings
+
+
+def test_spec_follows_profile_and_overrides() -> None:
+    manager = ModelManager(Settings(profile="fast"), progress=Warnings(), warnings=[])
+    assert manager.spec("describer") == "smolvlm-256m" and manager.spec("reasoner") == "phi-2"
+    assert manager.spec("grounder") is None
+    manager = ModelManager(Settings(profile="full", llm="none", vlm="org/other"), progress=Warnings(), warnings=[])
+    assert manager.spec("reasoner") is None and manager.spec("describer") == "org/other"
+    assert manager.spec("grounder") == "kosmos-2"
+    with pytest.raises(ModelError):
+        manager.spec("painter")
+
+
+def test_models_load_lazily_once(tmp_path: Path) -> None:
+    factory = Recorder()
+    manager, _, _ = _manager(tmp_path, factory)
+    assert factory.calls == []
+    first = manager.get("describer")
+    assert manager.get("describer") is first
+    assert [c[0] for c in factory.calls] == ["describer"]
+    assert factory.calls[0][1] == tmp_path / "vlm" and factory.calls[0][2].device == "cpu"
+    info = manager.info()
+    assert info["describer"] is not None and info["reasoner"] is None
+
+
+def test_release_and_close_free_the_model(tmp_path: Path) -> None:
+    manager, _, _ = _manager(tmp_path, Recorder())
+    backend = manager.get("grounder")
+    weights = weakref.ref(backend.weights)
+    model = weakref.ref(backend)
+    del backend
+    manager.close()
+    gc.collect()
+    assert model() is None and weights() is None
+    assert manager.loaded() == []
+
+
+def test_describer_released_before_reasoner_loads(tmp_path: Path) -> None:
+    manager, _, _ = _manager(tmp_path, Recorder())
+    describer = manager.get("describer")
+    manager.get("reasoner")
+    assert describer.closed and manager.loaded() == ["reasoner"]
+
+
+def test_keep_models_loaded_keeps_the_describer(tmp_path: Path) -> None:
+    manager, _, _ = _manager(tmp_path, Recorder(), keep_models_loaded=True)
+    describer = manager.get("describer")
+    manager.get("reasoner")
+    assert not describer.closed and sorted(manager.loaded()) == ["describer", "reasoner"]
+
+
+def test_missing_model_offline_warns_and_falls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    factory = Recorder()
+    manager = ModelManager(
+        Settings(profile="default"), progress=(progress := Warnings()), warnings=(warned := []), factory=factory
+    )
+    assert manager.get("describer") is None
+    assert manager.get("describer") is None  # not retried
+    assert factory.calls == []
+    assert len(warned) == 1 and "veille models download smolvlm" in warned[0] and progress.warned == warned
+
+
+def test_strict_raises_instead(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    manager = ModelManager(
+        Settings(profile="default", strict=True), progress=Warnings(), warnings=[], factory=Recorder()
+    )
+    with pytest.raises(ModelNotCachedError, match="while online"):
+        manager.get("reasoner")
+
+
+def test_broken_checkpoint_becomes_a_model_error(tmp_path: Path) -> None:
+    manager, _progress, warned = _manager(tmp_path, Recorder(fail=OSError("no config.json")))
+    assert manager.get("reasoner") is None
+    assert "cannot load" in warned[0] and "no config.json" in warned[0]

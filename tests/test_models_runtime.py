@@ -1,0 +1,105 @@
+"""Device, dtype and 8-bit choices of the model runtime; release frees memory."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+import torch
+
+from veille.errors import ModelError
+from veille.models import runtime
+from veille.models.runtime import RuntimeOptions, eight_bit_plan, load_kwargs, resolve_device, resolve_dtype
+
+
+def test_auto_device_is_cpu_without_gpu() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is visible; this test is about a CPU-only machine")
+    assert resolve_device("auto") in ("cpu", "mps")
+    assert resolve_device("cpu") == "cpu"
+
+
+def test_forced_cuda_without_gpu_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ModelError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_auto_prefers_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+
+
+@pytest.mark.parametrize(
+    ("requested", "device", "capability", "expected"),
+    [
+        ("auto", "cpu", None, "fp32"),
+        ("auto", "cuda", (8, 0), "bf16"),
+        ("auto", "cuda", (9, 0), "bf16"),
+        ("auto", "cuda", (7, 5), "fp16"),
+        ("auto", "mps", None, "fp16"),
+        ("bf16", "cpu", None, "bf16"),
+        ("fp32", "cuda", (8, 0), "fp32"),
+    ],
+)
+def test_dtype_choice(
+    monkeypatch: pytest.MonkeyPatch, requested: str, device: str, capability: tuple | None, expected: str
+) -> None:
+    if capability is not None:
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+    assert resolve_dtype(requested, device) == expected
+
+
+def test_cpu_kwargs_are_safe_and_unquantized() -> None:
+    kwargs, fields = load_kwargs(RuntimeOptions(device="cpu"), role="grounder")
+    assert kwargs["dtype"] is torch.float32
+    assert kwargs["use_safetensors"] is True and kwargs["trust_remote_code"] is False
+    assert "device_map" not in kwargs and "quantization_config" not in kwargs
+    assert "load_in_8bit" not in kwargs  # gone in transformers 5
+    assert fields == {"device": "cpu", "dtype": "fp32", "quantization": None}
+
+
+def _fake_cuda(monkeypatch: pytest.MonkeyPatch, *, bnb: bool) -> None:
+    monkeypatch.setattr(runtime, "resolve_device", lambda requested: "cuda")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (8, 6))
+    monkeypatch.setattr(runtime, "has_bitsandbytes", lambda: bnb)
+
+
+def test_cuda_grounder_defaults_to_8bit_with_device_map_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_cuda(monkeypatch, bnb=True)
+    kwargs, fields = load_kwargs(RuntimeOptions(), role="grounder")
+    assert kwargs["device_map"] == "auto" and kwargs["dtype"] is torch.bfloat16
+    assert kwargs["quantization_config"].load_in_8bit is True
+    assert fields["quantization"] == "int8" and fields["dtype"] == "bf16"
+    describer, info = load_kwargs(RuntimeOptions(), role="describer")
+    assert "quantization_config" not in describer and info["quantization"] is None
+    off, info = load_kwargs(RuntimeOptions(load_in_8bit=False), role="grounder")
+    assert "quantization_config" not in off and info["quantization"] is None
+    forced, info = load_kwargs(RuntimeOptions(load_in_8bit=True), role="reasoner")
+    assert forced["quantization_config"].load_in_8bit is True
+
+
+def test_8bit_without_bitsandbytes_or_on_cpu_warns_and_loads_unquantized(monkeypatch: pytest.MonkeyPatch) -> None:
+    use, warning = eight_bit_plan(RuntimeOptions(load_in_8bit=True), role="reasoner", device="cpu")
+    assert not use and warning is not None and "CUDA" in warning
+    use, warning = eight_bit_plan(RuntimeOptions(), role="grounder", device="cpu")
+    assert not use and warning is None  # the role default is silent off CUDA
+    _fake_cuda(monkeypatch, bnb=False)
+    use, warning = eight_bit_plan(RuntimeOptions(), role="grounder", device="cuda")
+    assert not use and warning is not None and "bitsandbytes" in warning
+
+
+def test_release_collects_cycles_holding_a_model() -> None:
+    model = torch.nn.Linear(64, 64)
+    model.me = [model]  # type: ignore[attr-defined]  # a cycle: only the garbage collector frees it
+    ref = weakref.ref(model)
+    gc.disable()
+    try:
+        del model
+        assert ref() is not None
+        runtime.release()
+        assert ref() is None
+    finally:
+        gc.enable()
+    assert runtime.memory_bytes("cpu") > 0

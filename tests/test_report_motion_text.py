@@ -1,0 +1,81 @@
+"""Motion-only events: plain-language place, title and description, in English and French."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from veille.analysis.motion_events import describe_motion, motion_events, motion_summary, motion_title, where_in_frame
+from veille.types import Box, Chunk, Keyframe
+
+W, H = 600, 300
+
+
+def _box(x1: float, y1: float, x2: float, y2: float) -> Box:
+    return Box("motion", (x1 * W, y1 * H, x2 * W, y2 * H))
+
+
+@pytest.mark.parametrize(
+    ("boxes", "en", "fr"),
+    [
+        ([_box(0.05, 0.8, 0.2, 0.95)], "in the lower left of the frame", "en bas à gauche de l'image"),
+        ([_box(0.8, 0.05, 0.95, 0.2)], "in the upper right of the frame", "en haut à droite de l'image"),
+        ([_box(0.45, 0.45, 0.55, 0.55)], "in the centre of the frame", "au centre de l'image"),
+        ([_box(0.4, 0.8, 0.6, 0.9)], "in the lower part of the frame", "en bas de l'image"),
+        ([_box(0.05, 0.4, 0.2, 0.6)], "on the left of the frame", "à gauche de l'image"),
+        (
+            [_box(0.0, 0.8, 1.0, 0.9)],
+            "in the lower part of the frame, across its width",
+            "en bas de l'image, sur toute sa largeur",
+        ),
+        ([_box(0.0, 0.4, 0.5, 0.6), _box(0.5, 0.4, 1.0, 0.6)], "across the frame", "sur toute la largeur de l'image"),
+        ([_box(0.0, 0.0, 0.9, 0.95)], "over most of the frame", "sur la plus grande partie de l'image"),
+        ([], "in the frame", "dans l'image"),
+    ],
+)
+def test_where_in_frame(boxes: list[Box], en: str, fr: str) -> None:
+    assert where_in_frame(boxes, W, H) == en
+    assert where_in_frame(boxes, W, H, lang="fr") == fr
+
+
+def test_description_and_title() -> None:
+    boxes = [_box(0.05, 0.8, 0.2, 0.95)]
+    assert describe_motion(boxes, 3, 12.2, W, H) == (
+        "Movement in the lower left of the frame for 12 s, up to 3 moving regions."
+    )
+    assert describe_motion(boxes, 1, 0.2, W, H) == "Movement in the lower left of the frame for 1 s."
+    assert describe_motion(boxes, 2, 5, W, H, lang="fr") == (
+        "Mouvement en bas à gauche de l'image pendant 5 s, jusqu'à 2 zones en mouvement."
+    )
+    assert motion_title(boxes, W, H, lang="fr") == "Mouvement en bas à gauche de l'image"
+    assert len(motion_title([_box(0.0, 0.8, 1.0, 0.9)], W, H, lang="fr")) <= 60
+
+
+def test_peak_keyframe_gets_the_motion_boxes() -> None:
+    image = np.zeros((H, W, 3), np.uint8)
+    peak_box = _box(0.1, 0.7, 0.2, 0.9)
+    own = Box("person", (1, 2, 3, 4))
+    chunk = Chunk(
+        0,
+        0,
+        2.0,
+        9.0,
+        keyframes=(Keyframe(3.0, image, 0.02), Keyframe(5.0, image, 0.05), Keyframe(7.0, image, 0.05, (own,))),
+        motion_boxes=(peak_box,),
+        max_regions=1,
+        peak_score=0.05,
+    )
+    (event,) = motion_events([chunk], W, H, keyframes=4, lang="fr")
+    assert [k.boxes for k in event.keyframes] == [(), (peak_box,), (own,)]
+    assert event.title.startswith("Mouvement ") and event.source == "motion" and event.threat_level == 0
+
+
+def test_motion_summary() -> None:
+    image = np.zeros((H, W, 3), np.uint8)
+    chunk = Chunk(0, 0, 2.0, 9.0, keyframes=(Keyframe(3.0, image, 0.02),), max_regions=1, peak_score=0.02)
+    events = motion_events([chunk], W, H)
+    assert motion_summary(60, events) == (
+        "1 stretch(es) of movement, 7 s in all, in 60 s of video (motion analysis only, no model)."
+    )
+    assert motion_summary(60, [], lang="fr") == "Aucun mouvement dans 60 s de vidéo."
+    assert motion_summary(60, events, lang="fr").startswith("1 passage(s) avec du mouvement, 7 s en tout")

@@ -1,0 +1,101 @@
+"""Packet pass: slice-header frame types, per-class baseline, informativeness test, candidates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.scan_fixtures import clips_fixture  # noqa: F401 (registers the `clips` fixture)
+from veille.video.bitstream import CLASS_B, CLASS_I, CLASS_P, _Bits, h264_class, iter_nals
+from veille.video.packets import HotGrouper, PacketBaseline, PacketWindow, Span, merge_spans, packet_windows
+
+
+def _window(sizes: list[int], classes: list[int], fps: float = 10.0, t0: float = 0.0) -> PacketWindow:
+    times = t0 + np.arange(len(sizes)) / fps
+    return PacketWindow(t0, t0 + len(sizes) / fps, times, np.array(sizes, np.int64), np.array(classes, np.int8))
+
+
+def test_exp_golomb() -> None:
+    bits = _Bits(bytes([0b10100110, 0b01000000]))  # ue: 1 → 0, 010 → 1, 011 → 2, 00100 → 3
+    assert [bits.ue(), bits.ue(), bits.ue(), bits.ue()] == [0, 1, 2, 3]
+
+
+def test_annex_b_and_length_prefixed_nals() -> None:
+    nal_a, nal_b = b"\x67\x42\x80", b"\x41\x9a\x10"  # a NAL never ends in a zero byte
+    assert list(iter_nals(b"\x00\x00\x00\x01" + nal_a + b"\x00\x00\x01" + nal_b, 0)) == [nal_a, nal_b]
+    prefixed = len(nal_a).to_bytes(4, "big") + nal_a + len(nal_b).to_bytes(4, "big") + nal_b
+    assert list(iter_nals(prefixed, 4)) == [nal_a, nal_b]
+    # P slice: first_mb_in_slice=0 ('1'), slice_type=5 → P ('00110')
+    assert h264_class(b"\x00\x00\x01\x41" + bytes([0b10011000]), 0) == CLASS_P
+    assert h264_class(b"\x00\x00\x01\x65\x88", 0) == CLASS_I
+
+
+@pytest.mark.parametrize("encoding", ["ipbb", "hevc"])
+def test_frame_classes_from_real_encodes(clips, encoding: str) -> None:
+    window = next(packet_windows(clips[encoding][0], 600))
+    classes = set(window.classes.tolist())
+    assert CLASS_I in classes and CLASS_P in classes and (classes & {CLASS_B, 2}), classes
+    assert 4 not in classes  # no unknown frame types
+
+
+def _quiet_pattern(n: int, rng: np.random.Generator) -> tuple[list[int], list[int]]:
+    """IBBBP-like quiet stream: P ~1.3 KB every 4th frame among B of ~200 B, a keyframe per 40."""
+    sizes, classes = [], []
+    for i in range(n):
+        if i % 40 == 0:
+            sizes.append(40_000)
+            classes.append(CLASS_I)
+        elif i % 4 == 0:
+            sizes.append(int(1300 * rng.lognormal(0, 0.2)))
+            classes.append(CLASS_P)
+        else:
+            sizes.append(int(200 * rng.lognormal(0, 0.3)))
+            classes.append(CLASS_B)
+    return sizes, classes
+
+
+def test_baseline_compares_like_with_like_and_finds_a_burst() -> None:
+    rng = np.random.default_rng(1)
+    sizes, classes = _quiet_pattern(400, rng)
+    for i in range(200, 240):  # 4 s of motion: every inter frame 5x larger
+        if classes[i] != CLASS_I:
+            sizes[i] *= 5
+    hot = PacketBaseline().hot(_window(sizes, classes))
+    assert hot[205:238].mean() > 0.9
+    assert hot[:195].mean() < 0.02 and hot[250:].mean() < 0.02  # the P/B pattern alone is not hot
+    grouper = HotGrouper()
+    spans = [*grouper.feed(np.flatnonzero(hot) / 10), *grouper.flush()]
+    assert len(spans) == 1 and 18.5 <= spans[0].start_s <= 20 and 24 <= spans[0].end_s <= 25.5, spans
+
+
+def test_one_baseline_for_all_classes_would_fail() -> None:
+    """The same stream with P and B lumped in one class: P-frames alone would look hot."""
+    rng = np.random.default_rng(1)
+    sizes, classes = _quiet_pattern(400, rng)
+    lumped = [c if c == CLASS_I else CLASS_P for c in classes]
+    ratios = PacketBaseline()._ratios(_window(sizes, lumped))
+    p_frames = [i for i, c in enumerate(classes) if c == CLASS_P]
+    assert np.median(ratios[p_frames]) > np.log(1.6)
+
+
+def test_informativeness_vbr_cbr_intra() -> None:
+    rng = np.random.default_rng(2)
+    vbr = _window(*_quiet_pattern(300, rng))
+    assert PacketBaseline().informative(vbr)[0]
+    cbr_sizes = [40_000 if i % 40 == 0 else int(15_000 * rng.lognormal(0, 0.1)) for i in range(300)]
+    cbr = _window(cbr_sizes, [CLASS_I if i % 40 == 0 else CLASS_P for i in range(300)])
+    ok, reason = PacketBaseline().informative(cbr)
+    assert not ok and "constant bitrate" in reason
+    ok, reason = PacketBaseline().informative(_window([30_000] * 100, [CLASS_I] * 100))
+    assert not ok and "intra-only" in reason
+
+
+def test_grouper_drops_lone_frames_and_pads() -> None:
+    grouper = HotGrouper(gap_s=2.0, min_hot=2, margin_s=1.0)
+    spans = list(grouper.feed(np.array([3.0, 10.0, 10.5, 11.0, 20.0]))) + list(grouper.flush())
+    assert spans == [Span(9.0, 12.0, "candidate")]
+
+
+def test_merge_spans() -> None:
+    spans = [Span(0, 5, "candidate"), Span(6, 8, "candidate"), Span(20, 30, "fallback")]
+    assert list(merge_spans(iter(spans), 2.0)) == [Span(0, 8, "candidate"), Span(20, 30, "fallback")]

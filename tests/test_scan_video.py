@@ -1,0 +1,129 @@
+"""The whole scan on synthetic and real clips; motion detector; segments, chunks, keyframes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.scan_fixtures import clips_fixture  # noqa: F401 (registers the `clips` fixture)
+from veille.settings import ScanSettings
+from veille.types import MotionSample, Segment
+from veille.video.motion import MotionDetector
+from veille.video.probe import probe
+from veille.video.scan import scan_video
+from veille.video.segments import heartbeat_times, pick_keyframe_times, segment_samples, split_chunks
+
+
+def _covered(truth: list[tuple[float, float]], segments: list[Segment]) -> float:
+    total = sum(b - a for a, b in truth)
+    inside = sum(max(0.0, min(b, s.end_s) - max(a, s.start_s)) for a, b in truth for s in segments)
+    return inside / total
+
+
+@pytest.mark.parametrize(
+    ("encoding", "mode"),
+    [("vbr", "packets"), ("ipbb", "packets"), ("hevc", "packets"), ("cbr", "pixels"), ("mjpeg", "pixels")],
+)
+def test_scan_finds_walker_and_picks_mode(clips, encoding: str, mode: str) -> None:
+    path, truth = clips[encoding]
+    info = probe(path)
+    result = scan_video(info, ScanSettings())
+    assert [s.mode for s in result.stretches] == [mode], result.stretches
+    assert _covered(truth, result.segments) >= 0.8, (truth, result.segments)
+    reported = sum(s.duration_s for s in result.segments)
+    assert reported <= 4 + 2 * 1.0 + 2, result.segments  # walker + padding + slack
+    if mode == "packets":
+        assert result.frames_decoded < 0.4 * info.frame_count  # only candidates were decoded
+        assert result.packets_scanned == info.frame_count
+    else:
+        assert result.frames_decoded >= 0.95 * info.frame_count
+    chunk = result.chunks[0]
+    assert len(chunk.keyframes) == 4 and chunk.keyframes[0].image.shape == (180, 320, 3)
+
+
+def test_lazy_keyframes_match_eager(clips) -> None:
+    info = probe(clips["vbr"][0])
+    eager = scan_video(info, ScanSettings())
+    lazy = scan_video(info, ScanSettings(), load_keyframes=False)
+    assert lazy.chunks == [] and len(lazy.chunk_plans) == len(eager.chunks)
+    for a, b in zip(lazy.iter_chunks(), eager.chunks, strict=True):
+        assert [k.t_s for k in a.keyframes] == [k.t_s for k in b.keyframes]
+        assert all(np.array_equal(x.image, y.image) for x, y in zip(a.keyframes, b.keyframes, strict=True))
+
+
+def test_forced_pixel_mode_agrees(clips) -> None:
+    path, truth = clips["vbr"]
+    result = scan_video(probe(path), ScanSettings(mode="pixels"))
+    assert result.stretches[0].mode == "pixels" and result.packets_scanned == 0
+    assert _covered(truth, result.segments) >= 0.8
+
+
+def _frames(n: int, h: int = 90, w: int = 160) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [np.clip(100 + rng.normal(0, 2, (h, w)), 0, 255).astype(np.uint8) for _ in range(n)]
+
+
+def test_lighting_change_recalibrates_instead_of_motion() -> None:
+    detector = MotionDetector((160, 90))
+    frames = _frames(12)
+    samples = [detector.update(f, i / 10) for i, f in enumerate(frames[:5])]
+    bright = [np.clip(f.astype(int) + 60, 0, 255).astype(np.uint8) for f in frames[5:]]
+    samples += [detector.update(f, (5 + i) / 10) for i, f in enumerate(bright)]
+    assert samples[5].lighting_change and samples[5].score == 0.0
+    assert all(s.score == 0.0 for s in samples)
+    moved = bright[-1].copy()
+    moved[40:70, 20:40] = 250
+    sample = detector.update(moved, 1.3)
+    assert sample.score > 0.02 and not sample.lighting_change and sample.boxes
+
+
+def test_mask_hides_motion_inside_polygon() -> None:
+    overlay = [[(0.0, 0.0), (0.5, 0.0), (0.5, 0.3), (0.0, 0.3)]]  # e.g. a timestamp overlay
+    masked, plain = MotionDetector((160, 90), masks=overlay), MotionDetector((160, 90))
+    base = _frames(1)[0]
+    changed = base.copy()
+    changed[5:20, 10:60] = 255  # inside the overlay
+    for detector in (masked, plain):
+        detector.update(base, 0.0)
+    assert masked.update(changed, 0.1).score == 0.0
+    assert plain.update(changed, 0.1).score > 0.02
+
+
+def _samples(active: list[tuple[float, float]], until: float, fps: float = 10) -> list[MotionSample]:
+    times = np.arange(0, until, 1 / fps)
+    return [MotionSample(t, 0.05 if any(a <= t < b for a, b in active) else 0.0) for t in times]
+
+
+def test_segments_hysteresis_min_length_gap_merge_padding() -> None:
+    cfg = ScanSettings(min_segment_s=0.5, merge_gap_s=2.0, padding_s=1.0)
+    samples = _samples([(5, 8), (9, 10), (20, 20.2), (30, 35)], 50)
+    segments = [s.segment for s in segment_samples(samples, cfg, duration_s=50)]
+    spans = [(round(s.start_s, 1), round(s.end_s, 1)) for s in segments]
+    assert spans == [(4.0, 10.9), (29.0, 35.9)]  # gap merged, blip dropped, padded
+
+
+def test_chunks_keyframes_and_heartbeat() -> None:
+    assert len(split_chunks(Segment(0, 0.0, 45.0, 1.0), 20.0)) == 3
+    samples = [MotionSample(t / 10, float(np.sin(t / 10) ** 2)) for t in range(200)]
+    picks = pick_keyframe_times(samples, 0.0, 20.0, 4)
+    assert len(picks) == 4 and all(i * 5 <= t < (i + 1) * 5 for i, (t, _) in enumerate(picks))
+    assert heartbeat_times([Segment(0, 100.0, 200.0, 1.0)], 1800.0, 600.0) == [800.0, 1400.0]
+
+
+def _data_dir() -> Path | None:
+    value = os.environ.get("VEILLE_DATA_DIR")
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+@pytest.mark.skipif(_data_dir() is None, reason="real footage: set VEILLE_DATA_DIR to the data folder")
+def test_real_ucsd_clip_every_frame_has_pedestrians() -> None:
+    clip = _data_dir() / "ucsd_ped2" / "Test001.mp4"
+    truth = json.loads((clip.parent / "ground_truth.json").read_text())
+    assert truth
+    info = probe(clip)
+    result = scan_video(info, ScanSettings(heartbeat_min=0), load_keyframes=False)
+    assert _covered([(0.0, info.duration_s)], result.segments) >= 0.95
