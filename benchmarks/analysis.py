@@ -176,8 +176,11 @@ def random_model(cls: Any, config: Any, dtype: Any) -> Any:
     with no_init_weights():
         model = cls._from_config(config, dtype=dtype)
     with torch.no_grad():
-        for param in model.parameters():
-            param.normal_(0.0, 0.02)
+        for name, param in model.named_parameters():
+            if param.dim() > 1:
+                param.normal_(0.0, 0.02)
+            else:  # norms at 1, biases at 0: activations keep a normal scale (no denormal slow paths)
+                param.fill_(1.0 if name.endswith("weight") else 0.0)
     return model.eval()
 
 
@@ -390,51 +393,72 @@ def measure_kosmos(tiny_dir: Path, dtype: Any, frame: Any, reps: int) -> dict:
     return result
 
 
-def part_full(quick: bool, fp32: bool, video: Path | None) -> None:
+def cpu_dtype(requested: str) -> Any:
+    """bf16 where the CPU computes it natively (avx512_bf16 / AMX), else fp32 (bf16 is emulated and slow)."""
+    import torch
+
+    if requested != "auto":
+        return {"bf16": torch.bfloat16, "fp32": torch.float32}[requested]
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else torch.float32
+
+
+def part_full(quick: bool, fp32: bool, video: Path | None, dtype_name: str = "auto", vlms: str = "") -> None:
     import torch
 
     from tests.tiny_models import build_idefics3, build_kosmos2
     from veille.analysis.engine import AnalysisOptions
 
     torch.manual_seed(0)
+    torch.set_flush_denormal(True)
     fixed_length_generation()
     options = AnalysisOptions()
     reps = 1 if quick else 2
     frames = chunk_frames(video)
     tmp = Path(tempfile.mkdtemp())
     tiny_vlm, tiny_kosmos = build_idefics3(tmp / "idefics3"), build_kosmos2(tmp / "kosmos2")
+    dtype = cpu_dtype(dtype_name)
     print(
-        f"\n(b) full-size random-weight models, {torch.get_num_threads()} CPU threads, bf16, "
+        f"\n(b) full-size random-weight models, {torch.get_num_threads()} CPU threads, {dtype}, "
         f"median of {reps}; chunk frames {frames[0][0].shape[1]}x{frames[0][0].shape[0]}"
     )
     names = ["smolvlm-256m", "smolvlm"] if quick else ["smolvlm-256m", "smolvlm-500m", "smolvlm"]
-    vlm = {n: measure_vlm(n, tiny_vlm, torch.bfloat16, frames, reps, options.describe_tokens) for n in names}
+    names = [n for n in vlms.split(",") if n in VLM_SHAPES] if vlms else names
+    print(f"\n{'model':<14} {'call':<44} {'s/chunk':>8} {'RSS GB':>7}", flush=True)
+    vlm = {}
+    for name in names:
+        vlm[name] = measure_vlm(name, tiny_vlm, dtype, frames, reps, options.describe_tokens)
+        print_vlm_rows(name, vlm[name], options)
     if fp32:
         fp = measure_vlm("smolvlm-256m", tiny_vlm, torch.float32, frames, reps, options.describe_tokens)
         print(
-            f"smolvlm-256m fp32 vs bf16, one chunk, {NAIVE_DESCRIBE_TOKENS} tokens: {fp['naive']:.1f} s vs "
-            f"{vlm['smolvlm-256m']['naive']:.1f} s ({fp['naive'] / vlm['smolvlm-256m']['naive']:.2f}x)"
+            f"smolvlm-256m fp32 vs {dtype}, one chunk, {NAIVE_DESCRIBE_TOKENS} tokens: {fp['naive']:.1f} s vs "
+            f"{vlm['smolvlm-256m']['naive']:.1f} s ({fp['naive'] / vlm['smolvlm-256m']['naive']:.2f}x)",
+            flush=True,
         )
-    phi = measure_phi2(torch.bfloat16, reps, options.judge_group)
-    kosmos = measure_kosmos(tiny_kosmos, torch.bfloat16, frames[0][0], reps)
-    print_model_table(vlm, phi, kosmos, options)
+    phi = measure_phi2(dtype, reps, options.judge_group)
+    print_phi_rows(phi, options)
+    kosmos = measure_kosmos(tiny_kosmos, dtype, frames[0][0], reps)
+    print(f"{'kosmos-2':<14} {'best keyframe, 224 px, 32 new':<44} {kosmos['ground']:>8.1f} {kosmos['rss']:>7.1f}")
     print_cost(vlm, phi, kosmos, options)
 
 
-def print_model_table(vlm: dict, phi: dict, kosmos: dict, options: Any) -> None:
-    print(f"\n{'model':<14} {'call':<44} {'s/chunk':>8} {'RSS GB':>7}")
-    for name, r in vlm.items():
-        tokens = r["prompt_tokens"]
-        print(
-            f"{name:<14} {f'1 chunk, {tokens} input tokens, {NAIVE_DESCRIBE_TOKENS} new':<44} "
-            f"{r['naive']:>8.1f} {r['rss']:>7.1f}"
-        )
-        print(f"{'':<14} {f'1 chunk, {options.describe_tokens} new':<44} {r['single']:>8.1f}")
-        gain = r["single"] / r["pair_per_chunk"]
-        print(
-            f"{'':<14} {f'2 chunks batched, {options.describe_tokens} new (gain {gain:.2f}x)':<44} "
-            f"{r['pair_per_chunk']:>8.1f}"
-        )
+def print_vlm_rows(name: str, r: dict, options: Any) -> None:
+    tokens = r["prompt_tokens"]
+    print(
+        f"{name:<14} {f'1 chunk, {tokens} input tokens, {NAIVE_DESCRIBE_TOKENS} new':<44} "
+        f"{r['naive']:>8.1f} {r['rss']:>7.1f}"
+    )
+    print(f"{'':<14} {f'1 chunk, {options.describe_tokens} new':<44} {r['single']:>8.1f}")
+    gain = r["single"] / r["pair_per_chunk"]
+    label = f"2 chunks batched, {options.describe_tokens} new (gain {gain:.2f}x)"
+    print(f"{'':<14} {label:<44} {r['pair_per_chunk']:>8.1f}", flush=True)
+
+
+def print_phi_rows(phi: dict, options: Any) -> None:
     ji, jo = phi["judge_shape"]
     si, so = phi["summary_shape"]
     g = options.judge_group
@@ -443,8 +467,7 @@ def print_model_table(vlm: dict, phi: dict, kosmos: dict, options: Any) -> None:
         f"{phi['rss']:>7.1f}"
     )
     print(f"{'':<14} {f'judge {g} chunks/call: {ji} in, {jo} new (cap)':<44} {phi['judge'] / g:>8.1f}")
-    print(f"{'':<14} {f'summary: {si} in, {so} new (per video)':<44} {phi['summary']:>8.1f}")
-    print(f"{'kosmos-2':<14} {'best keyframe, 224 px, 32 new':<44} {kosmos['ground']:>8.1f} {kosmos['rss']:>7.1f}")
+    print(f"{'':<14} {f'summary: {si} in, {so} new (per video)':<44} {phi['summary']:>8.1f}", flush=True)
 
 
 def print_cost(vlm: dict, phi: dict, kosmos: dict, options: Any) -> None:
@@ -471,6 +494,8 @@ def main() -> None:
     parser.add_argument("--part", choices=("tiny", "full", "all"), default="all")
     parser.add_argument("--quick", action="store_true", help="one repetition, fewer models and chunk counts")
     parser.add_argument("--fp32", action="store_true", help="also time SmolVLM-256M in fp32")
+    parser.add_argument("--dtype", choices=("auto", "bf16", "fp32"), default="auto", help="auto: bf16 if native")
+    parser.add_argument("--vlms", default="", help="comma list of describer shapes to time (default: all)")
     parser.add_argument("--video", type=Path, help="take the chunk inputs from this clip (default: synthetic)")
     args = parser.parse_args()
     if args.video is not None and not args.video.is_file():
@@ -478,7 +503,7 @@ def main() -> None:
     if args.part in ("tiny", "all"):
         part_tiny(args.quick)
     if args.part in ("full", "all"):
-        part_full(args.quick, args.fp32, args.video)
+        part_full(args.quick, args.fp32, args.video, args.dtype, args.vlms)
 
 
 if __name__ == "__main__":

@@ -46,17 +46,32 @@ def make_clip(path: Path, minutes: float) -> None:
         out.mux(stream.encode())
 
 
+# Runs the CLI and writes its own peak RSS (VmHWM, KiB) to a file at exit. ru_maxrss from wait4
+# would not do: Linux carries the parent's peak over fork and exec into the child's figure.
+_CHILD = (
+    "import atexit, sys\n"
+    "def _hwm():\n"
+    "    hwm = next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+    "    open(sys.argv.pop(1), 'w').write(hwm)\n"
+    "atexit.register(_hwm)\n"
+    "from veille.cli import main\n"
+    "main(sys.argv[2:])\n"
+)
+
+
 def analyse(video: Path, out_dir: Path, scan_mode: str = "auto") -> dict:
     """Run the CLI in a child process; return wall time, peak RSS (MiB) and the report's stats."""
-    cmd = [sys.executable, "-m", "veille", "analyze", str(video), "--profile", "motion", "--out", str(out_dir), "-q"]
+    hwm_file = out_dir / f".{video.stem}.hwm"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    args = ["analyze", str(video), "--profile", "motion", "--out", str(out_dir), "-q"]
+    cmd = [sys.executable, "-c", _CHILD, str(hwm_file), *args]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, "VEILLE_SCAN__MODE": scan_mode})
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(cmd, env={**os.environ, "VEILLE_SCAN__MODE": scan_mode}, check=False)
     wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
+    if proc.returncode != 0:
         raise SystemExit(f"analysis of {video} failed")
     report = json.loads((out_dir / video.stem / "report.json").read_text())
-    return {"wall_s": wall, "rss_mib": usage.ru_maxrss / 1024, "report": report}
+    return {"wall_s": wall, "rss_mib": int(hwm_file.read_text()) / 1024, "report": report}
 
 
 def main() -> None:

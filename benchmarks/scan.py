@@ -28,6 +28,7 @@ import numpy as np
 
 from veille.sample import make_sample
 from veille.settings import ScanSettings
+from veille.video.decode import small_gray
 from veille.video.probe import probe
 from veille.video.scan import scan_video
 from veille.video.synth import Stretch, truth_intervals, write_video
@@ -75,7 +76,7 @@ def nvr_scan(path: Path, height: int = 160) -> int:
         stream.thread_type = "AUTO"
         w = round(stream.codec_context.width * height / stream.codec_context.height) // 2 * 2
         for frame in c.decode(stream):
-            gray = frame.reformat(width=w, height=height, format="gray").to_ndarray()
+            gray = small_gray(frame, (w, height))
             if previous is not None:
                 moving += np.count_nonzero(cv2.absdiff(gray, previous) > 25) > 0.002 * gray.size
             previous = gray
@@ -139,14 +140,16 @@ def compare(name: str, path: Path, truth: list) -> None:
 
 
 RSS_CODE = """
-import resource, sys
+import sys
 from pathlib import Path
 from veille.settings import ScanSettings
 from veille.video.probe import probe
 from veille.video.scan import scan_video
 r = scan_video(probe(Path(sys.argv[1])), ScanSettings(), load_keyframes=False)
 n = sum(len(c.keyframes) for c in r.iter_chunks())
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, n, len(r.segments))
+# VmHWM: peak RSS of this process image (ru_maxrss would carry the parent's peak across exec)
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(hwm, n, len(r.segments))
 """
 
 

@@ -68,14 +68,33 @@ def test_baseline_compares_like_with_like_and_finds_a_burst() -> None:
     assert len(spans) == 1 and 18.5 <= spans[0].start_s <= 20 and 24 <= spans[0].end_s <= 25.5, spans
 
 
-def test_one_baseline_for_all_classes_would_fail() -> None:
-    """The same stream with P and B lumped in one class: P-frames alone would look hot."""
-    rng = np.random.default_rng(1)
+def _b_frame_burst(rng: np.random.Generator) -> tuple[list[int], list[int]]:
+    """Quiet IBBBP stream whose B-frames alone grow 3x for 4 s (small motion; P-frames unchanged)."""
     sizes, classes = _quiet_pattern(400, rng)
+    for i in range(200, 240):
+        if classes[i] == CLASS_B:
+            sizes[i] *= 3
+    return sizes, classes
+
+
+def test_one_baseline_for_all_classes_would_fail() -> None:
+    """With P and B lumped in one class the quiet P-frames set the bar, and a burst that shows in
+    the B-frames alone (600 B, still below a quiet 1.3 KB P-frame) is missed; per class it is found."""
+    sizes, classes = _b_frame_burst(np.random.default_rng(1))
     lumped = [c if c == CLASS_I else CLASS_P for c in classes]
-    ratios = PacketBaseline()._ratios(_window(sizes, lumped))
-    p_frames = [i for i, c in enumerate(classes) if c == CLASS_P]
-    assert np.median(ratios[p_frames]) > np.log(1.6)
+    assert PacketBaseline().hot(_window(sizes, lumped))[205:238].mean() < 0.2
+    assert PacketBaseline().hot(_window(sizes, classes))[205:238].mean() > 0.6
+
+
+def test_quiet_gop_position_swings_are_not_hot() -> None:
+    """x264 gives the P-frames after a keyframe several times the size of later ones, even in quiet
+    footage; a high-quantile baseline must not call that pattern hot."""
+    rng = np.random.default_rng(3)
+    sizes, classes = _quiet_pattern(600, rng)
+    for i in range(600):
+        if classes[i] == CLASS_P and i % 40 in (4, 8):
+            sizes[i] *= 6
+    assert PacketBaseline().hot(_window(sizes, classes))[40:].mean() < 0.02
 
 
 def test_informativeness_vbr_cbr_intra() -> None:

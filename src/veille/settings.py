@@ -32,7 +32,7 @@ class ScanSettings(_Strict):
 
     mode: Literal["auto", "packets", "pixels"] = "auto"
     analysis_height: int = Field(160, ge=32, le=1080)
-    motion_threshold: float = Field(0.002, ge=0, le=1, description="share of pixels that moved")
+    motion_threshold: float = Field(0.0005, ge=0, le=1, description="share of pixels that moved")
     pixel_threshold: int = Field(25, ge=1, le=255)
     min_segment_s: float = Field(0.5, ge=0)
     merge_gap_s: float = Field(2.0, ge=0)
@@ -50,6 +50,9 @@ class ScanSettings(_Strict):
         0.1, gt=0, le=1, description="quiet inter-frame / keyframe size below which packet sizes are trusted"
     )
     packet_min_hot: int = Field(2, ge=1, description="hot frames needed to make a candidate interval")
+    keyframe_check_s: float = Field(
+        4.0, ge=0, description="compare decoded keyframes at least this far apart (0: off); a safety net"
+    )
     candidate_margin_s: float = Field(1.0, ge=0, description="padding around candidate intervals before decoding")
     span_merge_s: float = Field(2.0, ge=0, description="decode on through gaps shorter than this instead of seeking")
 

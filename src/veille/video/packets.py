@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from veille.video.bitstream import CLASS_B_REF, CLASS_I, CLASS_P, N_CLASSES, frame_class, length_size
+from veille.video.bitstream import CLASS_I, N_CLASSES, frame_class, length_size
+from veille.video.keycheck import KeyframeCheck
 from veille.video.probe import open_container
-
-_CAPPED = (CLASS_P, CLASS_B_REF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +32,7 @@ class PacketWindow:
     times: np.ndarray  # float64 seconds
     sizes: np.ndarray  # int64 bytes
     classes: np.ndarray  # int8 frame classes (bitstream.CLASS_*)
+    changes: tuple[tuple[float, float], ...] = ()  # keyframe-to-keyframe changes (see keycheck)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +44,13 @@ class Span:
     reason: str  # "candidate" | "fallback"
 
 
-def packet_windows(path: Path, window_s: float, counter: list[int] | None = None) -> Iterator[PacketWindow]:
-    """Demux ``path`` (no decoding) and yield its packets in windows of about ``window_s`` seconds.
+def packet_windows(
+    path: Path, window_s: float, counter: list[int] | None = None, keycheck: KeyframeCheck | None = None
+) -> Iterator[PacketWindow]:
+    """Demux ``path`` and yield its packets in windows of about ``window_s`` seconds.
 
-    ``counter[0]`` is increased by the number of packets read.
+    Nothing is decoded, except the keyframes ``keycheck`` asks for. ``counter[0]`` is increased by
+    the number of packets read.
     """
     with open_container(path) as container:
         stream = container.streams.video[0]
@@ -55,6 +58,8 @@ def packet_windows(path: Path, window_s: float, counter: list[int] | None = None
         nal_length = length_size(codec, stream.codec_context.extradata)
         tb = float(stream.time_base or 0) or 1 / 90000
         rate = float(stream.average_rate or stream.guessed_rate or 25)
+        if keycheck is not None:
+            keycheck.attach(stream)
         rows: list[tuple[float, int, int]] = []
         window_end = window_s
         n = 0
@@ -65,13 +70,15 @@ def packet_windows(path: Path, window_s: float, counter: list[int] | None = None
             n += 1
             if t >= window_end and len(rows) > 1:
                 _count(counter, len(rows))
-                yield _window(rows, window_end - window_s, window_end)
+                yield _window(rows, window_end - window_s, window_end, keycheck)
                 rows = []
                 window_end = (math.floor(t / window_s) + 1) * window_s
             rows.append((t, packet.size, frame_class(codec, bytes(packet), nal_length, packet.is_keyframe)))
+            if keycheck is not None and packet.is_keyframe:
+                keycheck.feed(t, packet)
         _count(counter, len(rows))
         if rows:
-            yield _window(rows, window_end - window_s, max(r[0] for r in rows) + 1 / rate)
+            yield _window(rows, window_end - window_s, max(r[0] for r in rows) + 1 / rate, keycheck)
 
 
 def _count(counter: list[int] | None, n: int) -> None:
@@ -79,20 +86,32 @@ def _count(counter: list[int] | None, n: int) -> None:
         counter[0] += n
 
 
-def _window(rows: list[tuple[float, int, int]], start_s: float, end_s: float) -> PacketWindow:
+def _window(
+    rows: list[tuple[float, int, int]], start_s: float, end_s: float, keycheck: KeyframeCheck | None
+) -> PacketWindow:
     rows.sort()
     arr = np.array(rows, dtype=np.float64)
+    changes = tuple(keycheck.pop_changes()) if keycheck is not None else ()
     return PacketWindow(
-        min(start_s, arr[0, 0]), end_s, arr[:, 0], arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int8)
+        min(start_s, arr[0, 0]), end_s, arr[:, 0], arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int8), changes
     )
 
 
-class PacketBaseline:
-    """Per-frame-class running baseline of quiet inter-frame sizes (in log bytes).
+PLACE_HISTORY = 24  # quiet sizes kept per (class, place in GOP)
+PLACE_MIN = 6  # before this many, the class-wide baseline is used
 
-    Keyframes are excluded and each class (P, reference B, B) has its own level, so like is
-    compared with like. Frames far above their level do not feed it, so it tracks the quiet
-    level rather than the activity.
+
+class PacketBaseline:
+    """Per-frame-class baseline of quiet inter-frame sizes (in log bytes).
+
+    Keyframes are excluded and each class (P, reference B, B) has its own baseline, so like is
+    compared with like. Within a class, quiet sizes still swing several-fold with the frame's place
+    in the GOP (x264 spends more on the first P-frames after a keyframe), so the baseline is a
+    high quantile of recent quiet sizes of the same class *at the same place in the GOP* once that
+    place has been seen often enough (fixed GOPs, what cameras use), else of the whole class: a
+    frame is hot only when it is well above what quiet frames like it reach. Hot frames do not
+    feed the baseline (only one in ``adapt_every`` does, so a lasting change of scene is slowly
+    learnt).
 
     Args:
         hot_ratio: a frame is hot when the median of its and the previous inter-frames' size
@@ -100,29 +119,48 @@ class PacketBaseline:
         informative_ratio: a window's packet sizes are informative when the quarter-quantile of
             its inter-frame sizes is below this share of the typical keyframe size.
         smooth: how many frames of one class the median runs over (noise makes lone frames jump).
-        quiet_cap: most a quiet P or reference-B frame may weigh, as a share of a keyframe.
+        quiet_cap: most a quiet inter-frame may weigh, as a share of a keyframe, so that a
+            stream busy from its first frame cannot teach the baseline that busy is quiet.
+        quantile: which quantile of recent quiet sizes is the baseline.
+        history: how many recent quiet sizes per class the quantile is taken over.
+        adapt_every: one hot frame in this many still feeds the baseline.
     """
 
     def __init__(
-        self, *, hot_ratio: float = 1.6, informative_ratio: float = 0.1, smooth: int = 3, quiet_cap: float = 0.1
+        self,
+        *,
+        hot_ratio: float = 1.6,
+        informative_ratio: float = 0.1,
+        smooth: int = 3,
+        quiet_cap: float = 0.1,
+        quantile: float = 90.0,
+        history: int = 150,
+        adapt_every: int = 10,
     ) -> None:
         self.log_hot = math.log(hot_ratio)
         self.smooth = smooth
         self.quiet_cap = quiet_cap
+        self.quantile = quantile
+        self.adapt_every = adapt_every
         self._tails = [np.zeros(0) for _ in range(N_CLASSES)]
         self.informative_ratio = informative_ratio
-        self.level: list[float | None] = [None] * N_CLASSES
+        self.quiet: list[deque[float]] = [deque(maxlen=history) for _ in range(N_CLASSES)]
+        self._hot_seen = [0] * N_CLASSES
+        self.by_place: dict[tuple[int, int], deque[float]] = {}
+        self._place = 0  # frames since the last keyframe, in presentation order
         self.key_sizes: deque[int] = deque(maxlen=16)
 
     def informative(self, window: PacketWindow) -> tuple[bool, str]:
         """Whether packet sizes in ``window`` can tell motion from quiet, and why."""
         key = window.classes == CLASS_I
-        self.key_sizes.extend(int(s) for s in window.sizes[key])
+        self.key_sizes.extend(max(1, int(s)) for s in window.sizes[key])
         inter = window.sizes[~key]
         if len(inter) < max(2, len(window.sizes) // 4):
             return False, "intra-only stream: packet sizes carry no motion signal"
         if not self.key_sizes:
             return False, "no keyframe seen yet to compare sizes with"
+        if np.count_nonzero(key) < 2:
+            return False, "keyframes too far apart to cross-check packet sizes with decoded keyframes"
         floor = float(np.percentile(inter, 25))
         ratio = floor / float(np.median(self.key_sizes))
         if ratio >= self.informative_ratio:
@@ -148,34 +186,49 @@ class PacketBaseline:
         return out
 
     def _ratios(self, window: PacketWindow) -> np.ndarray:
-        """Per packet: log(size) over its class baseline; quiet frames update the baseline.
-
-        For P and reference-B frames the baseline never exceeds ``quiet_cap`` of the typical
-        keyframe: a stream that is busy from its first frame cannot teach the baseline that
-        busy is quiet.
-        """
+        """Per packet: log(size) over its class baseline; quiet frames update the baseline."""
         logs = np.log(np.maximum(window.sizes, 1).astype(np.float64))
         self._seed(window, logs)
-        cap = math.log(float(np.median(self.key_sizes)) * self.quiet_cap) if self.key_sizes else math.inf
+        cap = math.log(max(1.0, float(np.median(self.key_sizes)) * self.quiet_cap)) if self.key_sizes else math.inf
         out = np.zeros(len(logs))
-        level = self.level
+        bases = [self._base(cls, cap) for cls in range(N_CLASSES)]
         for i, (cls, value) in enumerate(zip(window.classes.tolist(), logs.tolist(), strict=True)):
             if cls == CLASS_I:
+                self._place = 0
                 continue
-            base = level[cls]
-            if cls in _CAPPED:
-                base = min(base, cap)
+            self._place = min(self._place + 1, 1023)
+            place = self.by_place.setdefault((cls, self._place), deque(maxlen=PLACE_HISTORY))
+            base = min(_quantile(place, self.quantile), cap) if len(place) >= PLACE_MIN else bases[cls]
             out[i] = value - base
-            if value - base < self.log_hot:
-                level[cls] = base + 0.03 * (value - base)
+            if out[i] < self.log_hot:
+                self.quiet[cls].append(value)
+                place.append(value)
+            else:
+                self._hot_seen[cls] += 1
+                if self._hot_seen[cls] % self.adapt_every == 0:
+                    self.quiet[cls].append(value)
+                    place.append(value)
+            if i % 16 == 15:  # refresh the class quantile now and then, not on every frame
+                bases[cls] = self._base(cls, cap)
         return out
 
+    def _base(self, cls: int, cap: float) -> float:
+        quiet = self.quiet[cls]
+        if not quiet:
+            return cap
+        return min(_quantile(quiet, self.quantile), cap)
+
     def _seed(self, window: PacketWindow, logs: np.ndarray) -> None:
+        """A class seen for the first time starts from its sizes in the window (capped, see above)."""
         for cls in range(N_CLASSES):
-            if cls != CLASS_I and self.level[cls] is None:
-                values = logs[window.classes == cls]
-                if len(values):
-                    self.level[cls] = float(np.median(values))
+            if cls != CLASS_I and not self.quiet[cls]:
+                self.quiet[cls].extend(logs[window.classes == cls].tolist())
+
+
+def _quantile(values: deque[float], q: float) -> float:
+    """The ``q``-th percentile (nearest rank) of a short sequence; cheaper than numpy on 24 values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 class HotGrouper:

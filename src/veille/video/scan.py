@@ -17,10 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from veille.settings import ScanSettings
 from veille.types import Chunk, MotionSample, ScanStretch, Segment, VideoInfo
 from veille.video.chunks import ChunkPlan, load_chunk, plan_chunks
-from veille.video.decode import analysis_size, damaged_warning, decode_frames
+from veille.video.decode import analysis_size, damaged_warning, decode_frames, small_gray
+from veille.video.keycheck import KeyframeCheck
 from veille.video.motion import MotionDetector
 from veille.video.packets import HotGrouper, PacketBaseline, Span, merge_spans, packet_windows
 from veille.video.probe import open_container
@@ -105,7 +108,8 @@ def plan_spans(info: VideoInfo, cfg: ScanSettings, result: ScanResult, progress:
     baseline = PacketBaseline(hot_ratio=cfg.packet_hot_ratio, informative_ratio=cfg.packet_informative_ratio)
     grouper = HotGrouper(gap_s=cfg.merge_gap_s, min_hot=cfg.packet_min_hot, margin_s=cfg.candidate_margin_s)
     counter = [0]
-    for window in packet_windows(info.path, cfg.packet_window_s, counter):
+    keycheck = _keycheck(info, cfg)
+    for window in packet_windows(info.path, cfg.packet_window_s, counter, keycheck):
         result.packets_scanned = counter[0]
         progress(window.start_s)
         useful, reason = baseline.informative(window)
@@ -115,12 +119,34 @@ def plan_spans(info: VideoInfo, cfg: ScanSettings, result: ScanResult, progress:
             result.stretches, ScanStretch(window.start_s, window.end_s, "packets" if useful else "pixels", reason)
         )
         if useful:
-            yield from grouper.feed(window.times[baseline.hot(window)])
+            yield from grouper.feed(_with_changes(window.times[baseline.hot(window)], window.changes))
         else:
             yield from grouper.flush()
             yield Span(window.start_s, window.end_s, "fallback")
     yield from grouper.flush()
     result.packets_scanned = counter[0]
+
+
+def _keycheck(info: VideoInfo, cfg: ScanSettings) -> KeyframeCheck | None:
+    if cfg.keyframe_check_s <= 0:
+        return None
+    return KeyframeCheck(
+        every_s=cfg.keyframe_check_s,
+        target_h=cfg.analysis_height,
+        motion_threshold=cfg.motion_threshold,
+        pixel_threshold=cfg.pixel_threshold,
+        lighting_threshold=cfg.lighting_threshold,
+        masks=cfg.masks,
+    )
+
+
+def _with_changes(hot: np.ndarray, changes: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """Hot-frame times plus dense times over each interval where checked keyframes differed and
+    the packet sizes saw nothing (where they did, the change is already explained)."""
+    dense = [np.arange(a, b + 0.25, 0.5) for a, b in changes if not np.any((hot >= a) & (hot <= b))]
+    if not dense:
+        return hot
+    return np.sort(np.concatenate([hot, *dense]))
 
 
 def _add_stretch(stretches: list[ScanStretch], new: ScanStretch) -> None:
@@ -160,8 +186,7 @@ def pixel_samples(
                     break
                 first = t if first is None else first
                 result.frames_decoded += 1
-                gray = frame.reformat(width=size[0], height=size[1], format="gray").to_ndarray()
-                sample = detector.update(gray, t)
+                sample = detector.update(small_gray(frame, size), t)
                 if result.frames_decoded % 64 == 0:
                     progress(t)
                 if t > last_t:

@@ -1,0 +1,88 @@
+"""A safety net under the packet signal: compare keyframes decoded every few seconds.
+
+Packet sizes say little when motion is cheap to encode (flat, untextured objects) or when an
+encoder spends bits oddly. Keyframes are decoded anyway by nothing else, cost one intra decode
+each, and need no reference frames; comparing one every ``every_s`` seconds with the previous one
+catches any change that lasts longer than that interval, whatever the packet sizes did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import av
+
+from veille.video.decode import analysis_size, small_gray
+from veille.video.motion import MotionDetector
+
+
+class KeyframeCheck:
+    """Decodes a keyframe at most every ``every_s`` seconds and records the intervals between two
+    checked keyframes that differ (motion, not a global lighting change).
+
+    Args:
+        every_s: least time between two checked keyframes.
+        target_h: analysis height of the compared frames.
+        motion_threshold: share of changed pixels that counts as a change.
+        pixel_threshold, lighting_threshold, masks: as for :class:`MotionDetector`.
+    """
+
+    def __init__(
+        self,
+        *,
+        every_s: float = 4.0,
+        target_h: int = 160,
+        motion_threshold: float = 0.0005,
+        pixel_threshold: int = 25,
+        lighting_threshold: float = 0.8,
+        masks: Sequence[Sequence[tuple[float, float]]] = (),
+    ) -> None:
+        self.every_s = every_s
+        self.target_h = target_h
+        self.motion_threshold = motion_threshold
+        self._detector_args = {
+            "pixel_threshold": pixel_threshold,
+            "lighting_threshold": lighting_threshold,
+            "masks": masks,
+        }
+        self._ctx: av.CodecContext | None = None
+        self._detector: MotionDetector | None = None
+        self._size = (0, 0)
+        self._last_t: float | None = None  # last keyframe packet decoded
+        self._frame_t: float | None = None  # last keyframe compared
+        self.changes: list[tuple[float, float]] = []
+        self.decoded = 0
+
+    def attach(self, stream: av.video.stream.VideoStream) -> None:
+        """Use ``stream``'s decoder (slice threads: a frame comes out of the packet that made it)."""
+        self._ctx = stream.codec_context
+        self._ctx.thread_type = "SLICE"
+        width, height = self._ctx.width, self._ctx.height
+        self._size = analysis_size(width, height, self.target_h)
+        self._detector = MotionDetector(self._size, alpha=1.0, **self._detector_args)
+
+    def feed(self, t_s: float, packet: av.Packet) -> None:
+        """Offer a keyframe packet; it is decoded and compared when ``every_s`` has passed."""
+        if self._ctx is None or self._detector is None:
+            return
+        if self._last_t is not None and t_s - self._last_t < self.every_s:
+            return
+        try:
+            frames = self._ctx.decode(packet)
+        except av.FFmpegError:
+            return
+        self._last_t = t_s
+        for frame in frames:  # with B-frames the decoder may hand back the previous keyframe now
+            if not frame.key_frame or frame.pts is None or frame.time_base is None:
+                continue
+            frame_t = float(frame.pts * frame.time_base)
+            self.decoded += 1
+            sample = self._detector.update(small_gray(frame, self._size), frame_t)
+            if self._frame_t is not None and sample.score >= self.motion_threshold:
+                self.changes.append((self._frame_t, frame_t))
+            self._frame_t = frame_t
+
+    def pop_changes(self) -> list[tuple[float, float]]:
+        """The changed intervals recorded since the last call."""
+        changes, self.changes = self.changes, []
+        return changes
