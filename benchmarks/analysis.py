@@ -255,10 +255,9 @@ def phi_call(model: Any, prompt_tokens: int, new_tokens: int) -> Callable[[], An
             return model.generate(
                 input_ids=ids,
                 attention_mask=torch.ones_like(ids),
-                min_new_tokens=new_tokens,
                 pad_token_id=0,
                 eos_token_id=None,
-                **greedy_kwargs(new_tokens),
+                **{**greedy_kwargs(new_tokens), "min_new_tokens": new_tokens},
             )
 
     return call

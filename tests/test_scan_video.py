@@ -43,6 +43,7 @@ def test_scan_finds_walker_and_picks_mode(clips, encoding: str, mode: str) -> No
         assert result.frames_decoded >= 0.95 * info.frame_count
     chunk = result.chunks[0]
     assert len(chunk.keyframes) == 4 and chunk.keyframes[0].image.shape == (180, 320, 3)
+    assert any(k.boxes for k in chunk.keyframes), "keyframes at motion peaks carry their motion boxes"
 
 
 def test_lazy_keyframes_match_eager(clips) -> None:
@@ -127,3 +128,35 @@ def test_real_ucsd_clip_every_frame_has_pedestrians() -> None:
     info = probe(clip)
     result = scan_video(info, ScanSettings(heartbeat_min=0), load_keyframes=False)
     assert _covered([(0.0, info.duration_s)], result.segments) >= 0.95
+
+
+def test_keyframe_check_catches_what_packet_sizes_miss(sample_clip) -> None:
+    """The sample's flat, untextured walkers barely change packet sizes: packets alone find nothing,
+    the decoded-keyframe safety net finds the walk."""
+    video, truth = sample_clip
+    info = probe(video)
+    blind = scan_video(info, ScanSettings(keyframe_check_s=0), load_keyframes=False)
+    netted = scan_video(info, ScanSettings(), load_keyframes=False)
+    first = [tuple(truth["active_intervals"][0])]
+    assert _covered(first, blind.segments) < 0.5
+    assert _covered(first, netted.segments) >= 0.9
+
+
+def test_saturated_packet_signal_falls_back_to_decoding(clips) -> None:
+    """When most frames of a window look hot, the window is decoded whole (one span, no seeks)."""
+    path, truth = clips["vbr"]
+    result = scan_video(probe(path), ScanSettings(packet_saturation=0.01), load_keyframes=False)
+    assert [s.mode for s in result.stretches] == ["pixels"]
+    assert "swing" in result.stretches[0].reason
+    assert _covered(truth, result.segments) >= 0.8
+
+
+def test_decoding_follows_the_motion(clips) -> None:
+    """A candidate that ends while the walker still moves is decoded on until motion stops."""
+    path, truth = clips["vbr"]
+    short = ScanSettings(candidate_margin_s=0.0, follow_s=0.0, keyframe_check_s=0)
+    followed = ScanSettings(candidate_margin_s=0.0, follow_s=2.0, keyframe_check_s=0)
+    a = scan_video(probe(path), short, load_keyframes=False)
+    b = scan_video(probe(path), followed, load_keyframes=False)
+    assert b.frames_decoded >= a.frames_decoded
+    assert _covered(truth, b.segments) >= _covered(truth, a.segments)

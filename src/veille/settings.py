@@ -50,8 +50,12 @@ class ScanSettings(_Strict):
         0.1, gt=0, le=1, description="quiet inter-frame / keyframe size below which packet sizes are trusted"
     )
     packet_min_hot: int = Field(2, ge=1, description="hot frames needed to make a candidate interval")
+    follow_s: float = Field(2.0, ge=0, description="decode on until no motion has been seen for this long")
+    packet_saturation: float = Field(
+        0.35, gt=0, le=1, description="share of hot frames above which a window is decoded whole instead"
+    )
     keyframe_check_s: float = Field(
-        4.0, ge=0, description="compare decoded keyframes at least this far apart (0: off); a safety net"
+        8.0, ge=0, description="compare decoded keyframes at least this far apart (0: off); a safety net"
     )
     candidate_margin_s: float = Field(1.0, ge=0, description="padding around candidate intervals before decoding")
     span_merge_s: float = Field(2.0, ge=0, description="decode on through gaps shorter than this instead of seeking")

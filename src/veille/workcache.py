@@ -207,8 +207,12 @@ def restore_scan(record: Mapping[str, Any], info: VideoInfo) -> ScanResult:
     def plan(data: dict[str, Any]) -> ChunkPlan:
         data = dict(data)
         data["picks"] = tuple(tuple(p) for p in data["picks"])
-        data["motion_boxes"] = tuple(Box(b["label"], tuple(b["xyxy"]), b.get("score")) for b in data["motion_boxes"])
+        data["motion_boxes"] = boxes(data["motion_boxes"])
+        data["pick_boxes"] = tuple(boxes(group) for group in data.get("pick_boxes", ()))
         return ChunkPlan(**data)
+
+    def boxes(items: list[dict[str, Any]]) -> tuple[Box, ...]:
+        return tuple(Box(b["label"], tuple(b["xyxy"]), b.get("score")) for b in items)
 
     plans = [plan(p) for p in record["chunk_plans"]]
     return ScanResult(

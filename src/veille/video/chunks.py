@@ -6,6 +6,7 @@ chunk at a time by :func:`load_chunk`, so a long video never holds all of them a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class ChunkPlan:
     max_regions: int = 0
     peak_score: float = 0.0
     heartbeat: bool = False
+    pick_boxes: tuple[tuple[Box, ...], ...] = ()  # motion boxes seen on each keyframe
 
 
 def plan_chunks(info: VideoInfo, stretches: list[ActiveStretch], cfg: ScanSettings) -> list[ChunkPlan]:
@@ -39,17 +41,14 @@ def plan_chunks(info: VideoInfo, stretches: list[ActiveStretch], cfg: ScanSettin
             boxes, regions = union_boxes(inside)
             picks = tuple(pick_keyframe_times(inside, start, end, cfg.keyframes_per_chunk))
             peak = max((s.score for s in inside), default=0.0)
-            plans.append(ChunkPlan(0, stretch.segment.id, start, end, picks, boxes, regions, peak))
+            by_time = {s.t_s: s.boxes for s in inside}
+            pick_boxes = tuple(by_time.get(t, ()) for t, _ in picks)
+            plans.append(ChunkPlan(0, stretch.segment.id, start, end, picks, boxes, regions, peak, False, pick_boxes))
     segments = [s.segment for s in stretches]
     for t in heartbeat_times(segments, info.duration_s, cfg.heartbeat_min * 60):
         plans.append(ChunkPlan(0, -1, t, min(info.duration_s, t + 1.0), ((t, 0.0),), heartbeat=True))
     plans.sort(key=lambda p: p.start_s)
-    return [
-        ChunkPlan(
-            i, p.segment_id, p.start_s, p.end_s, p.picks, p.motion_boxes, p.max_regions, p.peak_score, p.heartbeat
-        )
-        for i, p in enumerate(plans)
-    ]
+    return [dataclasses.replace(p, id=i) for i, p in enumerate(plans)]
 
 
 def load_chunk(path: Path, plan: ChunkPlan) -> Chunk:
@@ -57,8 +56,10 @@ def load_chunk(path: Path, plan: ChunkPlan) -> Chunk:
     frames = sorted(grab_frames(path, [t for t, _ in plan.picks]), key=lambda item: item[0])
     keyframes: tuple[Keyframe, ...] = ()
     if frames:
+        boxes = plan.pick_boxes or ((),) * len(plan.picks)
         keyframes = tuple(
-            Keyframe(t, min(frames, key=lambda item: abs(item[0] - t))[1], score) for t, score in plan.picks
+            Keyframe(t, min(frames, key=lambda item: abs(item[0] - t))[1], score, b)
+            for (t, score), b in zip(plan.picks, boxes, strict=True)
         )
     return Chunk(
         plan.id,

@@ -30,7 +30,7 @@ class KeyframeCheck:
     def __init__(
         self,
         *,
-        every_s: float = 4.0,
+        every_s: float = 8.0,
         target_h: int = 160,
         motion_threshold: float = 0.0005,
         pixel_threshold: int = 25,
@@ -48,6 +48,7 @@ class KeyframeCheck:
         self._ctx: av.CodecContext | None = None
         self._detector: MotionDetector | None = None
         self._size = (0, 0)
+        self._tb = 1 / 90000
         self._last_t: float | None = None  # last keyframe packet decoded
         self._frame_t: float | None = None  # last keyframe compared
         self.changes: list[tuple[float, float]] = []
@@ -56,6 +57,7 @@ class KeyframeCheck:
     def attach(self, stream: av.video.stream.VideoStream) -> None:
         """Use ``stream``'s decoder (slice threads: a frame comes out of the packet that made it)."""
         self._ctx = stream.codec_context
+        self._tb = float(stream.time_base or 0) or 1 / 90000
         self._ctx.thread_type = "SLICE"
         width, height = self._ctx.width, self._ctx.height
         self._size = analysis_size(width, height, self.target_h)
@@ -72,15 +74,34 @@ class KeyframeCheck:
         except av.FFmpegError:
             return
         self._last_t = t_s
+        self._compare(frames)
+
+    def finish(self) -> None:
+        """Drain the decoder: with B-frames the last keyframe fed comes out only now."""
+        if self._ctx is None:
+            return
+        try:
+            frames = self._ctx.decode(None)
+        except av.FFmpegError:
+            return
+        self._compare(frames)
+
+    def _compare(self, frames: list[av.VideoFrame]) -> None:
+        if self._detector is None:
+            return
         for frame in frames:  # with B-frames the decoder may hand back the previous keyframe now
-            if not frame.key_frame or frame.pts is None or frame.time_base is None:
+            if not frame.key_frame or frame.pts is None:
                 continue
-            frame_t = float(frame.pts * frame.time_base)
+            frame_t = float(frame.pts * self._tb)
             self.decoded += 1
             sample = self._detector.update(small_gray(frame, self._size), frame_t)
             if self._frame_t is not None and sample.score >= self.motion_threshold:
                 self.changes.append((self._frame_t, frame_t))
             self._frame_t = frame_t
+
+    def settled_s(self) -> float:
+        """No change found later can start before this time (the last keyframe compared)."""
+        return self._frame_t if self._frame_t is not None else 0.0
 
     def pop_changes(self) -> list[tuple[float, float]]:
         """The changed intervals recorded since the last call."""

@@ -77,6 +77,8 @@ def packet_windows(
             if keycheck is not None and packet.is_keyframe:
                 keycheck.feed(t, packet)
         _count(counter, len(rows))
+        if keycheck is not None:
+            keycheck.finish()
         if rows:
             yield _window(rows, window_end - window_s, max(r[0] for r in rows) + 1 / rate, keycheck)
 
@@ -253,6 +255,10 @@ class HotGrouper:
                 self._start, self._count = t, 0
             self._last = t
             self._count += 1
+
+    def open_start(self) -> float:
+        """Where the group still open starts (infinity when none is open): no later span starts before."""
+        return math.inf if self._start is None else self._start - self.margin_s
 
     def flush(self) -> Iterator[Span]:
         """Close the open group, if any."""

@@ -25,7 +25,7 @@ from veille.video.chunks import ChunkPlan, load_chunk, plan_chunks
 from veille.video.decode import analysis_size, damaged_warning, decode_frames, small_gray
 from veille.video.keycheck import KeyframeCheck
 from veille.video.motion import MotionDetector
-from veille.video.packets import HotGrouper, PacketBaseline, Span, merge_spans, packet_windows
+from veille.video.packets import HotGrouper, PacketBaseline, PacketWindow, Span, merge_spans, packet_windows
 from veille.video.probe import open_container
 from veille.video.segments import segment_samples
 
@@ -100,7 +100,11 @@ class _Progress:
 
 
 def plan_spans(info: VideoInfo, cfg: ScanSettings, result: ScanResult, progress: ProgressFn) -> Iterator[Span]:
-    """The packet pass: spans to decode (candidates, or fallback windows), in time order."""
+    """The packet pass: spans to decode (candidates, keyframe changes, fallback windows), in time order.
+
+    Spans come out of order (a keyframe change is known only once the decoder hands back the
+    keyframe after it), so they wait in ``pending`` until nothing earlier can still appear.
+    """
     if cfg.mode == "pixels":
         result.stretches.append(ScanStretch(0.0, info.duration_s, "pixels", "pixel scan requested"))
         yield Span(0.0, info.duration_s + 1.0, "fallback")
@@ -109,22 +113,48 @@ def plan_spans(info: VideoInfo, cfg: ScanSettings, result: ScanResult, progress:
     grouper = HotGrouper(gap_s=cfg.merge_gap_s, min_hot=cfg.packet_min_hot, margin_s=cfg.candidate_margin_s)
     counter = [0]
     keycheck = _keycheck(info, cfg)
+    pending: list[Span] = []
+    recent_hot = np.zeros(0)
     for window in packet_windows(info.path, cfg.packet_window_s, counter, keycheck):
         result.packets_scanned = counter[0]
         progress(window.start_s)
-        useful, reason = baseline.informative(window)
-        if cfg.mode == "packets":
-            useful, reason = True, "packet scan requested"
-        _add_stretch(
-            result.stretches, ScanStretch(window.start_s, window.end_s, "packets" if useful else "pixels", reason)
-        )
-        if useful:
-            yield from grouper.feed(_with_changes(window.times[baseline.hot(window)], window.changes))
+        hot = _judge_window(window, baseline, cfg, result)
+        if hot is not None:
+            pending += grouper.feed(window.times[hot])
+            recent_hot = np.concatenate([recent_hot[recent_hot > window.start_s - 60], window.times[hot]])
         else:
-            yield from grouper.flush()
-            yield Span(window.start_s, window.end_s, "fallback")
-    yield from grouper.flush()
+            pending += [*grouper.flush(), Span(window.start_s, window.end_s, "fallback")]
+        pending += _unexplained(window.changes, recent_hot, cfg.candidate_margin_s)
+        pending.sort(key=lambda span: span.start_s)
+        bound = min(grouper.open_start(), keycheck.settled_s() if keycheck else np.inf) - cfg.candidate_margin_s
+        while pending and pending[0].start_s < bound:
+            yield pending.pop(0)
+    pending += grouper.flush()
+    yield from sorted(pending, key=lambda span: span.start_s)
     result.packets_scanned = counter[0]
+
+
+def _judge_window(
+    window: PacketWindow, baseline: PacketBaseline, cfg: ScanSettings, result: ScanResult
+) -> np.ndarray | None:
+    """The window's hot frames when its packet sizes can be trusted, else None (decode it whole)."""
+    useful, reason = baseline.informative(window)
+    hot = baseline.hot(window) if useful or cfg.mode == "packets" else None
+    if cfg.mode == "packets":
+        useful, reason = True, "packet scan requested"
+    elif hot is not None and hot.mean() > cfg.packet_saturation:
+        useful, reason = False, f"packet sizes swing on {hot.mean():.0%} of frames (noise or constant bitrate)"
+    _add_stretch(result.stretches, ScanStretch(window.start_s, window.end_s, "packets" if useful else "pixels", reason))
+    return hot if useful else None
+
+
+def _unexplained(changes: tuple[tuple[float, float], ...], hot: np.ndarray, margin_s: float) -> list[Span]:
+    """Spans for keyframe changes the packet sizes did not see (fewer than 4 hot frames inside)."""
+    return [
+        Span(max(0.0, a - margin_s), b + margin_s, "keyframe change")
+        for a, b in changes
+        if np.count_nonzero((hot >= a) & (hot <= b)) < 4
+    ]
 
 
 def _keycheck(info: VideoInfo, cfg: ScanSettings) -> KeyframeCheck | None:
@@ -140,15 +170,6 @@ def _keycheck(info: VideoInfo, cfg: ScanSettings) -> KeyframeCheck | None:
     )
 
 
-def _with_changes(hot: np.ndarray, changes: tuple[tuple[float, float], ...]) -> np.ndarray:
-    """Hot-frame times plus dense times over each interval where checked keyframes differed and
-    the packet sizes saw nothing (where they did, the change is already explained)."""
-    dense = [np.arange(a, b + 0.25, 0.5) for a, b in changes if not np.any((hot >= a) & (hot <= b))]
-    if not dense:
-        return hot
-    return np.sort(np.concatenate([hot, *dense]))
-
-
 def _add_stretch(stretches: list[ScanStretch], new: ScanStretch) -> None:
     last = stretches[-1] if stretches else None
     if last is not None and last.mode == new.mode:
@@ -160,7 +181,13 @@ def _add_stretch(stretches: list[ScanStretch], new: ScanStretch) -> None:
 def pixel_samples(
     info: VideoInfo, spans: Iterator[Span], cfg: ScanSettings, result: ScanResult, progress: ProgressFn
 ) -> Iterator[MotionSample]:
-    """The pixel pass: decode each span (from the keyframe before it) through the motion detector."""
+    """The pixel pass: decode each span through the motion detector.
+
+    A span is decoded from the keyframe before it, or, when it starts at or just after where
+    decoding already is, by decoding on. Decoding follows the motion: a span ends only once no
+    motion has been seen for ``cfg.follow_s`` (packet sizes often mark where movement starts
+    better than how long it lasts).
+    """
     size = analysis_size(info.width, info.height, cfg.analysis_height)
     detector = MotionDetector(
         size,
@@ -176,23 +203,28 @@ def pixel_samples(
         stream.thread_type = "AUTO"
         tb = float(stream.time_base or 0) or 1 / 90000
         rate = float(stream.average_rate or 25)
+        frames: Iterator | None = None
         for span in spans:
-            container.seek(int(max(0.0, span.start_s) / tb), stream=stream, backward=True)
-            detector.reset()
-            first: float | None = None
-            for frame in decode_frames(container, stream, bad):
+            if frames is None or span.start_s > last_t + cfg.span_merge_s:
+                container.seek(int(max(0.0, span.start_s) / tb), stream=stream, backward=True)
+                detector.reset()
+                frames = decode_frames(container, stream, bad)
+            end, first = span.end_s, None
+            for frame in frames:
                 t = float(frame.pts * tb) if frame.pts is not None else last_t + 1 / rate
-                if t >= span.end_s:
-                    break
                 first = t if first is None else first
                 result.frames_decoded += 1
                 sample = detector.update(small_gray(frame, size), t)
+                if sample.score >= cfg.motion_threshold:
+                    end = max(end, t + cfg.follow_s)
                 if result.frames_decoded % 64 == 0:
                     progress(t)
                 if t > last_t:
                     last_t = t
                     yield sample
+                if t >= end:
+                    break
             if first is not None:
-                result.decoded_s += max(0.0, min(span.end_s, last_t) - first)
+                result.decoded_s += max(0.0, last_t - first)
     if bad[0]:
         result.warnings.append(damaged_warning(bad[0]))
