@@ -121,7 +121,6 @@ def run_batch(
         AnalysisInterrupted or KeyboardInterrupt: after writing the index marked incomplete.
         OutputError: the index itself cannot be written.
     """
-    from veille.pipeline import analyze
 
     out_dir = Path(settings.out_dir)
     old = read_index(out_dir)
@@ -129,14 +128,52 @@ def run_batch(
     items = [BatchItem(video=mask_credentials(str(v)), folder=folders[v]) for v in videos]
     result = BatchResult(items, out_dir)
     write_index(result, previous=old, videos=videos, complete=False)  # fails early when --out is unusable
+    shared = _shared_models(settings)
+    try:
+        _run_items(videos, items, settings, result, old, shared, progress, on_done)
+    finally:
+        if shared is not None:
+            shared.close()
+    write_index(result, previous=old, videos=videos, complete=True)
+    return result
+
+
+def _shared_models(settings: Settings) -> Any:
+    """One model manager for the whole batch when models are to stay loaded between videos."""
+    if settings.cleanup_after_analysis or settings.profile == "motion":
+        return None
+    from veille.models.manager import ModelManager
+    from veille.progress import NullProgress
+
+    return ModelManager(settings, progress=NullProgress(), warnings=[])
+
+
+def _run_items(
+    videos: Sequence[Path],
+    items: list[BatchItem],
+    settings: Settings,
+    result: BatchResult,
+    old: list[dict[str, Any]],
+    shared: Any,
+    progress: Callable[[], Progress] | None,
+    on_done: Callable[[BatchItem, AnalysisResult | None], None] | None,
+) -> None:
+    from veille.pipeline import analyze
+
     for video, item in zip(videos, items, strict=True):
         analysis = None
         try:
-            analysis = analyze(video, settings, progress=progress() if progress else None, folder=out_dir / item.folder)
+            analysis = analyze(
+                video,
+                settings,
+                progress=progress() if progress else None,
+                folder=Path(settings.out_dir) / item.folder,
+                models=shared,
+            )
             _fill(item, analysis)
         except KeyboardInterrupt:  # AnalysisInterrupted included
             item.status = "interrupted"
-            _fill_from_disk(item, out_dir)
+            _fill_from_disk(item, Path(settings.out_dir))
             write_index(result, previous=old, videos=videos, complete=False)
             raise
         except VeilleError as exc:
@@ -147,8 +184,6 @@ def run_batch(
         if on_done is not None:
             on_done(item, analysis)
         write_index(result, previous=old, videos=videos, complete=False)
-    write_index(result, previous=old, videos=videos, complete=True)
-    return result
 
 
 def _fill(item: BatchItem, analysis: AnalysisResult) -> None:

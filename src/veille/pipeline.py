@@ -6,6 +6,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from veille.analysis.motion_events import motion_events, motion_summary
 from veille.errors import AnalysisInterrupted, VideoDecodeError
@@ -19,6 +20,9 @@ from veille.types import Event, VideoInfo
 from veille.video.probe import probe, truncation_warnings
 from veille.video.scan import ScanResult, scan_video
 from veille.workcache import Memo, open_memo, scan_with_memo
+
+if TYPE_CHECKING:
+    from veille.models.manager import ModelManager
 
 
 @dataclass(slots=True)
@@ -55,7 +59,12 @@ def report_folder(out_dir: Path, video: Path) -> Path:
 
 
 def analyze(
-    video: Path | str, settings: Settings | None = None, *, progress: Progress | None = None, folder: Path | None = None
+    video: Path | str,
+    settings: Settings | None = None,
+    *,
+    progress: Progress | None = None,
+    folder: Path | None = None,
+    models: ModelManager | None = None,
 ) -> AnalysisResult:
     """Analyse one video and write its report.
 
@@ -64,6 +73,9 @@ def analyze(
         settings: the analysis settings (defaults when omitted).
         progress: receives progress and warnings (nothing is printed by the library).
         folder: where to write the report (default ``settings.out_dir / <video stem>``).
+        models: a model manager shared across analyses (a batch with ``cleanup_after_analysis``
+            off keeps its models loaded from one video to the next); by default each analysis
+            has its own and frees its models at the end.
     """
     settings = settings or Settings()
     progress = progress or NullProgress()
@@ -76,7 +88,7 @@ def analyze(
     try:
         scan, reused = scan_with_memo(memo, info, lambda: _scan(info, settings, progress))
         _check_decoded(info, scan)
-        outcome = _events(info, scan, settings, progress, memo=memo)
+        outcome = _events(info, scan, settings, progress, memo=memo, models=models)
     except KeyboardInterrupt:
         _finish(info, scan, _partial_outcome(info, scan, settings), settings, folder, started, complete=False)
         raise AnalysisInterrupted(
@@ -168,9 +180,19 @@ def _scan(info: VideoInfo, settings: Settings, progress: Progress) -> ScanResult
 
 
 def _events(
-    info: VideoInfo, scan: ScanResult, settings: Settings, progress: Progress, *, memo: Memo | None = None
+    info: VideoInfo,
+    scan: ScanResult,
+    settings: Settings,
+    progress: Progress,
+    *,
+    memo: Memo | None = None,
+    models: ModelManager | None = None,
 ) -> EventsOutcome:
-    """Events of the chunks; model stages store and reuse per-chunk work through ``memo``."""
+    """Events of the chunks; model stages store and reuse per-chunk work through ``memo``.
+
+    Models are freed at the end unless a shared ``models`` manager is given and
+    ``cleanup_after_analysis`` is off.
+    """
     chunks = scan.chunks
     motion = motion_events(
         chunks, info.width, info.height, keyframes=settings.scan.keyframes_per_chunk, lang=settings.lang
@@ -178,14 +200,16 @@ def _events(
     if settings.profile == "motion" or not any(c.keyframes for c in chunks):
         return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang))
     from veille.analysis.engine import run_models
-    from veille.models.manager import ModelManager
+    from veille.models.manager import ModelManager as Manager
 
     warnings: list[str] = []
-    manager = ModelManager(settings, progress=progress, warnings=warnings)
+    manager = models or Manager(settings, progress=progress, warnings=warnings)
+    manager.rebind(progress=progress, warnings=warnings)
     try:
         outcome = run_models(info, chunks, settings, manager, progress=progress, memo=memo)
     finally:
-        manager.close()
+        if models is None or settings.cleanup_after_analysis:
+            manager.close()
     outcome.warnings[:0] = warnings
     if not outcome.vlm_calls and not outcome.events:  # no describer could be had: motion-only
         warning = f"profile '{settings.profile}': no describer model available; motion-only events"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -31,14 +32,16 @@ def parse_level(value: Any) -> tuple[int | None, str | None]:
     """A threat level 0–2 from ``2``, ``"2"``, ``"two"``, ``"critical"``, ``"level 1"``; out of range is clamped."""
     if isinstance(value, bool):
         return None, f"threat level {value!r} is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, f"threat level {value!r} is not a finite number"
     if isinstance(value, int | float):
-        number = round(value)
+        number = round(max(-9.0, min(9.0, value)))
     else:
         text = str(value).strip().lower()
         found = re.search(r"-?\d+(?:\.\d+)?", text)
         words = [w for w in re.findall(r"[a-z]+", text) if w in WORD_NUMBERS or w in LEVEL_WORDS]
         if found:
-            number = round(float(found.group()))
+            number = round(max(-9.0, min(9.0, float(found.group()))))
         elif words:
             number = WORD_NUMBERS.get(words[0], LEVEL_WORDS.get(words[0], 0))
         else:
@@ -53,8 +56,10 @@ def parse_confidence(value: Any) -> tuple[float | None, str | None]:
     """A confidence 0–1 from ``0.8``, ``"80%"``, ``"80"``, ``"high"``; out of range is clamped."""
     if isinstance(value, bool):
         return None, f"confidence {value!r} is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, f"confidence {value!r} is not a finite number"
     if isinstance(value, int | float):
-        number, percent = float(value), False
+        number, percent = float(max(-1e9, min(1e9, value))), False
     else:
         text = str(value).strip().lower()
         found = re.search(r"-?\d+(?:\.\d+)?", text)

@@ -64,6 +64,12 @@ class ModelManager:
         self._failed: set[str] = set()
         self._info: dict[str, ModelInfo | None] = {}
 
+    def rebind(self, *, progress: Progress, warnings: list[str]) -> None:
+        """Report to another analysis's progress and warnings (a manager shared across a batch)."""
+        self.progress = progress
+        self.warnings = warnings
+        self._reporter = ProgressReporter(progress)
+
     def spec(self, role: str) -> str | None:
         """The model named for ``role``: the ``--vlm/--llm/--grounder`` override, else the profile's."""
         if role not in ROLES:
