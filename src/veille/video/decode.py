@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -11,15 +10,6 @@ import numpy as np
 
 from veille.errors import VideoDecodeError
 from veille.video.probe import open_container
-
-
-@dataclass(frozen=True, slots=True)
-class GrayFrame:
-    """A decoded frame, downscaled to the analysis height, as a 2-D ``uint8`` array."""
-
-    index: int
-    t_s: float
-    gray: np.ndarray
 
 
 def analysis_size(width: int, height: int, target_h: int) -> tuple[int, int]:
@@ -61,45 +51,6 @@ def small_gray(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
         luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
         return cv2.resize(luma, size, interpolation=cv2.INTER_LINEAR)
     return frame.reformat(width=size[0], height=size[1], format="gray").to_ndarray()
-
-
-def iter_gray(
-    path: Path,
-    *,
-    target_h: int = 160,
-    start_s: float = 0.0,
-    end_s: float | None = None,
-    warnings: list[str] | None = None,
-) -> Iterator[GrayFrame]:
-    """Decode frames in ``[start_s, end_s)`` and yield them as small gray arrays.
-
-    Corrupt packets are skipped (counted in ``warnings``); decoding goes on after them.
-    """
-    with open_container(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        tb = float(stream.time_base or 0)
-        if start_s > 0:
-            container.seek(int(start_s / tb) if tb else 0, stream=stream, backward=True)
-        size = analysis_size(stream.codec_context.width, stream.codec_context.height, target_h)
-        index = 0
-        for frame in _frames(container, stream, warnings):
-            t = float(frame.pts * tb) if frame.pts is not None and tb else index / float(stream.average_rate or 25)
-            index += 1
-            if t < start_s:
-                continue
-            if end_s is not None and t >= end_s:
-                break
-            yield GrayFrame(index - 1, t, small_gray(frame, size))
-
-
-def _frames(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, warnings: list[str] | None
-) -> Iterator[av.VideoFrame]:
-    bad = [0]
-    yield from decode_frames(container, stream, bad)
-    if bad[0] and warnings is not None:
-        warnings.append(damaged_warning(bad[0]))
 
 
 def damaged_warning(count: int) -> str:
