@@ -170,9 +170,7 @@ def test_kosmos2_grounded_generation(tiny_models: dict[str, Path]) -> None:
         assert len(tokenizer(token, add_special_tokens=False)["input_ids"]) == 1
     assert model.config.text_config.vocab_size >= len(tokenizer)
 
-    inputs = processor(
-        text="<grounding>An image of", images=_image(40, 30, (10, 120, 10)), return_tensors="pt"
-    )
+    inputs = processor(text="<grounding>An image of", images=_image(40, 30, (10, 120, 10)), return_tensors="pt")
     mask = inputs["image_embeds_position_mask"]
     assert mask.shape == inputs["input_ids"].shape
     assert int(mask.sum()) == model.config.latent_query_num == 64

@@ -73,9 +73,7 @@ PHI3_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
 )
 
-IDEFICS3_ROW_COL_TOKENS: tuple[str, ...] = tuple(
-    f"<row_{row}_col_{col}>" for row in range(1, 7) for col in range(1, 7)
-)
+IDEFICS3_ROW_COL_TOKENS: tuple[str, ...] = tuple(f"<row_{row}_col_{col}>" for row in range(1, 7) for col in range(1, 7))
 IDEFICS3_SPECIAL_TOKENS: tuple[str, ...] = (
     "<|endoftext|>",
     "<|im_start|>",
@@ -272,9 +270,7 @@ def build_idefics3(
         chat_template=SMOLVLM_CHAT_TEMPLATE,
     )
     _seeded()
-    model = Idefics3ForConditionalGeneration(
-        _idefics3_config(tokenizer, image_size, patch_size, scale_factor)
-    )
+    model = Idefics3ForConditionalGeneration(_idefics3_config(tokenizer, image_size, patch_size, scale_factor))
     _save_model(model, dest, _generation_ids(tokenizer))
     processor.save_pretrained(dest)
     return dest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -53,6 +54,34 @@ def small_gray(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     return frame.reformat(width=size[0], height=size[1], format="gray").to_ndarray()
 
 
+#: Codecs whose every frame is a keyframe: no packet-size signal, and frame threads always pay.
+INTRA_ONLY_CODECS = frozenset({"mjpeg", "jpeg2000", "prores", "dnxhd", "rawvideo", "ffv1", "huffyuv", "png"})
+
+
+def decode_threads(codec: str = "") -> str:
+    """``AUTO`` (frame threads) for intra-only codecs or with at least 4 CPUs, else ``SLICE``.
+
+    On 2 cores, frame threads cost H.264 more than they gain (frames wait for their references):
+    720p decoded ~1.4x faster with slice threads (one slice per frame: in effect one thread).
+    Intra-only frames decode independently, so frame threads pay there (MJPEG ~1.25x faster).
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return "AUTO" if cpus >= 4 or codec in INTRA_ONLY_CODECS else "SLICE"
+
+
+def fast_decoding(stream: av.video.stream.VideoStream, codec: str = "") -> None:
+    """Decode ``stream`` for motion analysis only: no deblocking, no non-reference frames.
+
+    The frames are looked at ~160 px high, where the loop filter's effect is lost in the downscale
+    (skipping it made 720p H.264 decoding 1.2-1.9x faster here); non-reference B-frames are left
+    out (half the decoding in IBBP streams, nothing in the IP-only streams most cameras send).
+    """
+    stream.thread_type = decode_threads(codec)
+    if codec not in INTRA_ONLY_CODECS:  # where every frame stands alone, none is a reference
+        stream.codec_context.skip_frame = "NONREF"
+    stream.codec_context.options = {"skip_loop_filter": "all"}
+
+
 def damaged_warning(count: int) -> str:
     """The report warning for ``count`` packets that could not be decoded."""
     return f"{count} damaged packet(s) could not be decoded and were skipped"
@@ -74,7 +103,7 @@ def decode_frames(
 def grab_frames(path: Path, times_s: Sequence[float]) -> list[tuple[float, np.ndarray]]:
     """Decode the frames nearest to each time in ``times_s`` at full resolution (RGB).
 
-    Seeks to the keyframe before each wanted time and decodes forward; times are visited in
+    Seeks to the keyframe at or before each wanted time and decodes forward; times are visited in
     order so each stretch is decoded once.
     """
     wanted = sorted(set(times_s))
@@ -83,11 +112,12 @@ def grab_frames(path: Path, times_s: Sequence[float]) -> list[tuple[float, np.nd
         return out
     with open_container(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream.thread_type = "SLICE"  # after a seek, frame threads fill their pipeline for few frames
         tb = float(stream.time_base or 0) or 1 / 90000
         i = 0
         while i < len(wanted):
-            container.seek(int(max(0.0, wanted[i] - 0.05) / tb), stream=stream, backward=True)
+            # the wanted time itself (rounded to the time base): a keyframe there is decoded alone
+            container.seek(round(max(0.0, wanted[i]) / tb), stream=stream, backward=True)
             i = _collect(container, stream, tb, wanted, i, out)
     return out
 

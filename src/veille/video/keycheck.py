@@ -59,6 +59,7 @@ class KeyframeCheck:
         self._ctx = stream.codec_context
         self._tb = float(stream.time_base or 0) or 1 / 90000
         self._ctx.thread_type = "SLICE"
+        self._ctx.options = {"skip_loop_filter": "all"}  # compared ~160 px high: deblocking is lost anyway
         width, height = self._ctx.width, self._ctx.height
         self._size = analysis_size(width, height, self.target_h)
         self._detector = MotionDetector(self._size, alpha=1.0, **self._detector_args)

@@ -22,7 +22,14 @@ import numpy as np
 from veille.settings import ScanSettings
 from veille.types import Chunk, MotionSample, ScanStretch, Segment, VideoInfo
 from veille.video.chunks import ChunkPlan, load_chunk, plan_chunks
-from veille.video.decode import analysis_size, damaged_warning, decode_frames, small_gray
+from veille.video.decode import (
+    INTRA_ONLY_CODECS,
+    analysis_size,
+    damaged_warning,
+    decode_frames,
+    fast_decoding,
+    small_gray,
+)
 from veille.video.keycheck import KeyframeCheck
 from veille.video.motion import MotionDetector
 from veille.video.packets import HotGrouper, PacketBaseline, PacketWindow, Span, merge_spans, packet_windows
@@ -105,8 +112,11 @@ def plan_spans(info: VideoInfo, cfg: ScanSettings, result: ScanResult, progress:
     Spans come out of order (a keyframe change is known only once the decoder hands back the
     keyframe after it), so they wait in ``pending`` until nothing earlier can still appear.
     """
-    if cfg.mode == "pixels":
-        result.stretches.append(ScanStretch(0.0, info.duration_s, "pixels", "pixel scan requested"))
+    whole = "pixel scan requested" if cfg.mode == "pixels" else None
+    if cfg.mode == "auto" and info.codec in INTRA_ONLY_CODECS:
+        whole = f"intra-only stream ({info.codec}): packet sizes carry no motion signal"
+    if whole:
+        result.stretches.append(ScanStretch(0.0, info.duration_s, "pixels", whole))
         yield Span(0.0, info.duration_s + 1.0, "fallback")
         return
     baseline = PacketBaseline(hot_ratio=cfg.packet_hot_ratio, informative_ratio=cfg.packet_informative_ratio)
@@ -200,7 +210,7 @@ def pixel_samples(
     bad = [0]
     with open_container(info.path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        fast_decoding(stream, info.codec)
         tb = float(stream.time_base or 0) or 1 / 90000
         rate = float(stream.average_rate or 25)
         frames: Iterator | None = None

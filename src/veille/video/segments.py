@@ -91,14 +91,17 @@ def pick_keyframe_times(
 ) -> list[tuple[float, float]]:
     """Choose up to ``k`` (time, score) pairs at motion peaks, spread evenly through the span.
 
-    The span is cut into ``k`` bins; each bin gives its highest-scoring sample, or its middle when
-    it holds none.
+    The span is cut into ``k`` bins; each bin gives its highest-scoring sample at least half a bin
+    after the previous pick (two peaks either side of a bin edge would show the VLM one moment
+    twice), or its middle when it holds none.
     """
     span = max(end_s - start_s, 1e-6)
+    gap = span / k / 2
     picks: list[tuple[float, float]] = []
     for i in range(k):
         lo, hi = start_s + span * i / k, start_s + span * (i + 1) / k
-        inside = [s for s in samples if lo <= s.t_s < hi]
+        after = picks[-1][0] + gap if picks else lo
+        inside = [s for s in samples if max(lo, after) <= s.t_s < hi]
         if inside:
             best = max(inside, key=lambda s: s.score)
             picks.append((best.t_s, best.score))

@@ -29,6 +29,7 @@ class Stretch:
 
 ENCODINGS: dict[str, tuple[str, dict[str, str]]] = {
     "vbr": ("libx264", {"crf": "23", "preset": "veryfast"}),
+    "vbr-ip": ("libx264", {"crf": "23", "preset": "veryfast", "bf": "0"}),  # "IP only", most cameras
     "vbr-ultrafast": ("libx264", {"crf": "23", "preset": "ultrafast"}),
     "ipbb": ("libx264", {"crf": "23", "preset": "veryfast", "bf": "3"}),
     "cbr": ("libx264", {"preset": "veryfast", "x264-params": "nal-hrd=cbr"}),
