@@ -263,6 +263,43 @@ def phi_call(model: Any, prompt_tokens: int, new_tokens: int) -> Callable[[], An
     return call
 
 
+def phi_scored_judge(model: Any, group: int) -> Callable[[], Any]:
+    """What veille's judge computes for one group of chunks (see ``analysis.reason._judge_scored``).
+
+    The prompt once, then per chunk: the line head (``[id] level:``, one forward on the cache) whose
+    last logits give the level, and the title (``TITLE_TOKENS`` written, on the cache).
+    """
+    import torch
+    from transformers import DynamicCache
+
+    from veille.analysis.reason import TITLE_TOKENS
+    from veille.backends._hf import greedy_kwargs
+
+    prompt = judge_prompt_tokens(group, scored=True)
+    gen = torch.Generator().manual_seed(1)
+
+    def call() -> Any:
+        cache = DynamicCache(config=model.config)
+        ids = torch.randint(100, 50000, (1, prompt), generator=gen)
+        with torch.inference_mode():
+            for _ in range(group):
+                head = torch.randint(100, 50000, (1, 6), generator=gen)  # "\n[12] level:"
+                ids = torch.cat([ids, head], dim=1)
+                model(input_ids=ids[:, cache.get_seq_length() :], past_key_values=cache, use_cache=True)
+                ids = torch.cat([ids, torch.randint(100, 50000, (1, 3), generator=gen)], dim=1)  # " 1 title:"
+                ids = model.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    past_key_values=cache,
+                    pad_token_id=0,
+                    eos_token_id=None,
+                    **{**greedy_kwargs(TITLE_TOKENS), "min_new_tokens": TITLE_TOKENS},
+                )
+        return ids
+
+    return call
+
+
 def chunk_frames(video: Path | None) -> list[list[Any]]:
     """Keyframes of the first chunks of ``video`` (or of the synthetic sample clip), 4 per chunk."""
     from veille.sample import make_sample
@@ -324,12 +361,13 @@ def fixed_length_generation() -> None:
     _hf.greedy_kwargs = lambda n: {**original(n), "min_new_tokens": n}
 
 
-def judge_prompt_tokens(group: int) -> int:
+def judge_prompt_tokens(group: int, scored: bool = False) -> int:
     """Estimated Phi-2 tokens (≈ 4 characters each in English) of a judge prompt for ``group`` chunks."""
     from veille.analysis.prompts import JudgeItem, judge_prompt
 
     items = [JudgeItem(i, i * 20, i * 20 + 20, TYPICAL_DESCRIPTION) for i in range(group)]
-    text = "Instruct: " + judge_prompt(items, before=TYPICAL_DESCRIPTION, after=TYPICAL_DESCRIPTION) + "\nOutput:"
+    body = judge_prompt(items, before=TYPICAL_DESCRIPTION, after=TYPICAL_DESCRIPTION, scored=scored)
+    text = "Instruct: " + body + "\nOutput:"
     return math.ceil(len(text) / 4)
 
 
@@ -374,7 +412,8 @@ def measure_phi2(dtype: Any, reps: int, group: int) -> dict:
     summary_in, summary_out = 330, AnalysisOptions().summary_tokens
     result = {
         "naive": timed(phi_call(model, NAIVE_REASON_PROMPT, NAIVE_REASON_TOKENS), reps),
-        "judge": timed(phi_call(model, judge_in, judge_out), reps),
+        "written": timed(phi_call(model, judge_in, judge_out), reps),
+        "judge": timed(phi_scored_judge(model, group), reps),
         "summary": timed(phi_call(model, summary_in, summary_out), reps),
         "rss": rss_gb(),
         "judge_shape": (judge_in, judge_out),
@@ -458,6 +497,8 @@ def print_vlm_rows(name: str, r: dict, options: Any) -> None:
 
 
 def print_phi_rows(phi: dict, options: Any) -> None:
+    from veille.analysis.reason import TITLE_TOKENS
+
     ji, jo = phi["judge_shape"]
     si, so = phi["summary_shape"]
     g = options.judge_group
@@ -465,7 +506,8 @@ def print_phi_rows(phi: dict, options: Any) -> None:
         f"{'phi-2':<14} {f'naive: {NAIVE_REASON_PROMPT} in, {NAIVE_REASON_TOKENS} new':<44} {phi['naive']:>8.1f} "
         f"{phi['rss']:>7.1f}"
     )
-    print(f"{'':<14} {f'judge {g} chunks/call: {ji} in, {jo} new (cap)':<44} {phi['judge'] / g:>8.1f}")
+    print(f"{'':<14} {f'written verdicts, {g} chunks/prompt: {ji} in, {jo} new':<44} {phi['written'] / g:>8.1f}")
+    print(f"{'':<14} {f'weighed levels + {TITLE_TOKENS}-token titles, {g}/prompt':<44} {phi['judge'] / g:>8.1f}")
     print(f"{'':<14} {f'summary: {si} in, {so} new (per video)':<44} {phi['summary']:>8.1f}", flush=True)
 
 

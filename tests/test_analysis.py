@@ -93,6 +93,61 @@ def test_judge_groups_chunks_and_bounds_output() -> None:
     assert "Just before: scene 2" in llm.history[1].prompt and not warnings
 
 
+class ScoringFake(FakeBackend):
+    """A fake that weighs levels from queued probabilities and writes queued titles."""
+
+    def __init__(self, probs: list[list[float] | None], titles: list[str]) -> None:
+        super().__init__()
+        self.probs, self.titles, self.starts = list(probs), list(titles), []
+
+    def choose(self, prompt: str, choices: Any, *, answer_start: str = "") -> list[float] | None:
+        self.starts.append(answer_start)
+        return self.probs.pop(0)
+
+    def continue_answer(self, prompt: str, answer_start: str, *, max_new_tokens: int, stop: Any = ()) -> str:
+        self.starts.append(answer_start)
+        assert max_new_tokens <= 12 and "\n" in stop
+        return self.titles.pop(0)
+
+
+def test_scoring_reasoner_weighs_levels_and_writes_only_titles() -> None:
+    llm = ScoringFake([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], ["Person walks past", ""])
+    items = [JudgeItem(4, 0, 10, "A man walks by. He leaves."), JudgeItem(5, 10, 20, "Smoke rises. Fire.")]
+    verdicts, calls, warnings = judge(items, llm, group_size=7)
+    assert calls == 4 and not warnings
+    assert (verdicts[4].threat_level, verdicts[4].confidence, verdicts[4].title) == (0, 0.7, "Person walks past")
+    assert (verdicts[5].threat_level, verdicts[5].confidence, verdicts[5].title) == (2, 0.6, "Smoke rises")
+    # the answer grows line by line, so each call extends the one before
+    assert llm.starts == [
+        " [4] level:",
+        " [4] level: 0 title:",
+        " [4] level: 0 title: Person walks past\n[5] level:",
+        " [4] level: 0 title: Person walks past\n[5] level: 2 title:",
+    ]
+
+
+def test_scoring_reasoner_that_cannot_weigh_falls_back_to_written_lines() -> None:
+    llm = ScoringFake([None], [])
+    llm.enqueue("[0] | 1 | 0.8 | Tries door")
+    verdicts, calls, _ = judge([JudgeItem(0, 0, 10, "x")], llm)
+    assert verdicts[0].threat_level == 1 and calls == 2 and llm.history[0].method == "generate"
+
+
+def test_judge_with_the_tiny_phi_checkpoint(tiny_models: dict[str, Any]) -> None:
+    from veille.backends.factory import create_backend
+    from veille.models.runtime import RuntimeOptions
+
+    phi = create_backend("reasoner", tiny_models["phi"], RuntimeOptions(device="cpu", dtype="fp32"), model_id="t")
+    items = [JudgeItem(i, i * 20, i * 20 + 20, f"A person walks past the door, scene {i}.") for i in range(3)]
+    verdicts, calls, _ = judge(items, phi, group_size=3)
+    assert sorted(verdicts) == [0, 1, 2] and calls == 6
+    assert all(
+        v.threat_level in (0, 1, 2) and 0 <= v.confidence <= 1 and 0 < len(v.title) <= 60 for v in verdicts.values()
+    )
+    assert phi.reused_tokens > phi.computed_tokens  # each line was computed on top of the cached prompt
+    phi.close()
+
+
 def test_judge_survives_a_failing_reasoner() -> None:
     verdicts, calls, warnings = judge([JudgeItem(0, 0, 10, "x")], FakeBackend().enqueue(BackendError("boom")))
     assert verdicts == {} and calls == 1 and any("boom" in w for w in warnings)

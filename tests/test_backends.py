@@ -175,3 +175,27 @@ def test_openai_unreachable_server() -> None:
     backend = OpenAICompatBackend("http://127.0.0.1:9/v1", "m", retries=0, timeout_s=2)
     with pytest.raises(BackendError, match="server is running"):
         backend.generate("q", max_new_tokens=5)
+
+
+def test_prefix_cache_gives_the_same_answers(backends: dict[str, Any]) -> None:
+    phi = backends["phi"]
+    prompt = "Scenes: a man walks to the door and looks around."
+    fresh = []
+    for start in ("", " [1] level: 0 title:"):
+        phi._cache, phi._cached_ids = None, []
+        fresh.append(phi.continue_answer(prompt, start, max_new_tokens=6))
+    reused_before = phi.reused_tokens
+    again = [phi.continue_answer(prompt, start, max_new_tokens=6) for start in ("", " [1] level: 0 title:")]
+    assert again == fresh
+    assert phi.reused_tokens > reused_before  # the second prompt was computed from where it parts from the first
+
+
+def test_choose_weighs_levels_like_a_fresh_model(backends: dict[str, Any]) -> None:
+    phi = backends["phi"]
+    phi.continue_answer("Something else entirely.", "", max_new_tokens=3)  # leave an unrelated cache behind
+    probs = phi.choose("Scenes: a man at the door.", [" 0", " 1", " 2"], answer_start=" [1] level:")
+    phi._cache, phi._cached_ids = None, []
+    fresh = phi.choose("Scenes: a man at the door.", [" 0", " 1", " 2"], answer_start=" [1] level:")
+    assert probs is not None and fresh is not None and len(probs) == 3
+    assert abs(sum(probs) - 1) < 1e-5 and np.allclose(probs, fresh, atol=1e-4)
+    assert phi.choose("x", ["same", "same"]) is None  # choices that cannot be told apart

@@ -52,6 +52,7 @@ CORPUS: tuple[str, ...] = (
     "A dog runs across the lawn in front of the house.",
     "Describe what happens in this surveillance video frame.",
     "User: What can you see in the image? Assistant: A car and a person.",
+    "[1] level: 0 title: Car parks [2] level: 1 title: Man tries door [3] level: 2 title: Fire",
 )
 
 # Chat template of HuggingFaceTB/SmolVLM-Instruct (processor side).

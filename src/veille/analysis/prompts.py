@@ -51,11 +51,18 @@ def describe_prompt(times_s: Sequence[float], context: str = "") -> str:
 
 
 def judge_prompt(
-    items: Sequence[JudgeItem], *, context: str = "", rubric: str | None = None, before: str = "", after: str = ""
+    items: Sequence[JudgeItem],
+    *,
+    context: str = "",
+    rubric: str | None = None,
+    before: str = "",
+    after: str = "",
+    scored: bool = False,
 ) -> str:
     """The reasoner's prompt for several chunks at once; one short line per chunk comes back.
 
     ``before`` and ``after`` are the neighbouring descriptions outside this batch (temporal context).
+    ``scored``: the answer lines are ``[id] level: N title: …`` (the level is weighed, not written).
     """
     site = context.strip() or "unknown site"
     lines = [
@@ -70,6 +77,12 @@ def judge_prompt(
     lines += [f"[{i.chunk_id}] {clock(i.start_s)}-{clock(i.end_s)}: {i.description}" for i in items]
     if after:
         lines.append(f"Just after: {after}")
+    if scored:
+        lines.append(
+            "For each scene write one line: [id] level: 0-2 title: at most 8 words. "
+            f"Example: [{items[0].chunk_id}] level: 0 title: Person walks past"
+        )
+        return "\n".join(lines)
     lines.append(
         "For each scene write one line: id | level 0-2 | confidence 0-1 | title of at most 8 words. "
         f"Example: [{items[0].chunk_id}] | 0 | 0.9 | Person walks past"

@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from veille.analysis.parsing import clean_description, parse_judgements
+from veille.analysis.parsing import clean_description, clean_title, parse_judgements
 from veille.analysis.prompts import JudgeItem, summary_prompt
 from veille.analysis.prompts import judge_prompt as make_judge_prompt
+from veille.backends.base import ScoringTextModel
 from veille.errors import BackendError
 from veille.types import Judgement
 
 #: Tokens the reasoner may write per judged chunk (``[12] | 1 | 0.7 | Man tries the door handle``).
 TOKENS_PER_VERDICT = 18
+#: Tokens of a title when the level is read from the model's probabilities (a title of ≤ 8 words).
+TITLE_TOKENS = 12
+#: The level answers a scoring reasoner weighs.
+LEVEL_CHOICES = (" 0", " 1", " 2")
 #: Aggregation rounds of the summary before the partial summaries are simply joined.
 MAX_ROUNDS = 4
 
@@ -26,7 +31,12 @@ def judge(
     group_size: int = 4,
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[int, Judgement], int, list[str]]:
-    """Verdicts by chunk id, the number of LLM calls, and warnings; ``group_size`` chunks per call."""
+    """Verdicts by chunk id, the number of model calls, and warnings; ``group_size`` chunks per prompt.
+
+    A reasoner that can weigh answers (:class:`~veille.backends.base.ScoringTextModel`, the local
+    models) gives each level as the most probable of 0/1/2, its probability as the confidence, and
+    writes only the title; others write ``id | level | confidence | title`` lines that are parsed.
+    """
     out: dict[int, Judgement] = {}
     warnings: list[str] = []
     calls = 0
@@ -35,19 +45,55 @@ def judge(
         group = items[start : start + size]
         before = items[start - 1].description if start > 0 else ""
         after = items[start + size].description if start + size < len(items) else ""
-        prompt = make_judge_prompt(group, context=context, rubric=rubric, before=before, after=after)
-        calls += 1
-        try:
-            text = llm.generate(prompt, max_new_tokens=TOKENS_PER_VERDICT * len(group) + 4, stop=("Scenes:",))
-        except BackendError as exc:
-            warnings.append(f"reasoner failed on {len(group)} chunk(s): {exc}")
-            text = ""
-        verdicts, problems = parse_judgements(text, [i.chunk_id for i in group])
+        verdicts: dict[int, Judgement] | None = None
+        if isinstance(llm, ScoringTextModel):
+            prompt = make_judge_prompt(group, context=context, rubric=rubric, before=before, after=after, scored=True)
+            verdicts, used = _judge_scored(group, llm, prompt, warnings)
+            calls += used
+        if verdicts is None:
+            prompt = make_judge_prompt(group, context=context, rubric=rubric, before=before, after=after)
+            verdicts = _judge_written(group, llm, prompt, warnings)
+            calls += 1
         out.update(verdicts)
-        warnings += problems
         if on_progress:
             on_progress(start + len(group))
     return out, calls, warnings
+
+
+def _judge_written(group: Sequence[JudgeItem], llm: Any, prompt: str, warnings: list[str]) -> dict[int, Judgement]:
+    try:
+        text = llm.generate(prompt, max_new_tokens=TOKENS_PER_VERDICT * len(group) + 4, stop=("Scenes:",))
+    except BackendError as exc:
+        warnings.append(f"reasoner failed on {len(group)} chunk(s): {exc}")
+        text = ""
+    verdicts, problems = parse_judgements(text, [i.chunk_id for i in group])
+    warnings += problems
+    return verdicts
+
+
+def _judge_scored(
+    group: Sequence[JudgeItem], llm: Any, prompt: str, warnings: list[str]
+) -> tuple[dict[int, Judgement] | None, int]:
+    """Fill ``[id] level: N title: …`` line by line: N weighed, the title written; None if N can't be weighed."""
+    verdicts: dict[int, Judgement] = {}
+    answer, calls = "", 0
+    try:
+        for item in group:
+            head = f"{chr(10) if answer else ' '}[{item.chunk_id}] level:"
+            probs = llm.choose(prompt, LEVEL_CHOICES, answer_start=answer + head)
+            calls += 1
+            if probs is None:
+                return None, calls
+            level = max(range(len(probs)), key=probs.__getitem__)
+            answer += f"{head} {level} title:"
+            written = llm.continue_answer(prompt, answer, max_new_tokens=TITLE_TOKENS, stop=("\n", "["))
+            calls += 1
+            title = clean_title(written) or clean_title(item.description.split(". ")[0])
+            answer += f" {title}"
+            verdicts[item.chunk_id] = Judgement(item.chunk_id, level, round(float(probs[level]), 3), title, "")
+    except BackendError as exc:
+        warnings.append(f"reasoner failed on {len(group) - len(verdicts)} chunk(s): {exc}")
+    return verdicts, calls
 
 
 def summarise(

@@ -55,6 +55,24 @@ class TextModel(Protocol):
 
 
 @runtime_checkable
+class ScoringTextModel(TextModel, Protocol):
+    """A text model that can also weigh a few one-token answers without writing them.
+
+    ``answer_start`` is text already written after the prompt (the model's format around the prompt
+    is the backend's business). Local models keep the attention cache of the previous call, so a
+    prompt that repeats a former one plus a few tokens costs only those tokens.
+    """
+
+    def choose(self, prompt: str, choices: Sequence[str], *, answer_start: str = "") -> list[float] | None:
+        """Probabilities (summing to 1) of each choice as the next text, or None if they cannot be told apart."""
+        ...
+
+    def continue_answer(self, prompt: str, answer_start: str, *, max_new_tokens: int, stop: Sequence[str] = ()) -> str:
+        """The continuation of ``answer_start`` (written after ``prompt``), cut before the first ``stop``."""
+        ...
+
+
+@runtime_checkable
 class Grounder(Protocol):
     """Finds and names things in an image (the grounder role)."""
 

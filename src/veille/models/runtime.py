@@ -74,6 +74,16 @@ def torch_dtype(name: str) -> Any:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (x86 avx512_bf16 / AMX, Arm bf16), as Linux reports it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 def has_bitsandbytes() -> bool:
     """True when bitsandbytes can be imported."""
     return importlib.util.find_spec("bitsandbytes") is not None
