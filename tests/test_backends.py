@@ -199,3 +199,18 @@ def test_choose_weighs_levels_like_a_fresh_model(backends: dict[str, Any]) -> No
     assert probs is not None and fresh is not None and len(probs) == 3
     assert abs(sum(probs) - 1) < 1e-5 and np.allclose(probs, fresh, atol=1e-4)
     assert phi.choose("x", ["same", "same"]) is None  # choices that cannot be told apart
+
+
+def test_smolvlm2_without_its_extra_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from veille.models.catalog import CATALOG
+
+    assert CATALOG["smolvlm2-256m"].role == "describer" and CATALOG["smolvlm2"].architecture == "smolvlm"
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "smolvlm"}))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchvision" else real(name, *a))
+    with pytest.raises(ModelError, match=r"veille\[smolvlm2\]"):
+        create_backend("describer", tmp_path, CPU, model_id="HuggingFaceTB/SmolVLM2-256M-Video-Instruct")
+    with pytest.raises(ModelError, match="cannot be the reasoner"):
+        create_backend("reasoner", tmp_path, CPU, model_id="x")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 from veille.backends import _hf
 from veille.errors import ModelError
 
-VLM_TYPES = {"idefics3"}
+VLM_TYPES = {"idefics3", "smolvlm"}  # SmolVLM v1 (Idefics3) and SmolVLM2
 TEXT_TYPES = {"phi", "phi3", "llama", "mistral", "qwen2"}
 GROUNDER_TYPES = {"kosmos-2"}
 ROLE_TYPES = {"describer": VLM_TYPES, "reasoner": TEXT_TYPES, "grounder": GROUNDER_TYPES}
@@ -26,6 +27,12 @@ def create_backend(role: str, path: Path, options: Any, *, model_id: str, revisi
         raise ModelError(f"{model_id} is a '{kind}' model, which cannot be the {role}; pick one of: {wanted}")
     if role == "describer":
         from veille.backends.idefics3 import Idefics3Backend
+
+        if kind == "smolvlm" and importlib.util.find_spec("torchvision") is None:
+            raise ModelError(
+                f"{model_id} is a SmolVLM2 model, whose processor needs torchvision and num2words: "
+                "pip install 'veille[smolvlm2]', or pick smolvlm / smolvlm-256m"
+            )
 
         return Idefics3Backend(path, options, model_id=model_id, revision=revision)
     if role == "reasoner":

@@ -80,6 +80,31 @@ CATALOG: dict[str, CatalogEntry] = {
             513_000_000,
             "SmolVLM-256M-Instruct",
         ),
+        # SmolVLM2 (video-trained; needs the smolvlm2 extra); sizes: parameters x 2 bytes (bf16), rounded up
+        CatalogEntry(
+            "smolvlm2",
+            "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
+            "describer",
+            "smolvlm",
+            4_500_000_000,
+            "SmolVLM2-2.2B-Instruct (needs veille[smolvlm2])",
+        ),
+        CatalogEntry(
+            "smolvlm2-500m",
+            "HuggingFaceTB/SmolVLM2-500M-Video-Instruct",
+            "describer",
+            "smolvlm",
+            1_020_000_000,
+            "SmolVLM2-500M-Video-Instruct (needs veille[smolvlm2])",
+        ),
+        CatalogEntry(
+            "smolvlm2-256m",
+            "HuggingFaceTB/SmolVLM2-256M-Video-Instruct",
+            "describer",
+            "smolvlm",
+            520_000_000,
+            "SmolVLM2-256M-Video-Instruct (needs veille[smolvlm2])",
+        ),
         CatalogEntry("phi-2", "microsoft/phi-2", "reasoner", "phi", 5_560_000_000, "Phi-2 (2.7B)"),
         CatalogEntry(
             "phi-3-mini",

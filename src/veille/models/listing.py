@@ -43,11 +43,12 @@ def print_models(*, as_json: bool = False, cache_dir: Path | None = None) -> Non
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    header = f"{'NAME':<13} {'ROLE':<10} {'REPO':<36} {'SIZE':>7} {'CACHED':<9} {'ON DISK':>8}  PROFILES"
-    click.echo(header)
+    name_w = max([4, *(len(r["name"]) for r in rows)])
+    repo_w = max([4, *(len(r["repo_id"]) for r in rows)])
+    click.echo(f"{'NAME':<{name_w}} {'ROLE':<10} {'REPO':<{repo_w}} {'SIZE':>7} {'CACHED':<9} {'ON DISK':>8}  PROFILES")
     for r in rows:
         click.echo(
-            f"{r['name']:<13} {r['role']:<10} {r['repo_id']:<36} {_size(r['size_bytes']):>7} "
+            f"{r['name']:<{name_w}} {r['role']:<10} {r['repo_id']:<{repo_w}} {_size(r['size_bytes']):>7} "
             f"{r['cache_state']:<9} {_size(r['size_on_disk']):>8}  {','.join(r['profiles']) or '-'}"
         )
     click.echo(f"cache: {hub_cache_dir(cache_dir)}")
