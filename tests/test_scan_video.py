@@ -169,3 +169,16 @@ def test_decoding_follows_the_motion(clips) -> None:
     b = scan_video(probe(path), followed, load_keyframes=False)
     assert b.frames_decoded >= a.frames_decoded
     assert _covered(truth, b.segments) >= _covered(truth, a.segments)
+
+
+def test_saturation_tells_a_long_activity_from_scattered_noise() -> None:
+    from veille.video.scan import _saturated
+
+    run = np.zeros(300, bool)
+    run[50:250] = True  # someone crossing for 20 s of a 30-s window: clean edges, packet mode stays
+    run[60::20] = False  # keyframes are never hot
+    assert not _saturated(run, 0.35)
+    scattered = np.random.default_rng(0).random(300) < 0.5  # noise: hot frames here and there
+    assert _saturated(scattered, 0.35)
+    assert _saturated(np.r_[np.ones(250, bool), np.zeros(50, bool)], 0.35)  # nearly all hot: decode whole
+    assert not _saturated(np.zeros(300, bool), 0.35)

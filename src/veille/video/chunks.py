@@ -7,6 +7,7 @@ chunk at a time by :func:`load_chunk`, so a long video never holds all of them a
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,14 +33,19 @@ class ChunkPlan:
     pick_boxes: tuple[tuple[Box, ...], ...] = ()  # motion boxes seen on each keyframe
 
 
-def plan_chunks(info: VideoInfo, stretches: list[ActiveStretch], cfg: ScanSettings) -> list[ChunkPlan]:
-    """Cut segments into chunks, choose keyframe times, and add heartbeat samples of quiet stretches."""
+def plan_chunks(
+    info: VideoInfo, stretches: list[ActiveStretch], cfg: ScanSettings, keyframes: Sequence[float] | None = None
+) -> list[ChunkPlan]:
+    """Cut segments into chunks, choose keyframe times, and add heartbeat samples of quiet stretches.
+
+    ``keyframes``: the stream's keyframe times, to prefer picks that are cheap to decode again.
+    """
     plans: list[ChunkPlan] = []
     for stretch in stretches:
         for start, end in split_chunks(stretch.segment, cfg.chunk_s):
             inside = [s for s in stretch.samples if start <= s.t_s < end]
             boxes, regions = union_boxes(inside)
-            picks = tuple(pick_keyframe_times(inside, start, end, cfg.keyframes_per_chunk))
+            picks = tuple(pick_keyframe_times(inside, start, end, cfg.keyframes_per_chunk, keyframes))
             peak = max((s.score for s in inside), default=0.0)
             by_time = {s.t_s: s.boxes for s in inside}
             pick_boxes = tuple(by_time.get(t, ()) for t, _ in picks)
@@ -51,9 +57,12 @@ def plan_chunks(info: VideoInfo, stretches: list[ActiveStretch], cfg: ScanSettin
     return [dataclasses.replace(p, id=i) for i, p in enumerate(plans)]
 
 
-def load_chunk(path: Path, plan: ChunkPlan) -> Chunk:
-    """Decode the plan's keyframes at full resolution (RGB) and return the finished chunk."""
-    frames = sorted(grab_frames(path, [t for t, _ in plan.picks]), key=lambda item: item[0])
+def load_chunk(path: Path, plan: ChunkPlan, keyframes: Sequence[float] | None = None) -> Chunk:
+    """Decode the plan's keyframes at full resolution (RGB) and return the finished chunk.
+
+    ``keyframes``: the stream's keyframe times, if known (to seek rather than decode far).
+    """
+    frames = sorted(grab_frames(path, [t for t, _ in plan.picks], keyframes), key=lambda item: item[0])
     keyframes: tuple[Keyframe, ...] = ()
     if frames:
         boxes = plan.pick_boxes or ((),) * len(plan.picks)

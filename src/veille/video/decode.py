@@ -100,11 +100,15 @@ def decode_frames(
                 raise VideoDecodeError(f"{container.name}: too many undecodable packets; the file is damaged") from None
 
 
-def grab_frames(path: Path, times_s: Sequence[float]) -> list[tuple[float, np.ndarray]]:
+def grab_frames(
+    path: Path, times_s: Sequence[float], keyframes: Sequence[float] | None = None
+) -> list[tuple[float, np.ndarray]]:
     """Decode the frames nearest to each time in ``times_s`` at full resolution (RGB).
 
     Seeks to the keyframe at or before each wanted time and decodes forward; times are visited in
-    order so each stretch is decoded once.
+    order so each stretch is decoded once. Given the stream's ``keyframes`` (sorted times), it
+    decodes on to the next wanted time only when no keyframe lies between (else it seeks there);
+    without them, when the next time is at most 2 s ahead.
     """
     wanted = sorted(set(times_s))
     out: list[tuple[float, np.ndarray]] = []
@@ -118,11 +122,18 @@ def grab_frames(path: Path, times_s: Sequence[float]) -> list[tuple[float, np.nd
         while i < len(wanted):
             # the wanted time itself (rounded to the time base): a keyframe there is decoded alone
             container.seek(round(max(0.0, wanted[i]) / tb), stream=stream, backward=True)
-            i = _collect(container, stream, tb, wanted, i, out)
+            i = _collect(container, stream, tb, wanted, i, out, np.asarray(keyframes or (), dtype=np.float64))
     return out
 
 
-def _collect(container, stream, tb: float, wanted: list[float], i: int, out: list) -> int:
+def _seek_sooner(keys: np.ndarray, t: float, want: float) -> bool:
+    """Whether seeking beats decoding on from ``t`` to ``want``: a keyframe lies after ``t``, at or before it."""
+    if not keys.size:
+        return want - t > 2.0
+    return int(np.searchsorted(keys, want + 1e-6)) > int(np.searchsorted(keys, t + 1e-6))
+
+
+def _collect(container, stream, tb: float, wanted: list[float], i: int, out: list, keys: np.ndarray) -> int:
     previous = None
     start = i
     try:
@@ -136,7 +147,7 @@ def _collect(container, stream, tb: float, wanted: list[float], i: int, out: lis
                     pt = t if pick is frame else previous[0]
                     out.append((pt, pick.to_ndarray(format="rgb24")))
                     i += 1
-                if i >= len(wanted) or (i > start and wanted[i] - t > 2.0):
+                if i >= len(wanted) or (i > start and _seek_sooner(keys, t, wanted[i])):
                     return i
                 previous = (t, frame)
     except av.FFmpegError:

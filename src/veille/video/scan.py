@@ -21,6 +21,7 @@ import numpy as np
 
 from veille.settings import ScanSettings
 from veille.types import Chunk, MotionSample, ScanStretch, Segment, VideoInfo
+from veille.video.bitstream import CLASS_I
 from veille.video.chunks import ChunkPlan, load_chunk, plan_chunks
 from veille.video.decode import (
     INTRA_ONLY_CODECS,
@@ -57,6 +58,7 @@ class ScanResult:
     warnings: list[str] = field(default_factory=list)
     chunk_plans: list[ChunkPlan] = field(default_factory=list)
     decoded_s: float = 0.0  # seconds of video the pixel pass decoded
+    keyframe_times: list[float] = field(default_factory=list)  # from the packet pass (empty without one)
     info: VideoInfo | None = None
 
     def iter_chunks(self) -> Iterator[Chunk]:
@@ -65,7 +67,7 @@ class ScanResult:
             yield from self.chunks
             return
         for plan in self.chunk_plans:
-            yield load_chunk(self.info.path, plan)
+            yield load_chunk(self.info.path, plan, self.keyframe_times)
 
 
 def scan_video(
@@ -87,9 +89,9 @@ def scan_video(
     samples = pixel_samples(info, spans, cfg, result, done)
     stretches = list(segment_samples(samples, cfg, duration_s=info.duration_s))
     result.segments = [s.segment for s in stretches]
-    result.chunk_plans = plan_chunks(info, stretches, cfg)
+    result.chunk_plans = plan_chunks(info, stretches, cfg, result.keyframe_times)
     if load_keyframes:
-        result.chunks = [load_chunk(info.path, plan) for plan in result.chunk_plans]
+        result.chunks = [load_chunk(info.path, plan, result.keyframe_times) for plan in result.chunk_plans]
     result.scan_s = time.perf_counter() - started
     return result
 
@@ -127,6 +129,7 @@ def plan_spans(info: VideoInfo, cfg: ScanSettings, result: ScanResult, progress:
     recent_hot = np.zeros(0)
     for window in packet_windows(info.path, cfg.packet_window_s, counter, keycheck):
         result.packets_scanned = counter[0]
+        result.keyframe_times += window.times[window.classes == CLASS_I].tolist()
         progress(window.start_s)
         hot = _judge_window(window, baseline, cfg, result)
         if hot is not None:
@@ -152,10 +155,26 @@ def _judge_window(
     hot = baseline.hot(window) if useful or cfg.mode == "packets" else None
     if cfg.mode == "packets":
         useful, reason = True, "packet scan requested"
-    elif hot is not None and hot.mean() > cfg.packet_saturation:
+    elif hot is not None and _saturated(hot, cfg.packet_saturation):
         useful, reason = False, f"packet sizes swing on {hot.mean():.0%} of frames (noise or constant bitrate)"
     _add_stretch(result.stretches, ScanStretch(window.start_s, window.end_s, "packets" if useful else "pixels", reason))
     return hot if useful else None
+
+
+def _saturated(hot: np.ndarray, saturation: float) -> bool:
+    """Too many hot frames to trust: scattered among quiet ones (noise), or nearly all of the window.
+
+    Activity makes frames hot in runs: a person crossing for 20 s of a 30-s window heats 2/3 of it
+    and still has a clean edge, so its window stays in packet mode. Noise heats frames here and
+    there: fewer than 3 in 4 hot frames are followed by another.
+    """
+    share = float(hot.mean()) if hot.size else 0.0
+    if share <= saturation:
+        return False
+    if share > min(1.0, 2 * saturation):
+        return True
+    after_hot = hot[1:][hot[:-1]]
+    return after_hot.size > 0 and float(after_hot.mean()) < 0.75
 
 
 def _unexplained(changes: tuple[tuple[float, float], ...], hot: np.ndarray, margin_s: float) -> list[Span]:

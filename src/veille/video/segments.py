@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from veille.settings import ScanSettings
 from veille.types import Box, MotionSample, Segment
 
@@ -86,17 +88,28 @@ def split_chunks(segment: Segment, chunk_s: float) -> list[tuple[float, float]]:
     return [(segment.start_s + i * step, segment.start_s + (i + 1) * step) for i in range(n)]
 
 
+#: A frame within this share of its bin's peak motion is as good a keyframe as the peak itself.
+NEAR_PEAK = 0.75
+
+
 def pick_keyframe_times(
-    samples: Sequence[MotionSample], start_s: float, end_s: float, k: int
+    samples: Sequence[MotionSample],
+    start_s: float,
+    end_s: float,
+    k: int,
+    keyframes: Sequence[float] | None = None,
 ) -> list[tuple[float, float]]:
     """Choose up to ``k`` (time, score) pairs at motion peaks, spread evenly through the span.
 
     The span is cut into ``k`` bins; each bin gives its highest-scoring sample at least half a bin
     after the previous pick (two peaks either side of a bin edge would show the VLM one moment
-    twice), or its middle when it holds none.
+    twice), or its middle when it holds none. Given the stream's ``keyframes`` (sorted times), a
+    bin takes, among its samples within :data:`NEAR_PEAK` of the peak, the one closest after a
+    keyframe: it is decoded again at full resolution, from that keyframe on.
     """
     span = max(end_s - start_s, 1e-6)
     gap = span / k / 2
+    keys = np.asarray(keyframes if keyframes is not None else (), dtype=np.float64)
     picks: list[tuple[float, float]] = []
     for i in range(k):
         lo, hi = start_s + span * i / k, start_s + span * (i + 1) / k
@@ -104,10 +117,18 @@ def pick_keyframe_times(
         inside = [s for s in samples if max(lo, after) <= s.t_s < hi]
         if inside:
             best = max(inside, key=lambda s: s.score)
+            if keys.size:
+                near = [s for s in inside if s.score >= NEAR_PEAK * best.score]
+                best = min(near, key=lambda s: (_since_keyframe(keys, s.t_s), -s.score))
             picks.append((best.t_s, best.score))
         else:
             picks.append(((lo + hi) / 2, 0.0))
     return picks
+
+
+def _since_keyframe(keys: np.ndarray, t_s: float) -> float:
+    i = int(np.searchsorted(keys, t_s + 1e-6)) - 1
+    return t_s - float(keys[i]) if i >= 0 else t_s
 
 
 def union_boxes(samples: Iterable[MotionSample]) -> tuple[tuple[Box, ...], int]:
