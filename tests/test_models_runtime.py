@@ -48,7 +48,43 @@ def test_dtype_choice(
 ) -> None:
     if capability is not None:
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
     assert resolve_dtype(requested, device) == expected
+
+
+@pytest.mark.parametrize(
+    ("native", "role", "expected"),
+    [(False, "reasoner", "bf16"), (False, "describer", "fp32"), (True, "describer", "bf16")],
+)
+def test_cpu_dtype_follows_the_role_and_the_cpu(
+    monkeypatch: pytest.MonkeyPatch, native: bool, role: str, expected: str
+) -> None:
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    assert resolve_dtype("auto", "cpu", role) == expected
+
+
+def test_bf16_reasoner_on_a_plain_cpu_computes_prompts_in_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torch import nn
+
+    from veille.backends._hf import prepare
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
+    model = nn.Sequential(nn.Linear(16, 16), nn.Linear(16, 4)).to(torch.bfloat16)
+    prompt = torch.randn(1, 12, 16).to(torch.bfloat16)
+    expected = model[1](model[0](prompt))  # before widening: bf16 all the way
+    prepare(model, {"device": "cpu", "dtype": "bf16"})
+    reference = nn.functional.linear(
+        nn.functional.linear(prompt.float(), model[0].weight.float(), model[0].bias.float()).to(torch.bfloat16).float(),
+        model[1].weight.float(),
+        model[1].bias.float(),
+    ).to(torch.bfloat16)
+    out = model(prompt)
+    assert out.dtype is torch.bfloat16 and torch.equal(out, reference)
+    assert torch.allclose(out.float(), expected.float(), atol=0.05)
+    one_token = prompt[:, :1]
+    f = nn.functional.linear
+    bf16_path = f(f(one_token, model[0].weight, model[0].bias), model[1].weight, model[1].bias)
+    assert torch.equal(model(one_token), bf16_path)  # decoding one token stays in bf16
 
 
 def test_cpu_kwargs_are_safe_and_unquantized() -> None:

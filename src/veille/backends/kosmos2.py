@@ -41,7 +41,7 @@ class Kosmos2Backend:
 
         kwargs, fields = _hf.load_options(options, "grounder")
         self.processor = AutoProcessor.from_pretrained(path)
-        self.model = AutoModelForImageTextToText.from_pretrained(path, **kwargs).eval()
+        self.model = _hf.prepare(AutoModelForImageTextToText.from_pretrained(path, **kwargs).eval(), fields)
         self.info = _hf.model_info(model_id, revision, fields)
         self.max_new_tokens = max_new_tokens
 
