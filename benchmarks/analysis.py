@@ -27,6 +27,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from veille.backends._hf import prepare  # noqa: E402
+from veille.models.runtime import torch_dtype  # noqa: E402
+
 CHUNKS_PER_HOUR = 21  # 5 active minutes of a typical hour, 20 s chunks
 FRAMES_PER_CHUNK = 4
 NAIVE_DESCRIBE_TOKENS = 64
@@ -285,12 +288,12 @@ def phi_scored_judge(model: Any, group: int) -> Callable[[], Any]:
             for _ in range(group):
                 head = torch.randint(100, 50000, (1, 6), generator=gen)  # "\n[12] level:"
                 ids = torch.cat([ids, head], dim=1)
-                model(input_ids=ids[:, cache.get_seq_length() :], past_key_values=cache, use_cache=True)
+                model(input_ids=ids[:, cache.get_seq_length() :], cache=cache, use_cache=True)
                 ids = torch.cat([ids, torch.randint(100, 50000, (1, 3), generator=gen)], dim=1)  # " 1 title:"
                 ids = model.generate(
                     input_ids=ids,
                     attention_mask=torch.ones_like(ids),
-                    past_key_values=cache,
+                    cache=cache,
                     pad_token_id=0,
                     eos_token_id=None,
                     **{**greedy_kwargs(TITLE_TOKENS), "min_new_tokens": TITLE_TOKENS},
@@ -378,10 +381,11 @@ def free(*objs: Any) -> None:
     gc.collect()
 
 
-def measure_vlm(name: str, tiny_dir: Path, dtype: Any, frames: list[list[Any]], reps: int, tokens: int) -> dict:
+def measure_vlm(name: str, tiny_dir: Path, dtype: str, frames: list[list[Any]], reps: int, tokens: int) -> dict:
     from veille.analysis.prompts import describe_prompt
 
-    backend = full_vlm(name, tiny_dir, dtype)
+    backend = full_vlm(name, tiny_dir, torch_dtype(dtype))
+    prepare(backend.model, {"device": "cpu", "dtype": dtype})
     prompt = describe_prompt([0.0, 5.0, 10.0, 15.0])
     backend.generate_batch([(prompt, frames[0][:1])], max_new_tokens=2)  # warm-up
     one = [(prompt, frames[0])]
@@ -402,11 +406,11 @@ def measure_vlm(name: str, tiny_dir: Path, dtype: Any, frames: list[list[Any]], 
     return result
 
 
-def measure_phi2(dtype: Any, reps: int, group: int) -> dict:
+def measure_phi2(dtype: str, reps: int, group: int) -> dict:
     from veille.analysis.engine import AnalysisOptions
     from veille.analysis.reason import TOKENS_PER_VERDICT
 
-    model = full_phi2(dtype)
+    model = prepare(full_phi2(torch_dtype(dtype)), {"device": "cpu", "dtype": dtype})
     phi_call(model, 16, 2)()  # warm-up
     judge_in, judge_out = judge_prompt_tokens(group), TOKENS_PER_VERDICT * group + 4
     summary_in, summary_out = 330, AnalysisOptions().summary_tokens
@@ -423,25 +427,23 @@ def measure_phi2(dtype: Any, reps: int, group: int) -> dict:
     return result
 
 
-def measure_kosmos(tiny_dir: Path, dtype: Any, frame: Any, reps: int) -> dict:
-    backend = full_kosmos2(tiny_dir, dtype)
+def measure_kosmos(tiny_dir: Path, dtype: str, frame: Any, reps: int) -> dict:
+    backend = full_kosmos2(tiny_dir, torch_dtype(dtype))
+    prepare(backend.model, {"device": "cpu", "dtype": dtype})
     backend.caption(frame)  # warm-up
     result = {"ground": timed(lambda: backend.caption(frame), reps), "rss": rss_gb()}
     free(backend)
     return result
 
 
-def cpu_dtype(requested: str) -> Any:
-    """bf16 where the CPU computes it natively (avx512_bf16 / AMX), else fp32 (bf16 is emulated and slow)."""
-    import torch
+def cpu_dtype(requested: str, role: str) -> str:
+    """The dtype veille loads ``role`` in on this CPU (``auto``), or the one forced for all roles.
 
-    if requested != "auto":
-        return {"bf16": torch.bfloat16, "fp32": torch.float32}[requested]
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        flags = ""
-    return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else torch.float32
+    Where the CPU lacks native bf16, bf16 models get their prompts computed in fp32 (``_hf.prepare``).
+    """
+    from veille.models.runtime import resolve_dtype
+
+    return resolve_dtype(requested, "cpu", role)
 
 
 def part_full(quick: bool, fp32: bool, video: Path | None, dtype_name: str = "auto", vlms: str = "") -> None:
@@ -449,6 +451,7 @@ def part_full(quick: bool, fp32: bool, video: Path | None, dtype_name: str = "au
 
     from tests.tiny_models import build_idefics3, build_kosmos2
     from veille.analysis.engine import AnalysisOptions
+    from veille.models.runtime import cpu_has_native_bf16
 
     torch.manual_seed(0)
     torch.set_flush_denormal(True)
@@ -458,9 +461,11 @@ def part_full(quick: bool, fp32: bool, video: Path | None, dtype_name: str = "au
     frames = chunk_frames(video)
     tmp = Path(tempfile.mkdtemp())
     tiny_vlm, tiny_kosmos = build_idefics3(tmp / "idefics3"), build_kosmos2(tmp / "kosmos2")
-    dtype = cpu_dtype(dtype_name)
+    dtype = cpu_dtype(dtype_name, "describer")
+    dtypes = {role: cpu_dtype(dtype_name, role) for role in ("describer", "reasoner", "grounder")}
     print(
-        f"\n(b) full-size random-weight models, {torch.get_num_threads()} CPU threads, {dtype}, "
+        f"\n(b) full-size random-weight models, {torch.get_num_threads()} CPU threads, dtypes {dtypes} "
+        f"(native bf16: {cpu_has_native_bf16()}), "
         f"median of {reps}; chunk frames {frames[0][0].shape[1]}x{frames[0][0].shape[0]}"
     )
     names = ["smolvlm-256m", "smolvlm"] if quick else ["smolvlm-256m", "smolvlm-500m", "smolvlm"]
@@ -471,15 +476,15 @@ def part_full(quick: bool, fp32: bool, video: Path | None, dtype_name: str = "au
         vlm[name] = measure_vlm(name, tiny_vlm, dtype, frames, reps, options.describe_tokens)
         print_vlm_rows(name, vlm[name], options)
     if fp32:
-        fp = measure_vlm("smolvlm-256m", tiny_vlm, torch.float32, frames, reps, options.describe_tokens)
+        fp = measure_vlm("smolvlm-256m", tiny_vlm, "fp32", frames, reps, options.describe_tokens)
         print(
             f"smolvlm-256m fp32 vs {dtype}, one chunk, {NAIVE_DESCRIBE_TOKENS} tokens: {fp['naive']:.1f} s vs "
             f"{vlm['smolvlm-256m']['naive']:.1f} s ({fp['naive'] / vlm['smolvlm-256m']['naive']:.2f}x)",
             flush=True,
         )
-    phi = measure_phi2(dtype, reps, options.judge_group)
+    phi = measure_phi2(dtypes["reasoner"], reps, options.judge_group)
     print_phi_rows(phi, options)
-    kosmos = measure_kosmos(tiny_kosmos, dtype, frames[0][0], reps)
+    kosmos = measure_kosmos(tiny_kosmos, dtypes["grounder"], frames[0][0], reps)
     print(f"{'kosmos-2':<14} {'best keyframe, 224 px, 32 new':<44} {kosmos['ground']:>8.1f} {kosmos['rss']:>7.1f}")
     print_cost(vlm, phi, kosmos, options)
 
@@ -535,7 +540,7 @@ def main() -> None:
     parser.add_argument("--part", choices=("tiny", "full", "all"), default="all")
     parser.add_argument("--quick", action="store_true", help="one repetition, fewer models and chunk counts")
     parser.add_argument("--fp32", action="store_true", help="also time SmolVLM-256M in fp32")
-    parser.add_argument("--dtype", choices=("auto", "bf16", "fp32"), default="auto", help="auto: bf16 if native")
+    parser.add_argument("--dtype", choices=("auto", "bf16", "fp32"), default="auto", help="auto: as veille loads them")
     parser.add_argument("--vlms", default="", help="comma list of describer shapes to time (default: all)")
     parser.add_argument("--video", type=Path, help="take the chunk inputs from this clip (default: synthetic)")
     args = parser.parse_args()

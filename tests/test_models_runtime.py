@@ -70,7 +70,7 @@ def test_bf16_reasoner_on_a_plain_cpu_computes_prompts_in_fp32(monkeypatch: pyte
 
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
     model = nn.Sequential(nn.Linear(16, 16), nn.Linear(16, 4)).to(torch.bfloat16)
-    prompt = torch.randn(1, 12, 16).to(torch.bfloat16)
+    prompt = torch.randn(1, 40, 16).to(torch.bfloat16)
     expected = model[1](model[0](prompt))  # before widening: bf16 all the way
     prepare(model, {"device": "cpu", "dtype": "bf16"})
     reference = nn.functional.linear(

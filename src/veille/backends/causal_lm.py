@@ -64,7 +64,7 @@ class CausalLMBackend:
             kwargs["pad_token_id"] = self.tokenizer.eos_token_id
         with torch.inference_mode():
             out = self.model.generate(
-                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), past_key_values=cache, **kwargs
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), cache=cache, **kwargs
             )
         self._cached_ids = out[0, : cache.get_seq_length()].tolist()
         text = self.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
@@ -89,7 +89,7 @@ class CausalLMBackend:
         done = cache.get_seq_length()
         device = _hf.input_device(self.model)
         with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([ids[done:]], device=device), past_key_values=cache, use_cache=True)
+            out = self.model(input_ids=torch.tensor([ids[done:]], device=device), cache=cache, use_cache=True)
         self._cached_ids = ids
         logits = out.logits[0, -1, [s[part] for s in seqs]].float()
         return torch.softmax(logits, dim=-1).tolist()

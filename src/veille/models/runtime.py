@@ -58,8 +58,9 @@ def resolve_dtype(requested: str, device: str, role: str | None = None) -> str:
 
     CUDA: bf16 with compute capability ≥ 8, else fp16. MPS: fp16. CPU with native bf16: bf16.
     Other CPUs: the reasoner keeps bf16 weights and computes its prompts in fp32 (see
-    :func:`veille.backends._hf.prepare`: its token-by-token decoding ran 3.8x faster than in fp32
-    here, in half the memory); describer and grounder run in fp32, where emulated bf16 gained nothing.
+    :func:`veille.backends._hf.prepare`: its token-by-token decoding ran 1.8x faster than in fp32
+    here, in half the memory); describer and grounder run in fp32, where that gained nothing
+    (their cost is the vision encoder's long inputs).
     """
     if requested in DTYPE_NAMES:
         return requested
