@@ -182,3 +182,15 @@ def test_saturation_tells_a_long_activity_from_scattered_noise() -> None:
     assert _saturated(scattered, 0.35)
     assert _saturated(np.r_[np.ones(250, bool), np.zeros(50, bool)], 0.35)  # nearly all hot: decode whole
     assert not _saturated(np.zeros(300, bool), 0.35)
+
+
+def test_rgb_conversion_matches_swscale(clips) -> None:
+    import av
+
+    from veille.video.decode import to_rgb
+
+    with av.open(str(clips["vbr"][0])) as container:
+        frame = next(container.decode(video=0))
+    assert frame.format.name == "yuv420p"
+    ours, reference = to_rgb(frame), frame.to_ndarray(format="rgb24")
+    assert ours.shape == reference.shape and np.abs(ours.astype(int) - reference).max() <= 3

@@ -82,6 +82,16 @@ def fast_decoding(stream: av.video.stream.VideoStream, codec: str = "") -> None:
     stream.codec_context.options = {"skip_loop_filter": "all"}
 
 
+def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as RGB ``uint8`` (h, w, 3). yuv420p goes through OpenCV, which needs no ~70 ms
+    swscale set-up on first use; the result matches swscale's to within 2 levels."""
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        import cv2
+
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+    return frame.to_ndarray(format="rgb24")
+
+
 def damaged_warning(count: int) -> str:
     """The report warning for ``count`` packets that could not be decoded."""
     return f"{count} damaged packet(s) could not be decoded and were skipped"
@@ -145,7 +155,7 @@ def _collect(container, stream, tb: float, wanted: list[float], i: int, out: lis
                         frame if previous is None or abs(t - wanted[i]) <= abs(previous[0] - wanted[i]) else previous[1]
                     )
                     pt = t if pick is frame else previous[0]
-                    out.append((pt, pick.to_ndarray(format="rgb24")))
+                    out.append((pt, to_rgb(pick)))
                     i += 1
                 if i >= len(wanted) or (i > start and _seek_sooner(keys, t, wanted[i])):
                     return i
@@ -154,6 +164,6 @@ def _collect(container, stream, tb: float, wanted: list[float], i: int, out: lis
         pass
     if i < len(wanted) and previous is not None:  # past the end: take the last frame
         while i < len(wanted):
-            out.append((previous[0], previous[1].to_ndarray(format="rgb24")))
+            out.append((previous[0], to_rgb(previous[1])))
             i += 1
     return len(wanted) if i == start else i
