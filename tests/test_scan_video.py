@@ -194,3 +194,23 @@ def test_rgb_conversion_matches_swscale(clips) -> None:
     assert frame.format.name == "yuv420p"
     ours, reference = to_rgb(frame), frame.to_ndarray(format="rgb24")
     assert ours.shape == reference.shape and np.abs(ours.astype(int) - reference).max() <= 3
+
+
+def test_mjpeg_is_decoded_small_for_motion(tmp_path: Path) -> None:
+    import av
+
+    from veille.video.decode import fast_decoding
+
+    path = tmp_path / "hd.avi"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuvj420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((720, 1280, 3), 40 * i, np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        fast_decoding(video, "mjpeg", 160)
+        sizes = {(f.width, f.height) for f in container.decode(video)}
+    assert sizes == {(320, 180)}  # 1/4 scale by the JPEG decoder: still >= 160 px high

@@ -69,17 +69,25 @@ def decode_threads(codec: str = "") -> str:
     return "AUTO" if cpus >= 4 or codec in INTRA_ONLY_CODECS else "SLICE"
 
 
-def fast_decoding(stream: av.video.stream.VideoStream, codec: str = "") -> None:
-    """Decode ``stream`` for motion analysis only: no deblocking, no non-reference frames.
+def fast_decoding(stream: av.video.stream.VideoStream, codec: str = "", target_h: int = 0) -> None:
+    """Decode ``stream`` for motion analysis only: no deblocking, no non-reference frames, low resolution.
 
-    The frames are looked at ~160 px high, where the loop filter's effect is lost in the downscale
-    (skipping it made 720p H.264 decoding 1.2-1.9x faster here); non-reference B-frames are left
-    out (half the decoding in IBBP streams, nothing in the IP-only streams most cameras send).
+    The frames are looked at ``target_h`` (~160) px high, where the loop filter's effect is lost in
+    the downscale (skipping it made 720p H.264 decoding 1.2-1.9x faster here); non-reference
+    B-frames are left out (half the decoding in IBBP streams, nothing in the IP-only streams most
+    cameras send). MJPEG is decoded at 1/2, 1/4 or 1/8 scale by its own IDCT, as small as keeps
+    ``target_h`` (720p at 1/4: 2.2x faster).
     """
     stream.thread_type = decode_threads(codec)
+    options = {"skip_loop_filter": "all"}
     if codec not in INTRA_ONLY_CODECS:  # where every frame stands alone, none is a reference
         stream.codec_context.skip_frame = "NONREF"
-    stream.codec_context.options = {"skip_loop_filter": "all"}
+    if codec == "mjpeg" and target_h > 0:
+        height = stream.codec_context.height or 0
+        lowres = max([k for k in range(4) if height >> k >= target_h], default=0)
+        if lowres:
+            options["lowres"] = str(lowres)
+    stream.codec_context.options = options
 
 
 def to_rgb(frame: av.VideoFrame) -> np.ndarray:

@@ -229,7 +229,7 @@ def pixel_samples(
     bad = [0]
     with open_container(info.path) as container:
         stream = container.streams.video[0]
-        fast_decoding(stream, info.codec)
+        fast_decoding(stream, info.codec, cfg.analysis_height)
         tb = float(stream.time_base or 0) or 1 / 90000
         rate = float(stream.average_rate or 25)
         frames: Iterator | None = None
