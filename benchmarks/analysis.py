@@ -531,7 +531,7 @@ def print_cost(vlm: dict, phi: dict, kosmos: dict, options: Any) -> None:
         naive = n * (r["naive"] + phi["naive"]) + ground
         per_call = r["pair_per_chunk"] * 2 if options.describe_batch == 2 else r["single"]
         ours = describe_calls * per_call + judge_calls * phi["judge"] + phi["summary"] + ground
-        calls = f"{describe_calls} VLM + {judge_calls + 1} LLM" + (f" + {n} grounding" if grounded else "")
+        calls = f"{describe_calls} VLM + {judge_calls + 1} LLM prompts" + (f" + {n} grounding" if grounded else "")
         print(f"{profile:<10} {name:<14} {naive / 60:>7.1f} {ours / 60:>7.1f} {naive / ours:>5.2f}x  {calls}")
 
 
