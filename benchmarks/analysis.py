@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from veille.backends._hf import prepare  # noqa: E402
-from veille.models.runtime import torch_dtype  # noqa: E402
+from veille.models.runtime import resolve_dtype, torch_dtype  # noqa: E402
 
 CHUNKS_PER_HOUR = 21  # 5 active minutes of a typical hour, 20 s chunks
 FRAMES_PER_CHUNK = 4
@@ -436,16 +436,6 @@ def measure_kosmos(tiny_dir: Path, dtype: str, frame: Any, reps: int) -> dict:
     return result
 
 
-def cpu_dtype(requested: str, role: str) -> str:
-    """The dtype veille loads ``role`` in on this CPU (``auto``), or the one forced for all roles.
-
-    Where the CPU lacks native bf16, bf16 models get their prompts computed in fp32 (``_hf.prepare``).
-    """
-    from veille.models.runtime import resolve_dtype
-
-    return resolve_dtype(requested, "cpu", role)
-
-
 def part_full(quick: bool, fp32: bool, video: Path | None, dtype_name: str = "auto", vlms: str = "") -> None:
     import torch
 
@@ -461,8 +451,9 @@ def part_full(quick: bool, fp32: bool, video: Path | None, dtype_name: str = "au
     frames = chunk_frames(video)
     tmp = Path(tempfile.mkdtemp())
     tiny_vlm, tiny_kosmos = build_idefics3(tmp / "idefics3"), build_kosmos2(tmp / "kosmos2")
-    dtype = cpu_dtype(dtype_name, "describer")
-    dtypes = {role: cpu_dtype(dtype_name, role) for role in ("describer", "reasoner", "grounder")}
+    # the dtypes veille loads each role in on this CPU (auto), or the one forced for all roles
+    dtypes = {role: resolve_dtype(dtype_name, "cpu", role) for role in ("describer", "reasoner", "grounder")}
+    dtype = dtypes["describer"]
     print(
         f"\n(b) full-size random-weight models, {torch.get_num_threads()} CPU threads, dtypes {dtypes} "
         f"(native bf16: {cpu_has_native_bf16()}), "

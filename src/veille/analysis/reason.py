@@ -79,7 +79,8 @@ def _judge_scored(
     answer, calls = "", 0
     try:
         for item in group:
-            head = f"{chr(10) if answer else ' '}[{item.chunk_id}] level:"
+            sep = "\n" if answer else " "
+            head = f"{sep}[{item.chunk_id}] level:"
             probs = llm.choose(prompt, LEVEL_CHOICES, answer_start=answer + head)
             calls += 1
             if probs is None:

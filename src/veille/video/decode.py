@@ -136,11 +136,12 @@ def grab_frames(
         stream = container.streams.video[0]
         stream.thread_type = "SLICE"  # after a seek, frame threads fill their pipeline for few frames
         tb = float(stream.time_base or 0) or 1 / 90000
+        keys = np.asarray(() if keyframes is None else keyframes, dtype=np.float64)
         i = 0
         while i < len(wanted):
             # the wanted time itself (rounded to the time base): a keyframe there is decoded alone
             container.seek(round(max(0.0, wanted[i]) / tb), stream=stream, backward=True)
-            i = _collect(container, stream, tb, wanted, i, out, np.asarray(keyframes or (), dtype=np.float64))
+            i = _collect(container, stream, tb, wanted, i, out, keys)
     return out
 
 
