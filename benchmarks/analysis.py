@@ -9,12 +9,13 @@
     each chunk from a 400-token prompt) and veille's side by side, and prints cost per hour of typical
     footage (5 active minutes → 21 chunks of 4 frames) per profile.
 
-Run:  python benchmarks/analysis.py [--part tiny|full|all] [--quick] [--fp32] [--video CLIP]
+Run:  python benchmarks/analysis.py [--part tiny|full|all] [--quick] [--fp32] [--video CLIP] [--device cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import statistics
 import sys
@@ -30,6 +31,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from veille.backends._hf import prepare  # noqa: E402
 from veille.models.runtime import resolve_dtype, torch_dtype  # noqa: E402
 
+DEVICE = "cpu"  # --device: where part (b) runs
 CHUNKS_PER_HOUR = 21  # 5 active minutes of a typical hour, 20 s chunks
 FRAMES_PER_CHUNK = 4
 NAIVE_DESCRIBE_TOKENS = 64
@@ -41,10 +43,22 @@ TYPICAL_DESCRIPTION = (
 
 
 def rss_gb() -> float:
-    """Resident memory of this process in GB."""
+    """Resident memory of this process in GB (on CUDA: peak allocated GPU memory since the last reset)."""
     from veille.models.runtime import memory_bytes
 
+    if DEVICE == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 1e9
     return memory_bytes("cpu") / 1e9
+
+
+def sync() -> None:
+    """Wait for queued GPU work (timings on CUDA)."""
+    if DEVICE == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
 
 
 def timed(fn: Callable[[], Any], reps: int) -> float:
@@ -53,6 +67,7 @@ def timed(fn: Callable[[], Any], reps: int) -> float:
     for _ in range(reps):
         start = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -176,7 +191,10 @@ def random_model(cls: Any, config: Any, dtype: Any) -> Any:
     import torch
     from transformers.initialization import no_init_weights
 
-    with no_init_weights():
+    if DEVICE == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    with no_init_weights(), torch.device(DEVICE):
         model = cls._from_config(config, dtype=dtype)
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -226,7 +244,7 @@ def full_vlm(name: str, tiny_dir: Path, dtype: Any) -> Any:
     backend = Idefics3Backend.__new__(Idefics3Backend)
     backend.processor, backend.image_splitting, backend.longest_edge = processor, False, None
     backend.model = random_model(Idefics3ForConditionalGeneration, config, dtype)
-    backend.info = model_info(name, None, {"device": "cpu", "dtype": str(dtype)})
+    backend.info = model_info(name, None, {"device": DEVICE, "dtype": str(dtype)})
     return backend
 
 
@@ -251,7 +269,7 @@ def phi_call(model: Any, prompt_tokens: int, new_tokens: int) -> Callable[[], An
 
     from veille.backends._hf import greedy_kwargs
 
-    ids = torch.randint(100, 50000, (1, prompt_tokens), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(100, 50000, (1, prompt_tokens), generator=torch.Generator().manual_seed(0)).to(DEVICE)
 
     def call() -> Any:
         with torch.inference_mode():
@@ -283,13 +301,14 @@ def phi_scored_judge(model: Any, group: int) -> Callable[[], Any]:
 
     def call() -> Any:
         cache = DynamicCache(config=model.config)
-        ids = torch.randint(100, 50000, (1, prompt), generator=gen)
+        ids = torch.randint(100, 50000, (1, prompt), generator=gen).to(DEVICE)
         with torch.inference_mode():
             for _ in range(group):
-                head = torch.randint(100, 50000, (1, 6), generator=gen)  # "\n[12] level:"
+                head = torch.randint(100, 50000, (1, 6), generator=gen).to(DEVICE)  # "\n[12] level:"
                 ids = torch.cat([ids, head], dim=1)
                 model(input_ids=ids[:, cache.get_seq_length() :], cache=cache, use_cache=True)
-                ids = torch.cat([ids, torch.randint(100, 50000, (1, 3), generator=gen)], dim=1)  # " 1 title:"
+                title = torch.randint(100, 50000, (1, 3), generator=gen).to(DEVICE)  # " 1 title:"
+                ids = torch.cat([ids, title], dim=1)
                 ids = model.generate(
                     input_ids=ids,
                     attention_mask=torch.ones_like(ids),
@@ -305,6 +324,12 @@ def phi_scored_judge(model: Any, group: int) -> Callable[[], Any]:
 
 def chunk_frames(video: Path | None) -> list[list[Any]]:
     """Keyframes of the first chunks of ``video`` (or of the synthetic sample clip), 4 per chunk."""
+    if video is None and importlib.util.find_spec("av") is None:  # e.g. a GPU machine without PyAV
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        print("PyAV is not installed: chunk inputs are random 1280x720 frames")
+        return [[rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8) for _ in range(FRAMES_PER_CHUNK)]] * 2
     from veille.sample import make_sample
     from veille.settings import Settings
     from veille.video.probe import probe
@@ -352,7 +377,7 @@ def full_kosmos2(tiny_dir: Path, dtype: Any) -> Any:
     backend = Kosmos2Backend.__new__(Kosmos2Backend)
     backend.processor, backend.max_new_tokens = processor, 32
     backend.model = random_model(Kosmos2ForConditionalGeneration, config, dtype)
-    backend.info = model_info("kosmos-2", None, {"device": "cpu", "dtype": str(dtype)})
+    backend.info = model_info("kosmos-2", None, {"device": DEVICE, "dtype": str(dtype)})
     return backend
 
 
@@ -382,22 +407,30 @@ def free(*objs: Any) -> None:
 
 
 def measure_vlm(name: str, tiny_dir: Path, dtype: str, frames: list[list[Any]], reps: int, tokens: int) -> dict:
+    from veille.analysis.engine import AnalysisOptions
     from veille.analysis.prompts import describe_prompt
 
     backend = full_vlm(name, tiny_dir, torch_dtype(dtype))
-    prepare(backend.model, {"device": "cpu", "dtype": dtype})
+    prepare(backend.model, {"device": DEVICE, "dtype": dtype})
     prompt = describe_prompt([0.0, 5.0, 10.0, 15.0])
-    backend.generate_batch([(prompt, frames[0][:1])], max_new_tokens=2)  # warm-up
     one = [(prompt, frames[0])]
     two = [(prompt, frames[0]), (prompt, frames[1])]
+    warm_up = two if DEVICE == "cuda" else [(prompt, frames[0][:1])]  # CUDA: kernels for every shape used
+    backend.generate_batch(warm_up, max_new_tokens=2)
     naive = timed(lambda: backend.generate_batch(one, max_new_tokens=NAIVE_DESCRIBE_TOKENS), reps)
     single = timed(lambda: backend.generate_batch(one, max_new_tokens=tokens), reps)
     pair = timed(lambda: backend.generate_batch(two, max_new_tokens=tokens), reps)
+    wide = None
+    if DEVICE == "cuda":  # veille sends gpu_describe_batch chunks per call there
+        size = AnalysisOptions().gpu_describe_batch
+        many = [(prompt, frames[i % 2]) for i in range(size)]
+        wide = timed(lambda: backend.generate_batch(many, max_new_tokens=tokens), reps) / size
     prompt_len = backend.processor(text=[backend._prompt(prompt, 4)], images=[frames[0]], **backend._image_kwargs())
     result = {
         "naive": naive,
         "single": single,
         "pair_per_chunk": pair / 2,
+        "wide_per_chunk": wide,
         "rss": rss_gb(),
         "prompt_tokens": len(prompt_len["input_ids"][0]),
     }
@@ -410,8 +443,8 @@ def measure_phi2(dtype: str, reps: int, group: int) -> dict:
     from veille.analysis.engine import AnalysisOptions
     from veille.analysis.reason import TOKENS_PER_VERDICT
 
-    model = prepare(full_phi2(torch_dtype(dtype)), {"device": "cpu", "dtype": dtype})
-    phi_call(model, 16, 2)()  # warm-up
+    model = prepare(full_phi2(torch_dtype(dtype)), {"device": DEVICE, "dtype": dtype})
+    phi_call(model, 16 if DEVICE == "cpu" else NAIVE_REASON_PROMPT, 2)()  # warm-up
     judge_in, judge_out = judge_prompt_tokens(group), TOKENS_PER_VERDICT * group + 4
     summary_in, summary_out = 330, AnalysisOptions().summary_tokens
     result = {
@@ -429,7 +462,7 @@ def measure_phi2(dtype: str, reps: int, group: int) -> dict:
 
 def measure_kosmos(tiny_dir: Path, dtype: str, frame: Any, reps: int) -> dict:
     backend = full_kosmos2(tiny_dir, torch_dtype(dtype))
-    prepare(backend.model, {"device": "cpu", "dtype": dtype})
+    prepare(backend.model, {"device": DEVICE, "dtype": dtype})
     backend.caption(frame)  # warm-up
     result = {"ground": timed(lambda: backend.caption(frame), reps), "rss": rss_gb()}
     free(backend)
@@ -452,16 +485,18 @@ def part_full(quick: bool, fp32: bool, video: Path | None, dtype_name: str = "au
     tmp = Path(tempfile.mkdtemp())
     tiny_vlm, tiny_kosmos = build_idefics3(tmp / "idefics3"), build_kosmos2(tmp / "kosmos2")
     # the dtypes veille loads each role in on this CPU (auto), or the one forced for all roles
-    dtypes = {role: resolve_dtype(dtype_name, "cpu", role) for role in ("describer", "reasoner", "grounder")}
+    dtypes = {role: resolve_dtype(dtype_name, DEVICE, role) for role in ("describer", "reasoner", "grounder")}
     dtype = dtypes["describer"]
+    where = torch.cuda.get_device_name() if DEVICE == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(
-        f"\n(b) full-size random-weight models, {torch.get_num_threads()} CPU threads, dtypes {dtypes} "
+        f"\n(b) full-size random-weight models, {where}, dtypes {dtypes} "
         f"(native bf16: {cpu_has_native_bf16()}), "
         f"median of {reps}; chunk frames {frames[0][0].shape[1]}x{frames[0][0].shape[0]}"
     )
     names = ["smolvlm-256m", "smolvlm"] if quick else ["smolvlm-256m", "smolvlm-500m", "smolvlm"]
     names = [n for n in vlms.split(",") if n in VLM_SHAPES] if vlms else names
-    print(f"\n{'model':<14} {'call':<44} {'s/chunk':>8} {'RSS GB':>7}", flush=True)
+    memory = "peak GPU GB" if DEVICE == "cuda" else "RSS GB"
+    print(f"\n{'model':<14} {'call':<44} {'s/chunk':>8} {memory:>7}", flush=True)
     vlm = {}
     for name in names:
         vlm[name] = measure_vlm(name, tiny_vlm, dtype, frames, reps, options.describe_tokens)
@@ -490,6 +525,10 @@ def print_vlm_rows(name: str, r: dict, options: Any) -> None:
     gain = r["single"] / r["pair_per_chunk"]
     label = f"2 chunks batched, {options.describe_tokens} new (gain {gain:.2f}x)"
     print(f"{'':<14} {label:<44} {r['pair_per_chunk']:>8.1f}", flush=True)
+    if r["wide_per_chunk"] is not None:
+        size = options.gpu_describe_batch
+        label = f"{size} chunks batched, {options.describe_tokens} new (gain {r['single'] / r['wide_per_chunk']:.2f}x)"
+        print(f"{'':<14} {label:<44} {r['wide_per_chunk']:>8.2f}", flush=True)
 
 
 def print_phi_rows(phi: dict, options: Any) -> None:
@@ -510,7 +549,8 @@ def print_phi_rows(phi: dict, options: Any) -> None:
 def print_cost(vlm: dict, phi: dict, kosmos: dict, options: Any) -> None:
     n = CHUNKS_PER_HOUR
     judge_calls = math.ceil(n / options.judge_group)
-    describe_calls = math.ceil(n / options.describe_batch)
+    batch = options.gpu_describe_batch if DEVICE == "cuda" else options.describe_batch
+    describe_calls = math.ceil(n / batch)
     print(f"\nCost per hour of typical footage ({n} chunks x {FRAMES_PER_CHUNK} frames), minutes on this machine:")
     print(f"{'profile':<10} {'describer':<14} {'naive':>7} {'veille':>7} {'ratio':>6}  veille calls")
     profiles = [("fast", "smolvlm-256m", False), ("default", "smolvlm", False), ("full", "smolvlm", True)]
@@ -520,10 +560,11 @@ def print_cost(vlm: dict, phi: dict, kosmos: dict, options: Any) -> None:
         r = vlm[name]
         ground = n * kosmos["ground"] if grounded else 0.0
         naive = n * (r["naive"] + phi["naive"]) + ground
-        per_call = r["pair_per_chunk"] * 2 if options.describe_batch == 2 else r["single"]
+        per_chunk = r["wide_per_chunk"] if DEVICE == "cuda" else r["pair_per_chunk"]
+        per_call = per_chunk * batch
         ours = describe_calls * per_call + judge_calls * phi["judge"] + phi["summary"] + ground
         calls = f"{describe_calls} VLM + {judge_calls + 1} LLM prompts" + (f" + {n} grounding" if grounded else "")
-        print(f"{profile:<10} {name:<14} {naive / 60:>7.1f} {ours / 60:>7.1f} {naive / ours:>5.2f}x  {calls}")
+        print(f"{profile:<10} {name:<14} {naive / 60:>7.2f} {ours / 60:>7.2f} {naive / ours:>5.2f}x  {calls}")
 
 
 def main() -> None:
@@ -534,7 +575,10 @@ def main() -> None:
     parser.add_argument("--dtype", choices=("auto", "bf16", "fp32"), default="auto", help="auto: as veille loads them")
     parser.add_argument("--vlms", default="", help="comma list of describer shapes to time (default: all)")
     parser.add_argument("--video", type=Path, help="take the chunk inputs from this clip (default: synthetic)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where part (b) runs")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
     if args.video is not None and not args.video.is_file():
         parser.error(f"{args.video} is not a file; give a video clip")
     if args.part in ("tiny", "all"):

@@ -105,15 +105,27 @@ def _fake_cuda(monkeypatch: pytest.MonkeyPatch, *, bnb: bool) -> None:
 def test_cuda_grounder_defaults_to_8bit_with_device_map_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_cuda(monkeypatch, bnb=True)
     kwargs, fields = load_kwargs(RuntimeOptions(), role="grounder")
-    assert kwargs["device_map"] == "auto" and kwargs["dtype"] is torch.bfloat16
+    assert kwargs["device_map"] == "auto" and kwargs["dtype"] is torch.float16  # LLM.int8 multiplies in fp16
     assert kwargs["quantization_config"].load_in_8bit is True
-    assert fields["quantization"] == "int8" and fields["dtype"] == "bf16"
+    assert fields["quantization"] == "int8" and fields["dtype"] == "fp16"
     describer, info = load_kwargs(RuntimeOptions(), role="describer")
     assert "quantization_config" not in describer and info["quantization"] is None
+    assert describer["dtype"] is torch.bfloat16 and info["dtype"] == "bf16"
     off, info = load_kwargs(RuntimeOptions(load_in_8bit=False), role="grounder")
     assert "quantization_config" not in off and info["quantization"] is None
     forced, info = load_kwargs(RuntimeOptions(load_in_8bit=True), role="reasoner")
     assert forced["quantization_config"].load_in_8bit is True
+
+
+def test_8bit_with_a_forced_dtype_keeps_it_and_quiets_the_cast_notice(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    _fake_cuda(monkeypatch, bnb=True)
+    notices = logging.getLogger("bitsandbytes.autograd._functions")
+    monkeypatch.setattr(notices, "level", logging.NOTSET)
+    kwargs, fields = load_kwargs(RuntimeOptions(dtype="bf16", load_in_8bit=True), role="reasoner")
+    assert kwargs["dtype"] is torch.bfloat16 and fields == {"device": "cuda", "dtype": "bf16", "quantization": "int8"}
+    assert notices.getEffectiveLevel() == logging.ERROR
 
 
 def test_8bit_without_bitsandbytes_or_on_cpu_warns_and_loads_unquantized(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from veille.analysis.motion_events import motion_events, motion_summary
+from veille.analysis.outcome import EventsOutcome
 from veille.errors import AnalysisInterrupted, VideoDecodeError
 from veille.progress import NullProgress, Progress
 from veille.redact import mask_credentials
 from veille.report.build import build_report, scan_modes
-from veille.report.schema import ModelInfo, Report, Stats
+from veille.report.schema import Report, Stats
 from veille.report.writers import write_all
 from veille.settings import Settings
 from veille.types import Event, VideoInfo
@@ -32,19 +33,6 @@ class AnalysisResult:
     report: Report
     folder: Path
     paths: list[Path] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class EventsOutcome:
-    """What the event stage produced."""
-
-    events: list[Event]
-    summary: str = ""
-    models: dict[str, ModelInfo | None] = field(default_factory=dict)
-    vlm_calls: int = 0
-    llm_calls: int = 0
-    frames_to_vlm: int = 0
-    warnings: list[str] = field(default_factory=list)
 
 
 def safe_name(name: str) -> str:

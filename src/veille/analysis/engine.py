@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from veille.analysis.describe import describe_chunks
 from veille.analysis.events import ChunkResult, build_events
 from veille.analysis.ground import ground_chunks
+from veille.analysis.outcome import EventsOutcome
 from veille.analysis.parsing import clean_title
 from veille.analysis.prompts import JudgeItem, clock
 from veille.analysis.reason import judge, summarise
@@ -17,7 +18,6 @@ from veille.progress import Progress
 from veille.types import Chunk, Event, Judgement, Keyframe, VideoInfo
 
 if TYPE_CHECKING:
-    from veille.pipeline import EventsOutcome
     from veille.settings import Settings
 
 
@@ -51,8 +51,6 @@ def run_models(
 
     A describer that cannot be had gives motion-only events (the manager warns, or raises when strict).
     """
-    from veille.pipeline import EventsOutcome
-
     options = options or AnalysisOptions()
     work = [c for c in chunks if not c.heartbeat and c.keyframes]
     outcome = EventsOutcome(events=[])

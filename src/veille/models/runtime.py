@@ -121,12 +121,16 @@ def load_kwargs(options: RuntimeOptions, *, role: str) -> tuple[dict[str, Any], 
 
     Always ``use_safetensors=True`` and ``trust_remote_code=False``; ``device_map="auto"`` on CUDA;
     ``quantization_config=BitsAndBytesConfig(load_in_8bit=True)`` only on CUDA with bitsandbytes.
+    An 8-bit model's other layers are fp16 unless a dtype is forced: bitsandbytes multiplies in fp16
+    and would otherwise cast every input (and log that on every call).
     """
     device = resolve_device(options.device)
-    dtype = resolve_dtype(options.dtype, device, role)
     use_8bit, warning = eight_bit_plan(options, role=role, device=device)
     if warning:
         logger.warning("%s", warning)
+    dtype = "fp16" if use_8bit and options.dtype == "auto" else resolve_dtype(options.dtype, device, role)
+    if use_8bit and dtype != "fp16":
+        quiet_int8_casts()
     kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype), "use_safetensors": True, "trust_remote_code": False}
     if device == "cuda":
         kwargs["device_map"] = "auto"
@@ -137,6 +141,15 @@ def load_kwargs(options: RuntimeOptions, *, role: str) -> tuple[dict[str, Any], 
 
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
     return kwargs, ModelInfoFields(device=device, dtype=dtype, quantization="int8" if use_8bit else None)
+
+
+def quiet_int8_casts() -> None:
+    """Silence bitsandbytes' per-call notice that 8-bit products cast bf16/fp32 inputs to fp16.
+
+    The cast is how LLM.int8 works; the notice repeats on every layer of every call (thousands of lines).
+    """
+    logger.info("8-bit products compute in fp16: inputs of other dtypes are cast on each call")
+    logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
 
 
 def memory_bytes(device: str) -> int:

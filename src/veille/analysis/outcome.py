@@ -1,0 +1,21 @@
+"""What the event stage of an analysis produced (motion-only or through the models)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from veille.report.schema import ModelInfo
+from veille.types import Event
+
+
+@dataclass(slots=True)
+class EventsOutcome:
+    """Events, summary, the models that ran and how often they were called."""
+
+    events: list[Event]
+    summary: str = ""
+    models: dict[str, ModelInfo | None] = field(default_factory=dict)
+    vlm_calls: int = 0
+    llm_calls: int = 0
+    frames_to_vlm: int = 0
+    warnings: list[str] = field(default_factory=list)
