@@ -9,7 +9,10 @@
     each chunk from a 400-token prompt) and veille's side by side, and prints cost per hour of typical
     footage (5 active minutes → 21 chunks of 4 frames) per profile.
 
-Run:  python benchmarks/analysis.py [--part tiny|full|all] [--quick] [--fp32] [--video CLIP] [--device cuda]
+Run:  python benchmarks/analysis.py [--part tiny|full|all] [--quick] [--video CLIP] [--device cuda] [--no-8bit]
+
+On the CPU veille runs every model with int8 linear layers by default; part (b) then also times one
+call of each describer and of Phi-2 unquantized (as ``--no-8bit`` loads them), side by side.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from veille.backends._hf import prepare  # noqa: E402
-from veille.models.runtime import resolve_dtype, torch_dtype  # noqa: E402
+from veille.models.runtime import RuntimeOptions, load_kwargs  # noqa: E402
 
 DEVICE = "cpu"  # --device: where part (b) runs
+LOAD = RuntimeOptions("cpu")  # how part (b) loads each role: as veille does (--dtype, --no-8bit change it)
 CHUNKS_PER_HOUR = 21  # 5 active minutes of a typical hour, 20 s chunks
 FRAMES_PER_CHUNK = 4
 NAIVE_DESCRIBE_TOKENS = 64
@@ -399,6 +403,39 @@ def judge_prompt_tokens(group: int, scored: bool = False) -> int:
     return math.ceil(len(text) / 4)
 
 
+def plan(role: str, options: RuntimeOptions | None = None) -> tuple[Any, dict[str, Any]]:
+    """The dtype veille reads ``role``'s weights in, and the fields ``prepare`` finishes the model with.
+
+    bitsandbytes needs saved weights, so on CUDA the random models run unquantized.
+    """
+    options = options or LOAD
+    if DEVICE == "cuda":
+        options = RuntimeOptions("cuda", options.dtype, False)
+    kwargs, fields = load_kwargs(options, role=role)
+    return kwargs["dtype"], dict(fields)
+
+
+def unquantized(role: str) -> dict[str, Any] | None:
+    """The fields of ``role`` loaded with ``--no-8bit`` when veille would quantize it, else ``None``."""
+    _, fields = plan(role)
+    if fields["quantization"] is None:
+        return None
+    _, plain = plan(role, RuntimeOptions(LOAD.device, LOAD.dtype, False))
+    return plain
+
+
+def label(fields: dict[str, Any]) -> str:
+    """``fp32``, ``bf16``, ``fp32+int8-dynamic``…"""
+    return fields["dtype"] + (f"+{fields['quantization']}" if fields["quantization"] else "")
+
+
+def as_plain(model: Any, plain: dict[str, Any]) -> Any:
+    """``model`` (read in bf16) as veille runs it with ``--no-8bit``."""
+    from veille.models.runtime import torch_dtype
+
+    return prepare(model.to(torch_dtype(plain["dtype"])), plain)
+
+
 def free(*objs: Any) -> None:
     import gc
 
@@ -406,15 +443,21 @@ def free(*objs: Any) -> None:
     gc.collect()
 
 
-def measure_vlm(name: str, tiny_dir: Path, dtype: str, frames: list[list[Any]], reps: int, tokens: int) -> dict:
+def measure_vlm(name: str, tiny_dir: Path, frames: list[list[Any]], reps: int, tokens: int) -> dict:
     from veille.analysis.engine import AnalysisOptions
     from veille.analysis.prompts import describe_prompt
 
-    backend = full_vlm(name, tiny_dir, torch_dtype(dtype))
-    prepare(backend.model, {"device": DEVICE, "dtype": dtype})
+    dtype, fields = plan("describer")
+    backend = full_vlm(name, tiny_dir, dtype)
     prompt = describe_prompt([0.0, 5.0, 10.0, 15.0])
     one = [(prompt, frames[0])]
     two = [(prompt, frames[0]), (prompt, frames[1])]
+    plain, before = unquantized("describer"), None
+    if plain is not None:  # the same model unquantized, side by side
+        as_plain(backend.model, plain)
+        backend.generate_batch([(prompt, frames[0][:1])], max_new_tokens=2)
+        before = (timed(lambda: backend.generate_batch(one, max_new_tokens=tokens), reps), label(plain))
+    prepare(backend.model, fields)
     warm_up = two if DEVICE == "cuda" else [(prompt, frames[0][:1])]  # CUDA: kernels for every shape used
     backend.generate_batch(warm_up, max_new_tokens=2)
     naive = timed(lambda: backend.generate_batch(one, max_new_tokens=NAIVE_DESCRIBE_TOKENS), reps)
@@ -431,6 +474,7 @@ def measure_vlm(name: str, tiny_dir: Path, dtype: str, frames: list[list[Any]], 
         "single": single,
         "pair_per_chunk": pair / 2,
         "wide_per_chunk": wide,
+        "unquantized": before,
         "rss": rss_gb(),
         "prompt_tokens": len(prompt_len["input_ids"][0]),
     }
@@ -439,11 +483,18 @@ def measure_vlm(name: str, tiny_dir: Path, dtype: str, frames: list[list[Any]], 
     return result
 
 
-def measure_phi2(dtype: str, reps: int, group: int) -> dict:
+def measure_phi2(reps: int, group: int) -> dict:
     from veille.analysis.engine import AnalysisOptions
     from veille.analysis.reason import TOKENS_PER_VERDICT
 
-    model = prepare(full_phi2(torch_dtype(dtype)), {"device": DEVICE, "dtype": dtype})
+    dtype, fields = plan("reasoner")
+    model = full_phi2(dtype)
+    plain, before = unquantized("reasoner"), None
+    if plain is not None:  # the same model unquantized, side by side
+        as_plain(model, plain)
+        phi_call(model, 16, 2)()
+        before = (timed(phi_call(model, NAIVE_REASON_PROMPT, NAIVE_REASON_TOKENS), reps), label(plain))
+    model = prepare(model, fields)
     phi_call(model, 16 if DEVICE == "cpu" else NAIVE_REASON_PROMPT, 2)()  # warm-up
     judge_in, judge_out = judge_prompt_tokens(group), TOKENS_PER_VERDICT * group + 4
     summary_in, summary_out = 330, AnalysisOptions().summary_tokens
@@ -454,22 +505,24 @@ def measure_phi2(dtype: str, reps: int, group: int) -> dict:
         "summary": timed(phi_call(model, summary_in, summary_out), reps),
         "rss": rss_gb(),
         "judge_shape": (judge_in, judge_out),
+        "unquantized": before,
         "summary_shape": (summary_in, summary_out),
     }
     free(model)
     return result
 
 
-def measure_kosmos(tiny_dir: Path, dtype: str, frame: Any, reps: int) -> dict:
-    backend = full_kosmos2(tiny_dir, torch_dtype(dtype))
-    prepare(backend.model, {"device": DEVICE, "dtype": dtype})
+def measure_kosmos(tiny_dir: Path, frame: Any, reps: int) -> dict:
+    dtype, fields = plan("grounder")
+    backend = full_kosmos2(tiny_dir, dtype)
+    prepare(backend.model, fields)
     backend.caption(frame)  # warm-up
     result = {"ground": timed(lambda: backend.caption(frame), reps), "rss": rss_gb()}
     free(backend)
     return result
 
 
-def part_full(quick: bool, fp32: bool, video: Path | None, dtype_name: str = "auto", vlms: str = "") -> None:
+def part_full(quick: bool, video: Path | None, vlms: str = "") -> None:
     import torch
 
     from tests.tiny_models import build_idefics3, build_kosmos2
@@ -484,12 +537,11 @@ def part_full(quick: bool, fp32: bool, video: Path | None, dtype_name: str = "au
     frames = chunk_frames(video)
     tmp = Path(tempfile.mkdtemp())
     tiny_vlm, tiny_kosmos = build_idefics3(tmp / "idefics3"), build_kosmos2(tmp / "kosmos2")
-    # the dtypes veille loads each role in on this CPU (auto), or the one forced for all roles
-    dtypes = {role: resolve_dtype(dtype_name, DEVICE, role) for role in ("describer", "reasoner", "grounder")}
-    dtype = dtypes["describer"]
+    # how veille loads each role here (or as --dtype / --no-8bit force)
+    loads = {role: label(plan(role)[1]) for role in ("describer", "reasoner", "grounder")}
     where = torch.cuda.get_device_name() if DEVICE == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(
-        f"\n(b) full-size random-weight models, {where}, dtypes {dtypes} "
+        f"\n(b) full-size random-weight models, {where}, loaded as {loads} "
         f"(native bf16: {cpu_has_native_bf16()}), "
         f"median of {reps}; chunk frames {frames[0][0].shape[1]}x{frames[0][0].shape[0]}"
     )
@@ -499,18 +551,11 @@ def part_full(quick: bool, fp32: bool, video: Path | None, dtype_name: str = "au
     print(f"\n{'model':<14} {'call':<44} {'s/chunk':>8} {memory:>7}", flush=True)
     vlm = {}
     for name in names:
-        vlm[name] = measure_vlm(name, tiny_vlm, dtype, frames, reps, options.describe_tokens)
+        vlm[name] = measure_vlm(name, tiny_vlm, frames, reps, options.describe_tokens)
         print_vlm_rows(name, vlm[name], options)
-    if fp32:
-        fp = measure_vlm("smolvlm-256m", tiny_vlm, "fp32", frames, reps, options.describe_tokens)
-        print(
-            f"smolvlm-256m fp32 vs {dtype}, one chunk, {NAIVE_DESCRIBE_TOKENS} tokens: {fp['naive']:.1f} s vs "
-            f"{vlm['smolvlm-256m']['naive']:.1f} s ({fp['naive'] / vlm['smolvlm-256m']['naive']:.2f}x)",
-            flush=True,
-        )
-    phi = measure_phi2(dtypes["reasoner"], reps, options.judge_group)
+    phi = measure_phi2(reps, options.judge_group)
     print_phi_rows(phi, options)
-    kosmos = measure_kosmos(tiny_kosmos, dtypes["grounder"], frames[0][0], reps)
+    kosmos = measure_kosmos(tiny_kosmos, frames[0][0], reps)
     print(f"{'kosmos-2':<14} {'best keyframe, 224 px, 32 new':<44} {kosmos['ground']:>8.1f} {kosmos['rss']:>7.1f}")
     print_cost(vlm, phi, kosmos, options)
 
@@ -522,6 +567,10 @@ def print_vlm_rows(name: str, r: dict, options: Any) -> None:
         f"{r['naive']:>8.1f} {r['rss']:>7.1f}"
     )
     print(f"{'':<14} {f'1 chunk, {options.describe_tokens} new':<44} {r['single']:>8.1f}")
+    if r["unquantized"] is not None:
+        seconds, how = r["unquantized"]
+        text = f"1 chunk, {options.describe_tokens} new, {how} (int8 {seconds / r['single']:.2f}x faster)"
+        print(f"{'':<14} {text:<44} {seconds:>8.1f}")
     gain = r["single"] / r["pair_per_chunk"]
     label = f"2 chunks batched, {options.describe_tokens} new (gain {gain:.2f}x)"
     print(f"{'':<14} {label:<44} {r['pair_per_chunk']:>8.1f}", flush=True)
@@ -541,6 +590,10 @@ def print_phi_rows(phi: dict, options: Any) -> None:
         f"{'phi-2':<14} {f'naive: {NAIVE_REASON_PROMPT} in, {NAIVE_REASON_TOKENS} new':<44} {phi['naive']:>8.1f} "
         f"{phi['rss']:>7.1f}"
     )
+    if phi["unquantized"] is not None:
+        seconds, how = phi["unquantized"]
+        text = f"naive, {how} (int8 {seconds / phi['naive']:.2f}x faster)"
+        print(f"{'':<14} {text:<44} {seconds:>8.1f}")
     print(f"{'':<14} {f'written verdicts, {g} chunks/prompt: {ji} in, {jo} new':<44} {phi['written'] / g:>8.1f}")
     print(f"{'':<14} {f'weighed levels + {TITLE_TOKENS}-token titles, {g}/prompt':<44} {phi['judge'] / g:>8.1f}")
     print(f"{'':<14} {f'summary: {si} in, {so} new (per video)':<44} {phi['summary']:>8.1f}", flush=True)
@@ -571,20 +624,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("tiny", "full", "all"), default="all")
     parser.add_argument("--quick", action="store_true", help="one repetition, fewer models and chunk counts")
-    parser.add_argument("--fp32", action="store_true", help="also time SmolVLM-256M in fp32")
     parser.add_argument("--dtype", choices=("auto", "bf16", "fp32"), default="auto", help="auto: as veille loads them")
+    parser.add_argument("--no-8bit", action="store_true", help="load unquantized (veille --no-8bit)")
     parser.add_argument("--vlms", default="", help="comma list of describer shapes to time (default: all)")
     parser.add_argument("--video", type=Path, help="take the chunk inputs from this clip (default: synthetic)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where part (b) runs")
     args = parser.parse_args()
-    global DEVICE
+    global DEVICE, LOAD
     DEVICE = args.device
+    LOAD = RuntimeOptions(args.device, args.dtype, False if args.no_8bit else None)
     if args.video is not None and not args.video.is_file():
         parser.error(f"{args.video} is not a file; give a video clip")
     if args.part in ("tiny", "all"):
         part_tiny(args.quick)
     if args.part in ("full", "all"):
-        part_full(args.quick, args.fp32, args.video, args.dtype, args.vlms)
+        part_full(args.quick, args.video, args.vlms)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import weakref
 
@@ -87,13 +88,21 @@ def test_bf16_reasoner_on_a_plain_cpu_computes_prompts_in_fp32(monkeypatch: pyte
     assert torch.equal(model(one_token), bf16_path)  # decoding one token stays in bf16
 
 
-def test_cpu_kwargs_are_safe_and_unquantized() -> None:
+def test_cpu_kwargs_are_safe_and_int8_by_default() -> None:
     kwargs, fields = load_kwargs(RuntimeOptions(device="cpu"), role="grounder")
-    assert kwargs["dtype"] is torch.float32
+    assert kwargs["dtype"] is torch.bfloat16  # read in bf16, then quantized (no fp32 copy of the model)
     assert kwargs["use_safetensors"] is True and kwargs["trust_remote_code"] is False
-    assert "device_map" not in kwargs and "quantization_config" not in kwargs
+    assert "device_map" not in kwargs and "quantization_config" not in kwargs  # bitsandbytes is for CUDA
     assert "load_in_8bit" not in kwargs  # gone in transformers 5
-    assert fields == {"device": "cpu", "dtype": "fp32", "quantization": None}
+    assert fields == {"device": "cpu", "dtype": "fp32", "quantization": "int8-dynamic"}
+
+
+def test_cpu_full_precision_when_asked() -> None:
+    kwargs, fields = load_kwargs(RuntimeOptions(device="cpu", load_in_8bit=False), role="grounder")
+    assert kwargs["dtype"] is torch.float32 or fields["dtype"] == "bf16"  # fp32, or bf16 on a native-bf16 CPU
+    assert fields["quantization"] is None
+    kwargs, fields = load_kwargs(RuntimeOptions(device="cpu", dtype="fp32"), role="reasoner")
+    assert kwargs["dtype"] is torch.float32 and fields == {"device": "cpu", "dtype": "fp32", "quantization": None}
 
 
 def _fake_cuda(monkeypatch: pytest.MonkeyPatch, *, bnb: bool) -> None:
@@ -128,11 +137,14 @@ def test_8bit_with_a_forced_dtype_keeps_it_and_quiets_the_cast_notice(monkeypatc
     assert notices.getEffectiveLevel() == logging.ERROR
 
 
-def test_8bit_without_bitsandbytes_or_on_cpu_warns_and_loads_unquantized(monkeypatch: pytest.MonkeyPatch) -> None:
-    use, warning = eight_bit_plan(RuntimeOptions(load_in_8bit=True), role="reasoner", device="cpu")
-    assert not use and warning is not None and "CUDA" in warning
-    use, warning = eight_bit_plan(RuntimeOptions(), role="grounder", device="cpu")
-    assert not use and warning is None  # the role default is silent off CUDA
+def test_8bit_plan_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert eight_bit_plan(RuntimeOptions(), role="describer", device="cpu") == ("int8-dynamic", None)
+    assert eight_bit_plan(RuntimeOptions(dtype="bf16"), role="reasoner", device="cpu") == (None, None)
+    assert eight_bit_plan(RuntimeOptions(dtype="bf16", load_in_8bit=True), role="reasoner", device="cpu")[0]
+    assert eight_bit_plan(RuntimeOptions(load_in_8bit=False), role="grounder", device="cpu") == (None, None)
+    scheme, warning = eight_bit_plan(RuntimeOptions(load_in_8bit=True), role="reasoner", device="mps")
+    assert scheme is None and warning is not None and "mps" in warning
+    assert eight_bit_plan(RuntimeOptions(), role="grounder", device="mps") == (None, None)  # silent default
     _fake_cuda(monkeypatch, bnb=False)
     use, warning = eight_bit_plan(RuntimeOptions(), role="grounder", device="cuda")
     assert not use and warning is not None and "bitsandbytes" in warning
@@ -151,3 +163,23 @@ def test_release_collects_cycles_holding_a_model() -> None:
     finally:
         gc.enable()
     assert runtime.memory_bytes("cpu") > 0
+
+
+def test_int8_linears_stay_close_to_fp32_and_compute_in_int8() -> None:
+    from torch import nn
+
+    from veille.backends._hf import prepare
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(256, 512), nn.GELU(), nn.Linear(512, 256), nn.LayerNorm(256)).to(torch.bfloat16)
+    reference = copy.deepcopy(model).float()  # the same (bf16-rounded) weights in fp32
+    x = torch.randn(2, 40, 256)
+    with torch.no_grad():
+        expected = reference(x)
+    quantized = prepare(model, {"device": "cpu", "dtype": "fp32", "quantization": "int8-dynamic"})
+    assert not any(type(m) is nn.Linear for m in quantized.modules())
+    assert all(p.dtype is torch.float32 for p in quantized.parameters())  # the rest is widened to fp32
+    with torch.no_grad():
+        out = quantized(x)
+    error = ((out - expected).norm() / expected.norm()).item()
+    assert 0 < error < 0.05  # int8 rounding shows, but stays small

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veille.errors import ModelError
+from veille.models.runtime import INT8_DYNAMIC
 from veille.report.schema import ModelInfo
 
 if TYPE_CHECKING:
@@ -86,20 +87,52 @@ WIDEN_ROWS = 32
 
 
 def prepare(model: Any, fields: dict[str, Any]) -> Any:
-    """Finish a loaded model for its device: on a CPU without native bf16, prompts run in fp32.
+    """Finish a loaded model for its device: int8 linear layers on the CPU, or bf16 with fp32 prompts.
 
-    There bf16 weights are the better store for the reasoner: half the memory, and token-by-token
-    decoding, which reads every weight once per token, ran 1.8x faster than fp32 (Phi-2 shapes,
-    side by side). Long matrix products in emulated bf16 are ~4x slower than fp32, so every linear
-    layer widens to fp32 for inputs of :data:`WIDEN_ROWS` or more tokens (prompts then cost ~1.4x
-    fp32's, for the weight conversion).
+    With ``quantization == "int8-dynamic"`` (the CPU default) every linear layer becomes int8
+    (:func:`quantize_linears`) and the rest computes in fp32.
+
+    Otherwise, on a CPU without native bf16 (``--no-8bit``), bf16 weights are the better store for
+    the reasoner: half the memory, and token-by-token decoding, which reads every weight once per
+    token, ran 1.8x faster than fp32 (Phi-2 shapes, side by side). Long matrix products in emulated
+    bf16 are ~4x slower than fp32, so every linear layer widens to fp32 for inputs of
+    :data:`WIDEN_ROWS` or more tokens (prompts then cost ~1.4x fp32's, for the weight conversion).
     """
+    if fields.get("quantization") == INT8_DYNAMIC:
+        quantize_linears(model)
+        return model.float()  # the layers left (embeddings, norms, convolutions) compute in fp32
     if fields.get("device") == "cpu" and fields.get("dtype") == "bf16":
         from veille.models.runtime import cpu_has_native_bf16
 
         if not cpu_has_native_bf16():
             widen_prompts(model)
     return model
+
+
+def quantize_linears(model: Any) -> int:
+    """Swap every ``nn.Linear`` of ``model`` for a dynamically quantized int8 one; returns how many.
+
+    Weights become int8 with one scale per output channel; each call quantizes its input and
+    multiplies in int8 (fbgemm / oneDNN kernels). Layers are converted one by one, so memory peaks
+    at the loaded model plus one layer in fp32.
+    """
+    import warnings
+
+    from torch import nn
+
+    with warnings.catch_warnings():  # torch marks its eager quantization API for a move to torchao
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+        from torch.ao.quantization import per_channel_dynamic_qconfig
+
+        count = 0
+        for parent in list(model.modules()):
+            for name, child in list(parent.named_children()):
+                if type(child) is nn.Linear:
+                    child.qconfig = per_channel_dynamic_qconfig
+                    setattr(parent, name, DynamicLinear.from_float(child.float()))
+                    count += 1
+    return count
 
 
 def widen_prompts(model: Any) -> int:
