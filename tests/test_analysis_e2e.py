@@ -35,7 +35,9 @@ def test_full_profile_offline_gives_vlm_grounded_judged_events(
     assert (
         models["reasoner"]["id"] == "microsoft/phi-2" and models["grounder"]["id"] == "microsoft/kosmos-2-patch14-224"
     )
-    assert all(models[r]["device"] == "cpu" and models[r]["dtype"] for r in ("describer", "reasoner", "grounder"))
+    roles = ("describer", "reasoner", "grounder")
+    assert all(models[r]["device"] == "cpu" and models[r]["dtype"] == "fp32" for r in roles)
+    assert all(models[r]["quantization"] == "int8-dynamic" for r in roles)  # the CPU default
     events, stats = report["events"], report["stats"]
     assert events and any(e["source"] == "vlm" for e in events)
     chunks = [c for c in scan_video(probe(clip), Settings().scan).chunks if c.keyframes and not c.heartbeat]

@@ -34,7 +34,12 @@ def _analyze_options(func):
         click.option("--grounder", help="Grounder: catalog name, repo id, local folder, or 'none'."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where models run."),
         click.option("--dtype", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), help="Model weights precision."),
-        click.option("--8bit/--no-8bit", "load_in_8bit", default=None, help="8-bit weights (CUDA only)."),
+        click.option(
+            "--8bit/--no-8bit",
+            "load_in_8bit",
+            default=None,
+            help="8-bit weights: int8 layers on CPU (the default there), bitsandbytes on CUDA (default: grounder).",
+        ),
         click.option("--offline", is_flag=True, default=None, help="Never touch the network."),
         click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder."),
         click.option("--context", help="What is normal at this site (used to judge events)."),

@@ -99,8 +99,12 @@ def prepare(model: Any, fields: dict[str, Any]) -> Any:
     :data:`WIDEN_ROWS` or more tokens (prompts then cost ~1.4x fp32's, for the weight conversion).
     """
     if fields.get("quantization") == INT8_DYNAMIC:
+        from veille.models.runtime import release
+
         quantize_linears(model)
-        return model.float()  # the layers left (embeddings, norms, convolutions) compute in fp32
+        model = model.float()  # the layers left (embeddings, norms, convolutions) compute in fp32
+        release()  # the bf16 weights the int8 ones were made from
+        return model
     if fields.get("device") == "cpu" and fields.get("dtype") == "bf16":
         from veille.models.runtime import cpu_has_native_bf16
 

@@ -192,8 +192,26 @@ def release(*objs: Any) -> None:
     """
     del objs
     gc.collect()
+    trim_heap()
     import sys
 
     torch = sys.modules.get("torch")  # never import torch just to free memory
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def trim_heap() -> None:
+    """Hand freed heap memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Without it, the memory of a released model, or of the bf16 weights an int8 model was made from,
+    stays in the process's heap: Phi-2's resident memory measured 7.7 GB after quantizing, 3.6 GB
+    after trimming.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):  # not glibc (macOS, Windows, musl)
+        return
