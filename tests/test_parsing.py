@@ -124,6 +124,9 @@ def test_clean_title_is_bounded_and_cut_at_a_word() -> None:
     title = clean_title(long)
     assert len(title) <= 60 and long.startswith(title) and not title.endswith(" ")
     assert clean_title('"**Van** parks."') == "Van parks"
+    unbroken = "x" * 59 + " " + "y" * 20  # 61 characters without a space after the first 60
+    assert clean_title("z" * 61 + " tail") == "z" * 60
+    assert clean_title(unbroken) == "x" * 59
 
 
 def test_verdict_schema_documents_the_contract() -> None:

@@ -82,8 +82,8 @@ def clean_title(text: Any) -> str:
     title = " ".join(re.sub(r"[*_`#\"]", "", str(text)).split()).strip(" .:-|")
     if len(title) <= TITLE_MAX:
         return title
-    cut = title[: TITLE_MAX + 1].rsplit(" ", 1)[0]
-    return (cut if len(cut) >= 20 else title[:TITLE_MAX]).rstrip(" ,;:-")
+    cut = title[: TITLE_MAX + 1].rsplit(" ", 1)[0]  # the whole 61 characters when they hold no space
+    return (cut if 20 <= len(cut) <= TITLE_MAX else title[:TITLE_MAX]).rstrip(" ,;:-")
 
 
 def clean_description(text: str, *, max_chars: int = 600) -> str | None:
