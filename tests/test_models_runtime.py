@@ -183,3 +183,20 @@ def test_int8_linears_stay_close_to_fp32_and_compute_in_int8() -> None:
         out = quantized(x)
     error = ((out - expected).norm() / expected.norm()).item()
     assert 0 < error < 0.05  # int8 rounding shows, but stays small
+
+
+def test_int8_unavailable_falls_back_to_fp32_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from torch import nn
+
+    from veille.backends import _hf
+
+    def no_kernels(model: object) -> int:
+        raise RuntimeError("Didn't find engine for operation quantized::linear_prepack")
+
+    monkeypatch.setattr(_hf, "quantize_linears", no_kernels)
+    fields = {"device": "cpu", "dtype": "fp32", "quantization": "int8-dynamic"}
+    model = _hf.prepare(nn.Linear(8, 8).to(torch.bfloat16), fields)
+    assert model.weight.dtype is torch.float32 and fields["quantization"] is None
+    assert "int8 layers are not available" in caplog.text

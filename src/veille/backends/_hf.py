@@ -90,7 +90,8 @@ def prepare(model: Any, fields: dict[str, Any]) -> Any:
     """Finish a loaded model for its device: int8 linear layers on the CPU, or bf16 with fp32 prompts.
 
     With ``quantization == "int8-dynamic"`` (the CPU default) every linear layer becomes int8
-    (:func:`quantize_linears`) and the rest computes in fp32.
+    (:func:`quantize_linears`) and the rest computes in fp32. Where PyTorch has no int8 kernels the
+    model runs in fp32 with a warning, and ``fields["quantization"]`` is set to ``None``.
 
     Otherwise, on a CPU without native bf16 (``--no-8bit``), bf16 weights are the better store for
     the reasoner: half the memory, and token-by-token decoding, which reads every weight once per
@@ -101,7 +102,11 @@ def prepare(model: Any, fields: dict[str, Any]) -> Any:
     if fields.get("quantization") == INT8_DYNAMIC:
         from veille.models.runtime import release
 
-        quantize_linears(model)
+        try:
+            quantize_linears(model)
+        except (RuntimeError, NotImplementedError, AttributeError) as exc:  # no int8 kernels for this CPU
+            log.warning("int8 layers are not available here (%s); the model runs in fp32 (--no-8bit)", exc)
+            fields["quantization"] = None  # what the report records
         model = model.float()  # the layers left (embeddings, norms, convolutions) compute in fp32
         release()  # the bf16 weights the int8 ones were made from
         return model
