@@ -104,9 +104,9 @@ def eight_bit_plan(options: RuntimeOptions, *, role: str, device: str) -> tuple[
     """The 8-bit scheme to load with (``None``: unquantized), and a warning when a wish cannot be met.
 
     CPU: :data:`INT8_DYNAMIC`, every linear layer in int8, by default unless a dtype is forced (as
-    faster-whisper runs int8 on CPUs). Side by side on 2 AVX2 cores it ran Phi-2's prompt + decoding
-    2.5x faster than fp32. CUDA: bitsandbytes LLM.int8 (:data:`INT8_CUDA`), by default for the
-    grounder only.
+    faster-whisper runs int8 on CPUs). Side by side on 2 AVX2 cores it ran SmolVLM 1.8-2.5x and
+    Phi-2 1.9x faster than unquantized (``benchmarks/analysis.py``).
+    CUDA: bitsandbytes LLM.int8 (:data:`INT8_CUDA`), by default for the grounder only.
     """
     if options.load_in_8bit is False:
         return None, None
@@ -208,10 +208,8 @@ def trim_heap() -> None:
     after trimming.
     """
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
     try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):  # not glibc (macOS, Windows, musl)
+        ctypes.CDLL(None).malloc_trim(0)  # the process's own symbols: libc's on Linux
+    except (OSError, AttributeError, TypeError):  # no malloc_trim (macOS, musl) or no CDLL(None) (Windows)
         return
