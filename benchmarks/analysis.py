@@ -584,12 +584,12 @@ def print_vlm_rows(name: str, r: dict, options: Any) -> None:
         text = f"1 chunk, {options.describe_tokens} new, {how} (int8 {seconds / r['single']:.2f}x faster)"
         print(f"{'':<14} {text:<44} {seconds:>8.1f}")
     gain = r["single"] / r["pair_per_chunk"]
-    label = f"2 chunks batched, {options.describe_tokens} new (gain {gain:.2f}x)"
-    print(f"{'':<14} {label:<44} {r['pair_per_chunk']:>8.1f}", flush=True)
+    text = f"2 chunks batched, {options.describe_tokens} new (gain {gain:.2f}x)"
+    print(f"{'':<14} {text:<44} {r['pair_per_chunk']:>8.1f}", flush=True)
     if r["wide_per_chunk"] is not None:
         size = options.gpu_describe_batch
-        label = f"{size} chunks batched, {options.describe_tokens} new (gain {r['single'] / r['wide_per_chunk']:.2f}x)"
-        print(f"{'':<14} {label:<44} {r['wide_per_chunk']:>8.2f}", flush=True)
+        text = f"{size} chunks batched, {options.describe_tokens} new (gain {r['single'] / r['wide_per_chunk']:.2f}x)"
+        print(f"{'':<14} {text:<44} {r['wide_per_chunk']:>8.2f}", flush=True)
 
 
 def print_phi_rows(phi: dict, options: Any) -> None:

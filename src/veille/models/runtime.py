@@ -56,7 +56,9 @@ def resolve_device(requested: str) -> str:
 
 
 def resolve_dtype(requested: str, device: str, role: str | None = None) -> str:
-    """The dtype a model loads in; ``auto`` picks per device (and on CPUs, per role).
+    """The dtype a model loads in when it is not quantized; ``auto`` picks per device (and on CPUs, per role).
+
+    (On the CPU models are int8 by default, see :func:`eight_bit_plan`; this is what ``--no-8bit`` gets.)
 
     CUDA: bf16 with compute capability ≥ 8, else fp16. MPS: fp16. CPU with native bf16: bf16.
     Other CPUs: the reasoner keeps bf16 weights and computes its prompts in fp32 (see
