@@ -288,40 +288,45 @@ def phi_call(model: Any, prompt_tokens: int, new_tokens: int) -> Callable[[], An
     return call
 
 
-def phi_scored_judge(model: Any, group: int) -> Callable[[], Any]:
+def phi_scored_judge(model: Any, group: int, side_by_side: bool = True) -> Callable[[], Any]:
     """What veille's judge computes for one group of chunks (see ``analysis.reason._judge_scored``).
 
-    The prompt once, then per chunk: the line head (``[id] level:``, one forward on the cache) whose
-    last logits give the level, and the title (``TITLE_TOKENS`` written, on the cache).
+    Through the backend's own batched calls, on token ids of the real lengths: the prompt once
+    (its opening reused from the group before, as veille's cache does), then the ``group`` line
+    heads (``[id] level:``) side by side, whose last logits give the levels, then the ``group``
+    titles (``TITLE_TOKENS`` each) written side by side on the shared cache.
+    ``side_by_side=False``: the same calls one chunk at a time, on the cached prompt (for comparison).
     """
+    from types import SimpleNamespace
+
     import torch
-    from transformers import DynamicCache
 
     from veille.analysis.reason import TITLE_TOKENS
-    from veille.backends._hf import greedy_kwargs
+    from veille.backends.causal_lm import CausalLMBackend
 
-    prompt = judge_prompt_tokens(group, scored=True)
+    backend = CausalLMBackend.__new__(CausalLMBackend)
+    backend.model, backend.chat = model, False
+    backend.tokenizer = SimpleNamespace(pad_token_id=None, eos_token_id=50256)  # ids are drawn, not tokenized
+    backend._cache, backend._cached_ids, backend.reused_tokens, backend.computed_tokens = None, [], 0, 0
+    prompt, header = judge_prompt_tokens(group, scored=True), judge_prompt_tokens(group, header=True)
     gen = torch.Generator().manual_seed(1)
 
+    def draw(count: int) -> list[int]:
+        return torch.randint(100, 50000, (count,), generator=gen).tolist()
+
+    opening = draw(header)
+
     def call() -> Any:
-        cache = DynamicCache(config=model.config)
-        ids = torch.randint(100, 50000, (1, prompt), generator=gen).to(DEVICE)
-        with torch.inference_mode():
-            for _ in range(group):
-                head = torch.randint(100, 50000, (1, 6), generator=gen).to(DEVICE)  # "\n[12] level:"
-                ids = torch.cat([ids, head], dim=1)
-                model(input_ids=ids[:, cache.get_seq_length() :], cache=cache, use_cache=True)
-                title = torch.randint(100, 50000, (1, 3), generator=gen).to(DEVICE)  # " 1 title:"
-                ids = torch.cat([ids, title], dim=1)
-                ids = model.generate(
-                    input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
-                    cache=cache,
-                    pad_token_id=0,
-                    eos_token_id=None,
-                    **{**greedy_kwargs(TITLE_TOKENS), "min_new_tokens": TITLE_TOKENS},
-                )
-        return ids
+        ids = opening + draw(prompt - header)  # the next group's prompt: only the opening is reused
+        heads = [ids + draw(5 + i % 2) for i in range(group)]  # " [9] level:" / " [12] level:"
+        starts = [head + draw(3) for head in heads]  # " 1 title:"
+        if not side_by_side:
+            return [
+                (backend.last_logits([h]), backend.generate_rows([s], max_new_tokens=TITLE_TOKENS))
+                for h, s in zip(heads, starts, strict=True)
+            ]
+        backend.last_logits(heads)
+        return backend.generate_rows(starts, max_new_tokens=TITLE_TOKENS)
 
     return call
 
@@ -393,13 +398,18 @@ def fixed_length_generation() -> None:
     _hf.greedy_kwargs = lambda n: {**original(n), "min_new_tokens": n}
 
 
-def judge_prompt_tokens(group: int, scored: bool = False) -> int:
-    """Estimated Phi-2 tokens (≈ 4 characters each in English) of a judge prompt for ``group`` chunks."""
+def judge_prompt_tokens(group: int, scored: bool = False, header: bool = False) -> int:
+    """Estimated Phi-2 tokens (≈ 4 characters each in English) of a judge prompt for ``group`` chunks.
+
+    ``header``: only its opening (instructions, rubric, site), the same in every judge prompt.
+    """
     from veille.analysis.prompts import JudgeItem, judge_prompt
 
     items = [JudgeItem(i, i * 20, i * 20 + 20, TYPICAL_DESCRIPTION) for i in range(group)]
     body = judge_prompt(items, before=TYPICAL_DESCRIPTION, after=TYPICAL_DESCRIPTION, scored=scored)
     text = "Instruct: " + body + "\nOutput:"
+    if header:
+        text = text[: text.index("Just before:")]
     return math.ceil(len(text) / 4)
 
 
@@ -514,6 +524,7 @@ def measure_phi2(reps: int, group: int) -> dict:
         "naive": timed(phi_call(model, NAIVE_REASON_PROMPT, NAIVE_REASON_TOKENS), reps),
         "written": timed(phi_call(model, judge_in, judge_out), reps),
         "judge": timed(phi_scored_judge(model, group), reps),
+        "judge_one_by_one": timed(phi_scored_judge(model, group, side_by_side=False), reps),
         "summary": timed(phi_call(model, summary_in, summary_out), reps),
         "rss": rss_gb(),
         "judge_shape": (judge_in, judge_out),
@@ -607,7 +618,9 @@ def print_phi_rows(phi: dict, options: Any) -> None:
         text = f"naive, {how} (int8 {seconds / phi['naive']:.2f}x faster)"
         print(f"{'':<14} {text:<44} {seconds:>8.1f}")
     print(f"{'':<14} {f'written verdicts, {g} chunks/prompt: {ji} in, {jo} new':<44} {phi['written'] / g:>8.1f}")
-    print(f"{'':<14} {f'weighed levels + {TITLE_TOKENS}-token titles, {g}/prompt':<44} {phi['judge'] / g:>8.1f}")
+    print(f"{'':<14} {f'weighed levels + {TITLE_TOKENS}-token titles, {g} side by side':<44} {phi['judge'] / g:>8.1f}")
+    text = f"the same one chunk at a time ({phi['judge_one_by_one'] / phi['judge']:.2f}x slower)"
+    print(f"{'':<14} {text:<44} {phi['judge_one_by_one'] / g:>8.1f}")
     print(f"{'':<14} {f'summary: {si} in, {so} new (per video)':<44} {phi['summary']:>8.1f}", flush=True)
 
 

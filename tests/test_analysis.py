@@ -100,30 +100,40 @@ class ScoringFake(FakeBackend):
         super().__init__()
         self.probs, self.titles, self.starts = list(probs), list(titles), []
 
-    def choose(self, prompt: str, choices: Any, *, answer_start: str = "") -> list[float] | None:
-        self.starts.append(answer_start)
-        return self.probs.pop(0)
+    def choose_each(self, prompt: str, choices: Any, answer_starts: Any) -> list[list[float]] | None:
+        self.starts.append(list(answer_starts))
+        if self.probs[0] is None:
+            return None
+        return [self.probs.pop(0) for _ in answer_starts]
 
-    def continue_answer(self, prompt: str, answer_start: str, *, max_new_tokens: int, stop: Any = ()) -> str:
-        self.starts.append(answer_start)
+    def continue_each(self, prompt: str, answer_starts: Any, *, max_new_tokens: int, stop: Any = ()) -> list[str]:
+        self.starts.append(list(answer_starts))
         assert max_new_tokens <= 12 and "\n" in stop
-        return self.titles.pop(0)
+        return [self.titles.pop(0) for _ in answer_starts]
 
 
 def test_scoring_reasoner_weighs_levels_and_writes_only_titles() -> None:
     llm = ScoringFake([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], ["Person walks past", ""])
     items = [JudgeItem(4, 0, 10, "A man walks by. He leaves."), JudgeItem(5, 10, 20, "Smoke rises. Fire.")]
     verdicts, calls, warnings = judge(items, llm, group_size=7)
-    assert calls == 4 and not warnings
+    assert calls == 2 and not warnings  # one batched call for the levels, one for the titles
     assert (verdicts[4].threat_level, verdicts[4].confidence, verdicts[4].title) == (0, 0.7, "Person walks past")
     assert (verdicts[5].threat_level, verdicts[5].confidence, verdicts[5].title) == (2, 0.6, "Smoke rises")
-    # the answer grows line by line, so each call extends the one before
+    # each chunk's line is answered side by side: the head, then the title after the weighed level
     assert llm.starts == [
-        " [4] level:",
-        " [4] level: 0 title:",
-        " [4] level: 0 title: Person walks past\n[5] level:",
-        " [4] level: 0 title: Person walks past\n[5] level: 2 title:",
+        [" [4] level:", " [5] level:"],
+        [" [4] level: 0 title:", " [5] level: 2 title:"],
     ]
+
+
+def test_scoring_reasoner_failure_is_a_warning() -> None:
+    class Failing(ScoringFake):
+        def continue_each(self, prompt: str, answer_starts: Any, **kwargs: Any) -> list[str]:
+            raise BackendError("out of memory")
+
+    llm = Failing([[0.7, 0.2, 0.1]], [])
+    verdicts, calls, warnings = judge([JudgeItem(0, 0, 10, "x")], llm)
+    assert verdicts == {} and calls == 2 and any("out of memory" in w for w in warnings)
 
 
 def test_scoring_reasoner_that_cannot_weigh_falls_back_to_written_lines() -> None:
@@ -140,11 +150,11 @@ def test_judge_with_the_tiny_phi_checkpoint(tiny_models: dict[str, Any]) -> None
     phi = create_backend("reasoner", tiny_models["phi"], RuntimeOptions(device="cpu", dtype="fp32"), model_id="t")
     items = [JudgeItem(i, i * 20, i * 20 + 20, f"A person walks past the door, scene {i}.") for i in range(3)]
     verdicts, calls, _ = judge(items, phi, group_size=3)
-    assert sorted(verdicts) == [0, 1, 2] and calls == 6
+    assert sorted(verdicts) == [0, 1, 2] and calls == 2
     assert all(
         v.threat_level in (0, 1, 2) and 0 <= v.confidence <= 1 and 0 < len(v.title) <= 60 for v in verdicts.values()
     )
-    assert phi.reused_tokens > phi.computed_tokens  # each line was computed on top of the cached prompt
+    assert phi.reused_tokens > 0  # the titles were written on top of the prompt cached by the levels
     phi.close()
 
 

@@ -201,6 +201,21 @@ def test_choose_weighs_levels_like_a_fresh_model(backends: dict[str, Any]) -> No
     assert phi.choose("x", ["same", "same"]) is None  # choices that cannot be told apart
 
 
+def test_batched_answers_match_one_at_a_time(backends: dict[str, Any]) -> None:
+    phi = backends["phi"]
+    prompt = "Scenes: [3] a man at the door. [12] a van stops."
+    heads = [" [3] level:", " [12] level:", " [3] level: 1 title: Man at the door and"]  # token counts differ
+    phi._cache, phi._cached_ids = None, []
+    together = phi.choose_each(prompt, [" 0", " 1", " 2"], heads)
+    alone = [phi.choose(prompt, [" 0", " 1", " 2"], answer_start=h) for h in heads]
+    assert together is not None and np.allclose(together, alone, atol=1e-4)
+    written = phi.continue_each(prompt, heads, max_new_tokens=5)
+    assert written == [phi.continue_answer(prompt, h, max_new_tokens=5) for h in heads]
+    reused = phi.reused_tokens
+    phi.continue_each(prompt, heads[:2], max_new_tokens=2)
+    assert phi.reused_tokens - reused >= len(phi._ids(prompt, "")) - 1  # a batch leaves the shared prompt cached
+
+
 def test_smolvlm2_without_its_extra_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 

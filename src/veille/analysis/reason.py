@@ -74,27 +74,27 @@ def _judge_written(group: Sequence[JudgeItem], llm: Any, prompt: str, warnings: 
 def _judge_scored(
     group: Sequence[JudgeItem], llm: Any, prompt: str, warnings: list[str]
 ) -> tuple[dict[int, Judgement] | None, int]:
-    """Fill ``[id] level: N title: …`` line by line: N weighed, the title written; None if N can't be weighed."""
-    verdicts: dict[int, Judgement] = {}
-    answer, calls = "", 0
+    """Answer ``[id] level: N title: …`` for each chunk, side by side: N weighed, the title written.
+
+    Two batched calls per group: the levels of all its chunks, then their titles. None if the
+    levels can't be weighed.
+    """
+    heads = [f" [{item.chunk_id}] level:" for item in group]
     try:
-        for item in group:
-            sep = "\n" if answer else " "
-            head = f"{sep}[{item.chunk_id}] level:"
-            probs = llm.choose(prompt, LEVEL_CHOICES, answer_start=answer + head)
-            calls += 1
-            if probs is None:
-                return None, calls
-            level = max(range(len(probs)), key=probs.__getitem__)
-            answer += f"{head} {level} title:"
-            written = llm.continue_answer(prompt, answer, max_new_tokens=TITLE_TOKENS, stop=("\n", "["))
-            calls += 1
-            title = clean_title(written) or clean_title(item.description.split(". ")[0])
-            answer += f" {title}"
-            verdicts[item.chunk_id] = Judgement(item.chunk_id, level, round(float(probs[level]), 3), title, "")
+        probs = llm.choose_each(prompt, LEVEL_CHOICES, heads)
+        if probs is None:
+            return None, 1
+        levels = [max(range(len(p)), key=p.__getitem__) for p in probs]
+        starts = [f"{head} {level} title:" for head, level in zip(heads, levels, strict=True)]
+        written = llm.continue_each(prompt, starts, max_new_tokens=TITLE_TOKENS, stop=("\n", "["))
     except BackendError as exc:
-        warnings.append(f"reasoner failed on {len(group) - len(verdicts)} chunk(s): {exc}")
-    return verdicts, calls
+        warnings.append(f"reasoner failed on {len(group)} chunk(s): {exc}")
+        return {}, 2
+    verdicts = {}
+    for item, level, p, text in zip(group, levels, probs, written, strict=True):
+        title = clean_title(text) or clean_title(item.description.split(". ")[0])
+        verdicts[item.chunk_id] = Judgement(item.chunk_id, level, round(float(p[level]), 3), title, "")
+    return verdicts, 2
 
 
 def summarise(

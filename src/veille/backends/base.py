@@ -58,17 +58,25 @@ class TextModel(Protocol):
 class ScoringTextModel(TextModel, Protocol):
     """A text model that can also weigh a few one-token answers without writing them.
 
-    ``answer_start`` is text already written after the prompt (the model's format around the prompt
-    is the backend's business). Local models keep the attention cache of the previous call, so a
-    prompt that repeats a former one plus a few tokens costs only those tokens.
+    An answer start is text already written after the prompt (the model's format around the
+    prompt is the backend's business); several answer starts after one prompt are worked on side
+    by side, in one batch. Local models keep the attention cache of the shared prompt, so the
+    next call that repeats it costs only the tokens that differ.
     """
 
-    def choose(self, prompt: str, choices: Sequence[str], *, answer_start: str = "") -> list[float] | None:
-        """Probabilities (summing to 1) of each choice as the next text, or None if they cannot be told apart."""
+    def choose_each(
+        self, prompt: str, choices: Sequence[str], answer_starts: Sequence[str]
+    ) -> list[list[float]] | None:
+        """Per answer start, the probabilities (summing to 1) of each choice as the next text.
+
+        None when the choices cannot be told apart by one token.
+        """
         ...
 
-    def continue_answer(self, prompt: str, answer_start: str, *, max_new_tokens: int, stop: Sequence[str] = ()) -> str:
-        """The continuation of ``answer_start`` (written after ``prompt``), cut before the first ``stop``."""
+    def continue_each(
+        self, prompt: str, answer_starts: Sequence[str], *, max_new_tokens: int, stop: Sequence[str] = ()
+    ) -> list[str]:
+        """The continuation of each answer start (written after ``prompt``), each cut before the first ``stop``."""
         ...
 
 

@@ -51,52 +51,118 @@ class CausalLMBackend:
 
     def continue_answer(self, prompt: str, answer_start: str, *, max_new_tokens: int, stop: Sequence[str] = ()) -> str:
         """The continuation of ``answer_start`` written after ``prompt``, cut before the first ``stop``."""
-        import torch
+        return self.continue_each(prompt, [answer_start], max_new_tokens=max_new_tokens, stop=stop)[0]
 
+    def continue_each(
+        self, prompt: str, answer_starts: Sequence[str], *, max_new_tokens: int, stop: Sequence[str] = ()
+    ) -> list[str]:
+        """The continuation of each answer start after ``prompt``, written side by side in one batch."""
         stops = tuple(stop) + (() if self.chat else PHI2_STOP)
-        ids = self._ids(prompt, answer_start)
-        cache = self._reuse(ids)
-        input_ids = torch.tensor([ids], device=_hf.input_device(self.model))
-        kwargs = _hf.greedy_kwargs(max_new_tokens)
-        if stops:
-            kwargs.update(stop_strings=list(stops), tokenizer=self.tokenizer)
-        if self.tokenizer.pad_token_id is None:
-            kwargs["pad_token_id"] = self.tokenizer.eos_token_id
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), cache=cache, **kwargs
-            )
-        self._cached_ids = out[0, : cache.get_seq_length()].tolist()
-        text = self.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
-        return cut_at_stop(text, stops)
+        rows = [self._ids(prompt, start) for start in answer_starts]
+        written = self.generate_rows(rows, max_new_tokens=max_new_tokens, stop=stops)
+        return [cut_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), stops) for new in written]
 
     def choose(self, prompt: str, choices: Sequence[str], *, answer_start: str = "") -> list[float] | None:
-        """Probabilities of each choice as the next text after ``answer_start``.
+        """Probabilities of each choice as the next text after ``answer_start``."""
+        probs = self.choose_each(prompt, choices, [answer_start])
+        return probs[0] if probs else None
+
+    def choose_each(
+        self, prompt: str, choices: Sequence[str], answer_starts: Sequence[str]
+    ) -> list[list[float]] | None:
+        """Probabilities of each choice after each answer start, weighed in one batched forward pass.
 
         The choices are told apart by the first token where their tokenizations part (after any
         shared token, such as a leading space); None when that token is the same for two of them.
         """
         import torch
 
-        seqs = [self._ids(prompt, answer_start + choice) for choice in choices]
-        part = 0
-        while all(len(s) > part for s in seqs) and len({s[part] for s in seqs}) == 1:
-            part += 1
-        if part == 0 or any(len(s) <= part for s in seqs) or len({s[part] for s in seqs}) < len(seqs):
-            return None
-        ids = seqs[0][:part]
-        cache = self._reuse(ids)
-        done = cache.get_seq_length()
-        device = _hf.input_device(self.model)
+        rows, picks = [], []
+        for start in answer_starts:
+            seqs = [self._ids(prompt, start + choice) for choice in choices]
+            part = _parting_token(seqs)
+            if part is None:
+                return None
+            rows.append(seqs[0][:part])
+            picks.append([s[part] for s in seqs])
+        logits = self.last_logits(rows)
+        return [torch.softmax(logits[i, pick], dim=-1).tolist() for i, pick in enumerate(picks)]
+
+    def last_logits(self, rows: Sequence[list[int]]) -> Any:
+        """The next-token logits (fp32, one row per input) after each token sequence of ``rows``."""
+        import torch
+
+        cache, done, ids, mask = self._batch(rows, room=0)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([ids[done:]], device=device), cache=cache, use_cache=True)
-        self._cached_ids = ids
-        logits = out.logits[0, -1, [s[part] for s in seqs]].float()
-        return torch.softmax(logits, dim=-1).tolist()
+            out = self.model(
+                input_ids=ids[:, done:],
+                attention_mask=mask,
+                position_ids=position_ids[:, done:],
+                cache=cache,
+                use_cache=True,
+            )
+        self._cached_ids = rows[0] if len(rows) == 1 else rows[0][:done]
+        return out.logits[:, -1].float()
+
+    def generate_rows(
+        self, rows: Sequence[list[int]], *, max_new_tokens: int, stop: Sequence[str] = ()
+    ) -> list[list[int]]:
+        """The tokens generated after each of ``rows``, greedily and side by side (one batch)."""
+        import torch
+
+        cache, done, ids, mask = self._batch(rows, room=max_new_tokens)
+        kwargs = _hf.greedy_kwargs(max_new_tokens)
+        if stop:
+            kwargs.update(stop_strings=list(stop), tokenizer=self.tokenizer)
+        if self.tokenizer.pad_token_id is None:
+            kwargs["pad_token_id"] = self.tokenizer.eos_token_id
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids, attention_mask=mask, cache=cache, **kwargs)
+        self._cached_ids = rows[0][:done]
+        return [row.tolist() for row in out[:, ids.shape[1] :]]
 
     def _ids(self, prompt: str, answer_start: str) -> list[int]:
         text = self.format(prompt) + answer_start
         return list(self.tokenizer(text, add_special_tokens=not self.chat)["input_ids"])
+
+    def _batch(self, rows: Sequence[list[int]], *, room: int) -> tuple[Any, int, Any, Any]:
+        """A cache holding what the rows share, its length, and the rows left-padded after it, with their mask.
+
+        What the rows share is computed once and kept as the next call's cache. A single row
+        weighed (``room=0``) goes on in that cache. Otherwise the call works on a copy of it per row,
+        made for ``room`` more tokens, so no step copies the whole cache to grow it. Each row's own
+        tokens are padded on the left up to the shared part; the mask hides the padding.
+        """
+        import torch
+
+        device = _hf.input_device(self.model)
+        shared = _shared_length(rows)
+        cache = self._reuse(rows[0][: shared + 1])
+        done = cache.get_seq_length()
+        if done < shared and (len(rows) > 1 or room):
+            with torch.inference_mode():
+                self.model(input_ids=torch.tensor([rows[0][done:shared]], device=device), cache=cache, use_cache=True)
+            self.computed_tokens += shared - done
+            done = shared
+        self.computed_tokens += sum(len(r) - done for r in rows)
+        width = max(len(r) for r in rows) - done
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        ids = [r[:done] + [pad] * (width - len(r) + done) + r[done:] for r in rows]
+        mask = [[1] * done + [0] * (width - len(r) + done) + [1] * (len(r) - done) for r in rows]
+        if len(rows) > 1 or room:
+            cache = self._per_row(cache, len(rows), done + width + room)
+        return cache, done, torch.tensor(ids, device=device), torch.tensor(mask, device=device)
+
+    def _per_row(self, prefix: Any, batch: int, length: int) -> Any:
+        """A preallocated cache of ``batch`` rows and ``length`` tokens, each row starting with ``prefix``."""
+        from transformers import StaticCache
+
+        cache = StaticCache(config=self.model.config, max_cache_len=length)
+        for layer, source in zip(cache.layers, prefix.layers, strict=True):
+            if source.is_initialized and source.keys.shape[-2]:
+                layer.update(source.keys.expand(batch, -1, -1, -1), source.values.expand(batch, -1, -1, -1))
+        return cache
 
     def _reuse(self, ids: list[int]) -> Any:
         """The cache cut back to the longest prefix ``ids`` shares with the last call (one token left to compute)."""
@@ -110,10 +176,28 @@ class CausalLMBackend:
         else:
             self._cache.crop(same - self._cache.get_seq_length())
         self.reused_tokens += same
-        self.computed_tokens += len(ids) - same
         return self._cache
 
     def close(self) -> None:
         """Free the model and its cache."""
         model, self.model, self._cache, self._cached_ids = self.model, None, None, []
         _hf.free(model)
+
+
+def _shared_length(rows: Sequence[list[int]]) -> int:
+    """How many leading tokens all ``rows`` share, leaving each at least one token of its own."""
+    limit = min(len(r) for r in rows) - 1
+    shared = 0
+    while shared < limit and all(r[shared] == rows[0][shared] for r in rows[1:]):
+        shared += 1
+    return shared
+
+
+def _parting_token(seqs: Sequence[list[int]]) -> int | None:
+    """The index of the first token where all ``seqs`` differ from each other, or None if there is none."""
+    part = 0
+    while all(len(s) > part for s in seqs) and len({s[part] for s in seqs}) == 1:
+        part += 1
+    if part == 0 or any(len(s) <= part for s in seqs) or len({s[part] for s in seqs}) < len(seqs):
+        return None
+    return part
