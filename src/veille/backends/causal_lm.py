@@ -1,8 +1,9 @@
 """Reasoner backend: Phi-2 (``Instruct: …\\nOutput:``) and chat-templated causal LMs such as Phi-3.
 
-The backend keeps the attention (KV) cache of its last call. A prompt that starts with the same
-tokens as the previous one (the judge's instructions and scenes, growing by one verdict at a
-time) is computed from where they part, which on a CPU is most of the cost of a prompt.
+The backend keeps the attention (KV) cache of the prompt of its last call. A prompt that starts
+with the same tokens (the judge's instructions, or the same scenes with other answer starts) is
+computed from where they part, which on a CPU is most of the cost of a prompt. Several answers to
+one prompt are weighed or written side by side, in one batch, on that shared cache.
 """
 
 from __future__ import annotations
