@@ -216,6 +216,20 @@ def test_batched_answers_match_one_at_a_time(backends: dict[str, Any]) -> None:
     assert phi.reused_tokens - reused >= len(phi._ids(prompt, "")) - 1  # a batch leaves the shared prompt cached
 
 
+def test_batches_are_split_to_fit_in_memory(backends: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from veille.models import runtime
+
+    phi = backends["phi"]
+    prompt, heads = "Scenes: [3] a man at the door.", [" [3] level:", " [4] level:", " [5] level: 2 title:"]
+    together = phi.continue_each(prompt, heads, max_new_tokens=4)
+    rows = [phi._ids(prompt, h) for h in heads]
+    assert len(phi._parts(rows, room=4)) == 1  # the tiny model's caches fit at once
+    per_row = len(phi._parts(rows, room=4)[0])
+    monkeypatch.setattr(runtime, "spare_bytes", lambda device: 1)  # no room: one row at a time
+    assert [len(part) for part in phi._parts(rows, room=4)] == [1, 1, 1] and per_row == 3
+    assert phi.continue_each(prompt, heads, max_new_tokens=4) == together
+
+
 def test_smolvlm2_without_its_extra_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 

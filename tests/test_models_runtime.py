@@ -6,6 +6,7 @@ import copy
 import gc
 import weakref
 
+import psutil
 import pytest
 import torch
 
@@ -163,6 +164,7 @@ def test_release_collects_cycles_holding_a_model() -> None:
     finally:
         gc.enable()
     assert runtime.memory_bytes("cpu") > 0
+    assert 0 < runtime.spare_bytes("cpu") < psutil.virtual_memory().total
 
 
 def test_int8_linears_stay_close_to_fp32_and_compute_in_int8() -> None:

@@ -93,6 +93,30 @@ class CausalLMBackend:
         """The next-token logits (fp32, one row per input) after each token sequence of ``rows``."""
         import torch
 
+        return torch.cat([self._last_logits(part) for part in self._parts(rows, room=0)])
+
+    def generate_rows(
+        self, rows: Sequence[list[int]], *, max_new_tokens: int, stop: Sequence[str] = ()
+    ) -> list[list[int]]:
+        """The tokens generated after each of ``rows``, greedily and side by side (batches that fit in memory)."""
+        parts = self._parts(rows, room=max_new_tokens)
+        return [new for part in parts for new in self._generate_rows(part, max_new_tokens, stop)]
+
+    def _parts(self, rows: Sequence[list[int]], *, room: int) -> list[Sequence[list[int]]]:
+        """``rows`` in batches whose per-row caches take at most half the memory left on the model's device."""
+        from veille.models.runtime import spare_bytes
+
+        config = self.model.config.get_text_config()
+        heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        per_token = 2 * config.num_hidden_layers * heads * head_dim * self.model.dtype.itemsize
+        per_row = per_token * (max(len(r) for r in rows) + room)
+        size = max(1, spare_bytes(_hf.input_device(self.model)) // per_row) if len(rows) > 1 else 1
+        return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+    def _last_logits(self, rows: Sequence[list[int]]) -> Any:
+        import torch
+
         cache, done, ids, mask = self._batch(rows, room=0)
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
@@ -106,10 +130,7 @@ class CausalLMBackend:
         self._cached_ids = rows[0] if len(rows) == 1 else rows[0][:done]
         return out.logits[:, -1].float()
 
-    def generate_rows(
-        self, rows: Sequence[list[int]], *, max_new_tokens: int, stop: Sequence[str] = ()
-    ) -> list[list[int]]:
-        """The tokens generated after each of ``rows``, greedily and side by side (one batch)."""
+    def _generate_rows(self, rows: Sequence[list[int]], max_new_tokens: int, stop: Sequence[str]) -> list[list[int]]:
         import torch
 
         cache, done, ids, mask = self._batch(rows, room=max_new_tokens)

@@ -187,6 +187,18 @@ def memory_bytes(device: str) -> int:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
+def spare_bytes(device: Any) -> int:
+    """Half of the memory still free on ``device`` (a torch device): what a working buffer may take."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0]) // 2
+    import psutil
+
+    return int(psutil.virtual_memory().available) // 2
+
+
 def release(*objs: Any) -> None:
     """Drop the given references, collect garbage and empty the CUDA cache (when CUDA is in use).
 
