@@ -230,6 +230,16 @@ def test_batches_are_split_to_fit_in_memory(backends: dict[str, Any], monkeypatc
     assert phi.continue_each(prompt, heads, max_new_tokens=4) == together
 
 
+def test_generation_on_a_preallocated_cache_is_never_compiled(
+    backends: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phi, seen = backends["phi"], []
+    real = phi.model.generate
+    monkeypatch.setattr(phi.model, "generate", lambda **kwargs: seen.append(kwargs) or real(**kwargs))
+    phi.continue_each("Scenes: a van stops.", [" [1] level:", " [2] level:"], max_new_tokens=2)
+    assert seen and all(k["disable_compile"] is True and type(k["cache"]).__name__ == "StaticCache" for k in seen)
+
+
 def test_smolvlm2_without_its_extra_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 

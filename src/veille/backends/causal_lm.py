@@ -134,7 +134,8 @@ class CausalLMBackend:
         import torch
 
         cache, done, ids, mask = self._batch(rows, room=max_new_tokens)
-        kwargs = _hf.greedy_kwargs(max_new_tokens)
+        # a preallocated cache would make transformers compile the model on CUDA, for every new shape
+        kwargs = {**_hf.greedy_kwargs(max_new_tokens), "disable_compile": True}
         if stop:
             kwargs.update(stop_strings=list(stop), tokenizer=self.tokenizer)
         if self.tokenizer.pad_token_id is None:
