@@ -296,7 +296,7 @@ def phi_scored_judge(model: Any, group: int, side_by_side: bool = True) -> Calla
     Through the backend's own batched calls, on token ids of the real lengths: the prompt once
     (its opening reused from the group before, as veille's cache does), then the ``group`` line
     heads (``[id] level:``) side by side, whose last logits give the levels, then the ``group``
-    titles (``TITLE_TOKENS`` each) written side by side on the shared cache.
+    titles (``TITLE_TOKENS`` each) written side by side, going on in the caches the levels were weighed in.
     ``side_by_side=False``: the same calls one chunk at a time, on the cached prompt (for comparison).
     """
     from types import SimpleNamespace

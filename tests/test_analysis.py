@@ -154,7 +154,7 @@ def test_judge_with_the_tiny_phi_checkpoint(tiny_models: dict[str, Any]) -> None
     assert all(
         v.threat_level in (0, 1, 2) and 0 <= v.confidence <= 1 and 0 < len(v.title) <= 60 for v in verdicts.values()
     )
-    assert phi.reused_tokens > 0  # the titles were written on top of the prompt cached by the levels
+    assert phi.reused_tokens > phi.computed_tokens  # the titles went on in the caches of the levels
     phi.close()
 
 

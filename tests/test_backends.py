@@ -216,6 +216,23 @@ def test_batched_answers_match_one_at_a_time(backends: dict[str, Any]) -> None:
     assert phi.reused_tokens - reused >= len(phi._ids(prompt, "")) - 1  # a batch leaves the shared prompt cached
 
 
+def test_answers_go_on_in_the_caches_of_the_levels_just_weighed(backends: dict[str, Any]) -> None:
+    phi = backends["phi"]
+    prompt, heads = "Scenes: [3] a man at the door. [12] a van stops.", [" [3] level:", " [12] level:"]
+    starts = [f"{h} 1 title:" for h in heads]
+    alone = []
+    for start in starts:
+        phi._cache, phi._cached_ids, phi._rows = None, [], None
+        alone.append(phi.continue_answer(prompt, start, max_new_tokens=5))
+    phi.choose_each(prompt, [" 0", " 1", " 2"], heads)
+    computed = phi.computed_tokens
+    assert phi.continue_each(prompt, starts, max_new_tokens=5) == alone
+    assert phi.computed_tokens - computed == sum(len(phi._ids("", s)) for s in (" 1 title:", " 1 title:")) - 2 * len(
+        phi._ids("", "")
+    )  # only what each line added was computed
+    assert phi._rows is None  # and those caches are not used twice
+
+
 def test_batches_are_split_to_fit_in_memory(backends: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from veille.models import runtime
 

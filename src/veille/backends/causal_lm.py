@@ -8,7 +8,9 @@ one prompt are weighed or written side by side, in one batch, on that shared cac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from veille.backends.base import cut_at_stop
 #: Phi-2's question-answering format (its model card); generation stops at the next instruction.
 PHI2_FORMAT = "Instruct: {prompt}\nOutput:"
 PHI2_STOP = ("Instruct:",)
+#: Tokens a batch weighed keeps free in its caches, so the answers that follow can go on in them.
+FOLLOW_ROOM = 32
 
 
 class CausalLMBackend:
@@ -36,6 +40,7 @@ class CausalLMBackend:
         self.chat = bool(getattr(self.tokenizer, "chat_template", None))
         self._cache: Any = None
         self._cached_ids: list[int] = []
+        self._rows: _Rows | None = None
         self.reused_tokens = 0
         self.computed_tokens = 0
 
@@ -93,7 +98,8 @@ class CausalLMBackend:
         """The next-token logits (fp32, one row per input) after each token sequence of ``rows``."""
         import torch
 
-        return torch.cat([self._last_logits(part) for part in self._parts(rows, room=0)])
+        room = FOLLOW_ROOM if len(rows) > 1 else 0
+        return torch.cat([self._last_logits(part, room) for part in self._parts(rows, room=room)])
 
     def generate_rows(
         self, rows: Sequence[list[int]], *, max_new_tokens: int, stop: Sequence[str] = ()
@@ -114,12 +120,12 @@ class CausalLMBackend:
         size = max(1, spare_bytes(_hf.input_device(self.model)) // per_row) if len(rows) > 1 else 1
         return [rows[i : i + size] for i in range(0, len(rows), size)]
 
-    def _last_logits(self, rows: Sequence[list[int]]) -> Any:
+    def _last_logits(self, rows: Sequence[list[int]], room: int) -> Any:
         import torch
 
-        cache, done, ids, mask = self._batch(rows, room=0)
+        cache, done, ids, mask = self._batch(rows, room=room)
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
+        with self._forgetting_on_error(), torch.inference_mode():
             out = self.model(
                 input_ids=ids[:, done:],
                 attention_mask=mask,
@@ -127,23 +133,33 @@ class CausalLMBackend:
                 cache=cache,
                 use_cache=True,
             )
-        self._cached_ids = rows[0] if len(rows) == 1 else rows[0][:done]
+        if len(rows) > 1:  # answers that go on from these rows can go on in their caches
+            capacity = cache.layers[0].max_cache_len
+            self._rows = _Rows(cache, list(rows), ids.tolist(), mask.tolist(), capacity)
         return out.logits[:, -1].float()
 
     def _generate_rows(self, rows: Sequence[list[int]], max_new_tokens: int, stop: Sequence[str]) -> list[list[int]]:
         import torch
 
-        cache, done, ids, mask = self._batch(rows, room=max_new_tokens)
+        cache, _, ids, mask = self._batch(rows, room=max_new_tokens)
         # a preallocated cache would make transformers compile the model on CUDA, for every new shape
         kwargs = {**_hf.greedy_kwargs(max_new_tokens), "disable_compile": True}
         if stop:
             kwargs.update(stop_strings=list(stop), tokenizer=self.tokenizer)
         if self.tokenizer.pad_token_id is None:
             kwargs["pad_token_id"] = self.tokenizer.eos_token_id
-        with torch.inference_mode():
+        with self._forgetting_on_error(), torch.inference_mode():
             out = self.model.generate(input_ids=ids, attention_mask=mask, cache=cache, **kwargs)
-        self._cached_ids = rows[0][:done]
         return [row.tolist() for row in out[:, ids.shape[1] :]]
+
+    @contextmanager
+    def _forgetting_on_error(self) -> Iterator[None]:
+        """Drop every cache when a model call fails (a half-updated cache would poison the next call)."""
+        try:
+            yield
+        except BaseException:
+            self._cache, self._cached_ids, self._rows = None, [], None
+            raise
 
     def _ids(self, prompt: str, answer_start: str) -> list[int]:
         text = self.format(prompt) + answer_start
@@ -155,27 +171,53 @@ class CausalLMBackend:
         What the rows share is computed once and kept as the next call's cache. A single row
         weighed (``room=0``) goes on in that cache. Otherwise the call works on a copy of it per row,
         made for ``room`` more tokens, so no step copies the whole cache to grow it. Each row's own
-        tokens are padded on the left up to the shared part; the mask hides the padding.
+        tokens are padded on the left up to the shared part; the mask hides the padding. Rows that
+        go on from the rows of the last batch go on in that batch's caches.
         """
         import torch
 
         device = _hf.input_device(self.model)
+        following = self._follow(rows, room)
+        if following is not None:
+            cache, done, ids, mask = following
+            return cache, done, *_tensors(ids, mask, device)
         shared = _shared_length(rows)
         cache = self._reuse(rows[0][: shared + 1])
         done = cache.get_seq_length()
         if done < shared and (len(rows) > 1 or room):
-            with torch.inference_mode():
+            with self._forgetting_on_error(), torch.inference_mode():
                 self.model(input_ids=torch.tensor([rows[0][done:shared]], device=device), cache=cache, use_cache=True)
             self.computed_tokens += shared - done
             done = shared
         self.computed_tokens += sum(len(r) - done for r in rows)
-        width = max(len(r) for r in rows) - done
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        ids = [r[:done] + [pad] * (width - len(r) + done) + r[done:] for r in rows]
-        mask = [[1] * done + [0] * (width - len(r) + done) + [1] * (len(r) - done) for r in rows]
+        ids, mask = _left_padded(
+            [r[:done] for r in rows], [[1] * done for _ in rows], [r[done:] for r in rows], self._pad
+        )
         if len(rows) > 1 or room:
-            cache = self._per_row(cache, len(rows), done + width + room)
-        return cache, done, torch.tensor(ids, device=device), torch.tensor(mask, device=device)
+            cache = self._per_row(cache, len(rows), len(ids[0]) + room)
+            self._cached_ids = rows[0][:done]
+        else:
+            self._cached_ids = rows[0]
+        return cache, done, *_tensors(ids, mask, device)
+
+    def _follow(self, rows: Sequence[list[int]], room: int) -> tuple[Any, int, list[list[int]], list[list[int]]] | None:
+        """The last batch's caches and layout, extended by what each row adds, if every row goes on from its own."""
+        last, self._rows = self._rows, None
+        if last is None or len(rows) != len(last.rows):
+            return None
+        if any(len(r) <= len(old) or r[: len(old)] != old for r, old in zip(rows, last.rows, strict=True)):
+            return None
+        added = [r[len(old) :] for r, old in zip(rows, last.rows, strict=True)]
+        ids, mask = _left_padded(last.ids, last.mask, added, self._pad)
+        if len(ids[0]) + room > last.capacity:
+            return None
+        self.computed_tokens += sum(len(a) for a in added)
+        self.reused_tokens += sum(len(old) for old in last.rows)
+        return last.cache, len(last.ids[0]), ids, mask
+
+    @property
+    def _pad(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
 
     def _per_row(self, prefix: Any, batch: int, length: int) -> Any:
         """A preallocated cache of ``batch`` rows and ``length`` tokens, each row starting with ``prefix``."""
@@ -205,6 +247,33 @@ class CausalLMBackend:
         """Free the model and its cache."""
         model, self.model, self._cache, self._cached_ids = self.model, None, None, []
         _hf.free(model)
+
+
+@dataclass
+class _Rows:
+    """The per-row caches of the last batch weighed, with the rows, their padded layout and mask."""
+
+    cache: Any
+    rows: list[list[int]]
+    ids: list[list[int]]
+    mask: list[list[int]]
+    capacity: int
+
+
+def _left_padded(
+    ids: Sequence[list[int]], mask: Sequence[list[int]], added: Sequence[list[int]], pad: int
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Each row's ``added`` tokens after its ``ids``, padded on the left to the longest (the mask hides the padding)."""
+    width = max(len(a) for a in added)
+    out = [list(i) + [pad] * (width - len(a)) + list(a) for i, a in zip(ids, added, strict=True)]
+    seen = [list(m) + [0] * (width - len(a)) + [1] * len(a) for m, a in zip(mask, added, strict=True)]
+    return out, seen
+
+
+def _tensors(ids: list[list[int]], mask: list[list[int]], device: Any) -> tuple[Any, Any]:
+    import torch
+
+    return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
 
 
 def _shared_length(rows: Sequence[list[int]]) -> int:
