@@ -306,10 +306,8 @@ def phi_scored_judge(model: Any, group: int, side_by_side: bool = True) -> Calla
     from veille.analysis.reason import TITLE_TOKENS
     from veille.backends.causal_lm import CausalLMBackend
 
-    backend = CausalLMBackend.__new__(CausalLMBackend)
-    backend.model, backend.chat = model, False
-    backend.tokenizer = SimpleNamespace(pad_token_id=None, eos_token_id=50256)  # ids are drawn, not tokenized
-    backend._cache, backend._cached_ids, backend.reused_tokens, backend.computed_tokens = None, [], 0, 0
+    tokenizer = SimpleNamespace(pad_token_id=None, eos_token_id=50256)  # ids are drawn, not tokenized
+    backend = CausalLMBackend.around(model, tokenizer, None)
     prompt, header = judge_prompt_tokens(group, scored=True), judge_prompt_tokens(group, header=True)
     gen = torch.Generator().manual_seed(1)
 

@@ -34,10 +34,20 @@ class CausalLMBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         kwargs, fields = _hf.load_options(options, "reasoner")
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = _hf.prepare(AutoModelForCausalLM.from_pretrained(path, **kwargs).eval(), fields)
-        self.info = _hf.model_info(model_id, revision, fields)
-        self.chat = bool(getattr(self.tokenizer, "chat_template", None))
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = _hf.prepare(AutoModelForCausalLM.from_pretrained(path, **kwargs).eval(), fields)
+        self._start(model, tokenizer, _hf.model_info(model_id, revision, fields))
+
+    @classmethod
+    def around(cls, model: Any, tokenizer: Any, info: Any) -> CausalLMBackend:
+        """A backend around a model already loaded and prepared (benchmarks build full-size random ones)."""
+        backend = cls.__new__(cls)
+        backend._start(model, tokenizer, info)
+        return backend
+
+    def _start(self, model: Any, tokenizer: Any, info: Any) -> None:
+        self.model, self.tokenizer, self.info = model, tokenizer, info
+        self.chat = bool(getattr(tokenizer, "chat_template", None))
         self._cache: Any = None
         self._cached_ids: list[int] = []
         self._rows: _Rows | None = None
