@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from veille.backends import _hf
+from veille.backends._rows import Rows, left_padded, parting_token, shared_length, tensors
 from veille.backends.base import cut_at_stop
 
 #: Phi-2's question-answering format (its model card); generation stops at the next instruction.
@@ -50,7 +50,7 @@ class CausalLMBackend:
         self.chat = bool(getattr(tokenizer, "chat_template", None))
         self._cache: Any = None
         self._cached_ids: list[int] = []
-        self._rows: _Rows | None = None
+        self._rows: Rows | None = None
         self.reused_tokens = 0
         self.computed_tokens = 0
 
@@ -96,7 +96,7 @@ class CausalLMBackend:
         rows, picks = [], []
         for start in answer_starts:
             seqs = [self._ids(prompt, start + choice) for choice in choices]
-            part = _parting_token(seqs)
+            part = parting_token(seqs)
             if part is None:
                 return None
             rows.append(seqs[0][:part])
@@ -145,7 +145,7 @@ class CausalLMBackend:
             )
         if len(rows) > 1:  # answers that go on from these rows can go on in their caches
             capacity = cache.layers[0].max_cache_len
-            self._rows = _Rows(cache, list(rows), ids.tolist(), mask.tolist(), capacity)
+            self._rows = Rows(cache, list(rows), ids.tolist(), mask.tolist(), capacity)
         return out.logits[:, -1].float()
 
     def _generate_rows(self, rows: Sequence[list[int]], max_new_tokens: int, stop: Sequence[str]) -> list[list[int]]:
@@ -156,8 +156,7 @@ class CausalLMBackend:
         kwargs = {**_hf.greedy_kwargs(max_new_tokens), "disable_compile": True}
         if stop:
             kwargs.update(stop_strings=list(stop), tokenizer=self.tokenizer)
-        if self.tokenizer.pad_token_id is None:
-            kwargs["pad_token_id"] = self.tokenizer.eos_token_id
+        kwargs["pad_token_id"] = self._pad
         with self._forgetting_on_error(), torch.inference_mode():
             out = self.model.generate(input_ids=ids, attention_mask=mask, cache=cache, **kwargs)
         return [row.tolist() for row in out[:, ids.shape[1] :]]
@@ -190,8 +189,8 @@ class CausalLMBackend:
         following = self._follow(rows, room)
         if following is not None:
             cache, done, ids, mask = following
-            return cache, done, *_tensors(ids, mask, device)
-        shared = _shared_length(rows)
+            return cache, done, *tensors(ids, mask, device)
+        shared = shared_length(rows)
         cache = self._reuse(rows[0][: shared + 1])
         done = cache.get_seq_length()
         if done < shared and (len(rows) > 1 or room):
@@ -200,7 +199,7 @@ class CausalLMBackend:
             self.computed_tokens += shared - done
             done = shared
         self.computed_tokens += sum(len(r) - done for r in rows)
-        ids, mask = _left_padded(
+        ids, mask = left_padded(
             [r[:done] for r in rows], [[1] * done for _ in rows], [r[done:] for r in rows], self._pad
         )
         if len(rows) > 1 or room:
@@ -208,7 +207,7 @@ class CausalLMBackend:
             self._cached_ids = rows[0][:done]
         else:
             self._cached_ids = rows[0]
-        return cache, done, *_tensors(ids, mask, device)
+        return cache, done, *tensors(ids, mask, device)
 
     def _follow(self, rows: Sequence[list[int]], room: int) -> tuple[Any, int, list[list[int]], list[list[int]]] | None:
         """The last batch's caches and layout, extended by what each row adds, if every row goes on from its own."""
@@ -218,7 +217,7 @@ class CausalLMBackend:
         if any(len(r) <= len(old) or r[: len(old)] != old for r, old in zip(rows, last.rows, strict=True)):
             return None
         added = [r[len(old) :] for r, old in zip(rows, last.rows, strict=True)]
-        ids, mask = _left_padded(last.ids, last.mask, added, self._pad)
+        ids, mask = left_padded(last.ids, last.mask, added, self._pad)
         if len(ids[0]) + room > last.capacity:
             return None
         self.computed_tokens += sum(len(a) for a in added)
@@ -257,49 +256,3 @@ class CausalLMBackend:
         """Free the model and its cache."""
         model, self.model, self._cache, self._cached_ids = self.model, None, None, []
         _hf.free(model)
-
-
-@dataclass
-class _Rows:
-    """The per-row caches of the last batch weighed, with the rows, their padded layout and mask."""
-
-    cache: Any
-    rows: list[list[int]]
-    ids: list[list[int]]
-    mask: list[list[int]]
-    capacity: int
-
-
-def _left_padded(
-    ids: Sequence[list[int]], mask: Sequence[list[int]], added: Sequence[list[int]], pad: int
-) -> tuple[list[list[int]], list[list[int]]]:
-    """Each row's ``added`` tokens after its ``ids``, padded on the left to the longest (the mask hides the padding)."""
-    width = max(len(a) for a in added)
-    out = [list(i) + [pad] * (width - len(a)) + list(a) for i, a in zip(ids, added, strict=True)]
-    seen = [list(m) + [0] * (width - len(a)) + [1] * len(a) for m, a in zip(mask, added, strict=True)]
-    return out, seen
-
-
-def _tensors(ids: list[list[int]], mask: list[list[int]], device: Any) -> tuple[Any, Any]:
-    import torch
-
-    return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
-
-
-def _shared_length(rows: Sequence[list[int]]) -> int:
-    """How many leading tokens all ``rows`` share, leaving each at least one token of its own."""
-    limit = min(len(r) for r in rows) - 1
-    shared = 0
-    while shared < limit and all(r[shared] == rows[0][shared] for r in rows[1:]):
-        shared += 1
-    return shared
-
-
-def _parting_token(seqs: Sequence[list[int]]) -> int | None:
-    """The index of the first token where all ``seqs`` differ from each other, or None if there is none."""
-    part = 0
-    while all(len(s) > part for s in seqs) and len({s[part] for s in seqs}) == 1:
-        part += 1
-    if part == 0 or any(len(s) <= part for s in seqs) or len({s[part] for s in seqs}) < len(seqs):
-        return None
-    return part
