@@ -75,7 +75,11 @@ def test_ctrl_c_mid_download_leaves_a_usable_cache(catalog_repo_dirs: dict[str, 
         hub.stall("model.safetensors", seconds=30, methods=("GET",))
         env = hub.client_env(home, HF_HUB_DOWNLOAD_TIMEOUT="60")
         cmd = [sys.executable, "-m", "veille", "models", "download", "phi-2"]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # a shell's background job starts with SIGINT ignored, and Python then keeps it ignored: undo that
+        default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint
+        )
         deadline = time.monotonic() + 60
         while "model.safetensors" not in hub.requested_files("GET") and time.monotonic() < deadline:
             time.sleep(0.1)
