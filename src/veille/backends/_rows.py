@@ -15,7 +15,11 @@ class Rows:
     rows: list[list[int]]
     ids: list[list[int]]
     mask: list[list[int]]
-    capacity: int
+
+    @property
+    def capacity(self) -> int:
+        """How many tokens each row's cache can hold."""
+        return int(self.cache.layers[0].max_cache_len)
 
 
 def left_padded(

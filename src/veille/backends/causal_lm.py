@@ -144,8 +144,7 @@ class CausalLMBackend:
                 use_cache=True,
             )
         if len(rows) > 1:  # answers that go on from these rows can go on in their caches
-            capacity = cache.layers[0].max_cache_len
-            self._rows = Rows(cache, list(rows), ids.tolist(), mask.tolist(), capacity)
+            self._rows = Rows(cache, list(rows), ids.tolist(), mask.tolist())
         return out.logits[:, -1].float()
 
     def _generate_rows(self, rows: Sequence[list[int]], max_new_tokens: int, stop: Sequence[str]) -> list[list[int]]:
