@@ -172,7 +172,7 @@ def test_decoding_follows_the_motion(clips) -> None:
 
 
 def test_saturation_tells_a_long_activity_from_scattered_noise() -> None:
-    from veille.video.scan import _saturated
+    from veille.video.packetpass import _saturated
 
     run = np.zeros(300, bool)
     run[50:250] = True  # someone crossing for 20 s of a 30-s window: clean edges, packet mode stays

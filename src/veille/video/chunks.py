@@ -10,11 +10,13 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from veille.settings import ScanSettings
 from veille.types import Box, Chunk, Keyframe, VideoInfo
+from veille.video.checkpoint import box_from, box_state
 from veille.video.decode import grab_frames
-from veille.video.segments import ActiveStretch, heartbeat_times, pick_keyframe_times, split_chunks, union_boxes
+from veille.video.segments import ActiveStretch, pick_keyframe_times, quiet_beats, split_chunks, union_boxes
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,21 +42,95 @@ def plan_chunks(
 
     ``keyframes``: the stream's keyframe times, to prefer picks that are cheap to decode again.
     """
-    plans: list[ChunkPlan] = []
-    for stretch in stretches:
-        for start, end in split_chunks(stretch.segment, cfg.chunk_s):
+    planner = ChunkPlanner(info.duration_s, cfg, keyframes)
+    plans = [plan for stretch in stretches for plan in planner.feed(stretch)]
+    return plans + planner.finish()
+
+
+class ChunkPlanner:
+    """:func:`plan_chunks` fed one stretch at a time: each stretch gives the heartbeats of the quiet
+    before it, then its own chunks, numbered in time order.
+
+    ``keyframes``: the stream's keyframe times so far (a list the scan keeps growing).
+    """
+
+    def __init__(self, duration_s: float, cfg: ScanSettings, keyframes: Sequence[float] | None = None) -> None:
+        self.duration_s, self.cfg, self.keyframes = duration_s, cfg, keyframes
+        self.every_s = cfg.heartbeat_min * 60 if duration_s > 0 else 0.0
+        self.next_id = 0
+        self.quiet_start = 0.0
+
+    def feed(self, stretch: ActiveStretch) -> list[ChunkPlan]:
+        """The plans of ``stretch`` (stretches come in time order)."""
+        segment = stretch.segment
+        plans = self._beats(segment.start_s)
+        for start, end in split_chunks(segment, self.cfg.chunk_s):
             inside = [s for s in stretch.samples if start <= s.t_s < end]
             boxes, regions = union_boxes(inside)
-            picks = tuple(pick_keyframe_times(inside, start, end, cfg.keyframes_per_chunk, keyframes))
+            picks = tuple(pick_keyframe_times(inside, start, end, self.cfg.keyframes_per_chunk, self.keyframes))
             peak = max((s.score for s in inside), default=0.0)
             by_time = {s.t_s: s.boxes for s in inside}
             pick_boxes = tuple(by_time.get(t, ()) for t, _ in picks)
-            plans.append(ChunkPlan(0, stretch.segment.id, start, end, picks, boxes, regions, peak, False, pick_boxes))
-    segments = [s.segment for s in stretches]
-    for t in heartbeat_times(segments, info.duration_s, cfg.heartbeat_min * 60):
-        plans.append(ChunkPlan(0, -1, t, min(info.duration_s, t + 1.0), ((t, 0.0),), heartbeat=True))
-    plans.sort(key=lambda p: p.start_s)
-    return [dataclasses.replace(p, id=i) for i, p in enumerate(plans)]
+            plan = ChunkPlan(0, segment.id, start, end, picks, boxes, regions, peak, False, pick_boxes)
+            plans.append(self._number(plan))
+        self.quiet_start = max(self.quiet_start, segment.end_s)
+        return plans
+
+    def finish(self) -> list[ChunkPlan]:
+        """The heartbeats after the last stretch."""
+        return self._beats(self.duration_s)
+
+    def _beats(self, until_s: float) -> list[ChunkPlan]:
+        if self.every_s <= 0:
+            return []
+        return [
+            self._number(ChunkPlan(0, -1, t, min(self.duration_s, t + 1.0), ((t, 0.0),), heartbeat=True))
+            for t in quiet_beats(self.quiet_start, until_s, self.every_s)
+        ]
+
+    def _number(self, plan: ChunkPlan) -> ChunkPlan:
+        self.next_id += 1
+        return dataclasses.replace(plan, id=self.next_id - 1)
+
+    def state(self) -> list[float]:
+        """The next id and where the current quiet began, as JSON (to resume a scan)."""
+        return [self.next_id, self.quiet_start]
+
+    def restore(self, state: list[float]) -> None:
+        """Continue from :meth:`state`."""
+        self.next_id, self.quiet_start = int(state[0]), state[1]
+
+
+def plan_state(plan: ChunkPlan) -> dict[str, Any]:
+    """A plan as JSON (kept in the work cache)."""
+    return {
+        "id": plan.id,
+        "segment_id": plan.segment_id,
+        "start_s": plan.start_s,
+        "end_s": plan.end_s,
+        "picks": [list(p) for p in plan.picks],
+        "motion_boxes": [box_state(b) for b in plan.motion_boxes],
+        "max_regions": plan.max_regions,
+        "peak_score": plan.peak_score,
+        "heartbeat": plan.heartbeat,
+        "pick_boxes": [[box_state(b) for b in group] for group in plan.pick_boxes],
+    }
+
+
+def plan_from(state: dict[str, Any]) -> ChunkPlan:
+    """The plan saved by :func:`plan_state`."""
+    return ChunkPlan(
+        id=state["id"],
+        segment_id=state["segment_id"],
+        start_s=state["start_s"],
+        end_s=state["end_s"],
+        picks=tuple((t, score) for t, score in state["picks"]),
+        motion_boxes=tuple(box_from(b) for b in state["motion_boxes"]),
+        max_regions=state["max_regions"],
+        peak_score=state["peak_score"],
+        heartbeat=state["heartbeat"],
+        pick_boxes=tuple(tuple(box_from(b) for b in group) for group in state["pick_boxes"]),
+    )
 
 
 def load_chunk(path: Path, plan: ChunkPlan, keyframes: Sequence[float] | None = None) -> Chunk:

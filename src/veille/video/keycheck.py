@@ -9,6 +9,7 @@ catches any change that lasts longer than that interval, whatever the packet siz
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import av
 
@@ -53,6 +54,8 @@ class KeyframeCheck:
         self._frame_t: float | None = None  # last keyframe compared
         self.changes: list[tuple[float, float]] = []
         self.decoded = 0
+        self._held: list[int] = []  # pts of keyframes fed but not handed back yet (B-frame reordering)
+        self._background: Any = None  # a restored background, applied when the decoder is attached
 
     def attach(self, stream: av.video.stream.VideoStream) -> None:
         """Use ``stream``'s decoder (slice threads: a frame comes out of the packet that made it)."""
@@ -63,6 +66,9 @@ class KeyframeCheck:
         width, height = self._ctx.width, self._ctx.height
         self._size = analysis_size(width, height, self.target_h)
         self._detector = MotionDetector(self._size, alpha=1.0, **self._detector_args)
+        if self._background is not None:
+            self._detector.set_background(self._background)
+            self._background = None
 
     def feed(self, t_s: float, packet: av.Packet) -> None:
         """Offer a keyframe packet; it is decoded and compared when ``every_s`` has passed."""
@@ -75,7 +81,22 @@ class KeyframeCheck:
         except av.FFmpegError:
             return
         self._last_t = t_s
+        self._held.append(packet.pts)
         self._compare(frames)
+
+    def refeed(self, packet: av.Packet) -> None:
+        """Decode again a keyframe that a resumed scan had fed but not yet compared (see :meth:`state`)."""
+        if self._ctx is None:
+            return
+        try:
+            frames = self._ctx.decode(packet)
+        except av.FFmpegError:
+            return
+        self._compare(frames)
+
+    def held(self) -> list[int]:
+        """The pts of keyframes fed to the decoder and not handed back yet: a resumed scan feeds them again."""
+        return list(self._held)
 
     def finish(self) -> None:
         """Drain the decoder: with B-frames the last keyframe fed comes out only now."""
@@ -94,6 +115,7 @@ class KeyframeCheck:
             if not frame.key_frame or frame.pts is None:
                 continue
             frame_t = float(frame.pts * self._tb)
+            self._held = [pts for pts in self._held if pts > frame.pts]
             self.decoded += 1
             sample = self._detector.update(small_gray(frame, self._size), frame_t)
             if self._frame_t is not None and sample.score >= self.motion_threshold:
@@ -103,6 +125,30 @@ class KeyframeCheck:
     def settled_s(self) -> float:
         """No change found later can start before this time (the last keyframe compared)."""
         return self._frame_t if self._frame_t is not None else 0.0
+
+    def state(self) -> dict[str, Any]:
+        """Where the check is, as JSON (the decoder itself is rebuilt by re-feeding :meth:`held`)."""
+        from veille.video.checkpoint import array_state
+
+        background = self._detector.background() if self._detector is not None else self._background
+        return {
+            "last_t": self._last_t,
+            "frame_t": self._frame_t,
+            "decoded": self.decoded,
+            "held": list(self._held),
+            "changes": [list(c) for c in self.changes],
+            "background": array_state(background),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state` (call before :meth:`attach`)."""
+        from veille.video.checkpoint import array_from
+
+        self._last_t, self._frame_t = state["last_t"], state["frame_t"]
+        self.decoded = state["decoded"]
+        self._held = list(state["held"])
+        self.changes = [(a, b) for a, b in state["changes"]]
+        self._background = array_from(state["background"])
 
     def pop_changes(self) -> list[tuple[float, float]]:
         """The changed intervals recorded since the last call."""

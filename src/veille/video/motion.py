@@ -50,6 +50,14 @@ class MotionDetector:
         """Forget the background (e.g. after a jump in time)."""
         self._avg = None
 
+    def background(self) -> np.ndarray | None:
+        """The running background (a copy), to carry the detector over to another run."""
+        return None if self._avg is None else self._avg.copy()
+
+    def set_background(self, avg: np.ndarray | None) -> None:
+        """Continue from a background returned by :meth:`background`."""
+        self._avg = None if avg is None else np.ascontiguousarray(avg, dtype=np.float32)
+
     def update(self, gray: np.ndarray, t_s: float) -> MotionSample:
         """Feed one frame; return its motion score (share of pixels changed) and boxes."""
         blurred = cv2.GaussianBlur(gray, (5, 5), 0).astype(np.float32)

@@ -14,25 +14,24 @@ import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from veille.video.bitstream import CLASS_I, N_CLASSES, frame_class, length_size
-from veille.video.keycheck import KeyframeCheck
-from veille.video.probe import open_container
+from veille.video.bitstream import CLASS_I, N_CLASSES
+from veille.video.demux import PacketReader, PacketWindow, ReadPoint, packet_windows
 
-
-@dataclass(frozen=True, slots=True)
-class PacketWindow:
-    """The packets of one stretch of the video, sorted by presentation time."""
-
-    start_s: float
-    end_s: float
-    times: np.ndarray  # float64 seconds
-    sizes: np.ndarray  # int64 bytes
-    classes: np.ndarray  # int8 frame classes (bitstream.CLASS_*)
-    changes: tuple[tuple[float, float], ...] = ()  # keyframe-to-keyframe changes (see keycheck)
+__all__ = [
+    "HotGrouper",
+    "PacketBaseline",
+    "PacketReader",
+    "PacketWindow",
+    "ReadPoint",
+    "Span",
+    "SpanMerger",
+    "merge_spans",
+    "packet_windows",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,61 +41,6 @@ class Span:
     start_s: float
     end_s: float
     reason: str  # "candidate" | "fallback"
-
-
-def packet_windows(
-    path: Path, window_s: float, counter: list[int] | None = None, keycheck: KeyframeCheck | None = None
-) -> Iterator[PacketWindow]:
-    """Demux ``path`` and yield its packets in windows of about ``window_s`` seconds.
-
-    Nothing is decoded, except the keyframes ``keycheck`` asks for. ``counter[0]`` is increased by
-    the number of packets read.
-    """
-    with open_container(path) as container:
-        stream = container.streams.video[0]
-        codec = stream.codec_context.name
-        nal_length = length_size(codec, stream.codec_context.extradata)
-        tb = float(stream.time_base or 0) or 1 / 90000
-        rate = float(stream.average_rate or stream.guessed_rate or 25)
-        if keycheck is not None:
-            keycheck.attach(stream)
-        rows: list[tuple[float, int, int]] = []
-        window_end = window_s
-        n = 0
-        for packet in container.demux(stream):
-            if packet.size == 0:
-                continue
-            t = float(packet.pts * tb) if packet.pts is not None else n / rate
-            n += 1
-            if t >= window_end and len(rows) > 1:
-                _count(counter, len(rows))
-                yield _window(rows, window_end - window_s, window_end, keycheck)
-                rows = []
-                window_end = (math.floor(t / window_s) + 1) * window_s
-            rows.append((t, packet.size, frame_class(codec, bytes(packet), nal_length, packet.is_keyframe)))
-            if keycheck is not None and packet.is_keyframe:
-                keycheck.feed(t, packet)
-        _count(counter, len(rows))
-        if keycheck is not None:
-            keycheck.finish()
-        if rows:
-            yield _window(rows, window_end - window_s, max(r[0] for r in rows) + 1 / rate, keycheck)
-
-
-def _count(counter: list[int] | None, n: int) -> None:
-    if counter is not None:
-        counter[0] += n
-
-
-def _window(
-    rows: list[tuple[float, int, int]], start_s: float, end_s: float, keycheck: KeyframeCheck | None
-) -> PacketWindow:
-    rows.sort()
-    arr = np.array(rows, dtype=np.float64)
-    changes = tuple(keycheck.pop_changes()) if keycheck is not None else ()
-    return PacketWindow(
-        min(start_s, arr[0, 0]), end_s, arr[:, 0], arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int8), changes
-    )
 
 
 PLACE_HISTORY = 24  # quiet sizes kept per (class, place in GOP)
@@ -151,6 +95,29 @@ class PacketBaseline:
         self.by_place: dict[tuple[int, int], deque[float]] = {}
         self._place = 0  # frames since the last keyframe, in presentation order
         self.key_sizes: deque[int] = deque(maxlen=16)
+
+    def state(self) -> dict[str, Any]:
+        """The learnt baseline as JSON (to resume a scan)."""
+        return {
+            "tails": [t.tolist() for t in self._tails],
+            "quiet": [list(q) for q in self.quiet],
+            "hot_seen": list(self._hot_seen),
+            "by_place": [[cls, place, list(v)] for (cls, place), v in self.by_place.items()],
+            "place": self._place,
+            "key_sizes": list(self.key_sizes),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state`."""
+        self._tails = [np.asarray(t, dtype=np.float64) for t in state["tails"]]
+        for quiet, values in zip(self.quiet, state["quiet"], strict=True):
+            quiet.clear()
+            quiet.extend(values)
+        self._hot_seen = list(state["hot_seen"])
+        self.by_place = {(c, p): deque(v, maxlen=PLACE_HISTORY) for c, p, v in state["by_place"]}
+        self._place = state["place"]
+        self.key_sizes.clear()
+        self.key_sizes.extend(state["key_sizes"])
 
     def informative(self, window: PacketWindow) -> tuple[bool, str]:
         """Whether packet sizes in ``window`` can tell motion from quiet, and why."""
@@ -256,6 +223,20 @@ class HotGrouper:
             self._last = t
             self._count += 1
 
+    def state(self) -> list[Any]:
+        """The open group as JSON (to resume a scan)."""
+        return [self._start, self._last, self._count]
+
+    def restore(self, state: list[Any]) -> None:
+        """Continue from :meth:`state`."""
+        self._start, self._last, self._count = state
+
+    def expire(self, now_s: float) -> Iterator[Span]:
+        """No hot frame earlier than ``now_s`` is still to come: close the open group if it already
+        lies more than ``gap_s`` behind (as the next hot frame would), so its span need not wait."""
+        if self._start is not None and now_s - self._last > self.gap_s:
+            yield from self.flush()
+
     def open_start(self) -> float:
         """Where the group still open starts (infinity when none is open): no later span starts before."""
         return math.inf if self._start is None else self._start - self.margin_s
@@ -269,14 +250,32 @@ class HotGrouper:
 
 def merge_spans(spans: Iterator[Span], slack_s: float) -> Iterator[Span]:
     """Merge spans that overlap or lie closer than ``slack_s`` (decoding on beats seeking back)."""
-    current: Span | None = None
+    merger = SpanMerger(slack_s)
     for span in spans:
-        if current is not None and span.start_s - current.end_s <= slack_s:
+        yield from merger.feed(span)
+    yield from merger.flush()
+
+
+class SpanMerger:
+    """:func:`merge_spans` fed one span at a time; :attr:`current` is the span still growing."""
+
+    def __init__(self, slack_s: float) -> None:
+        self.slack_s = slack_s
+        self.current: Span | None = None
+
+    def feed(self, span: Span) -> Iterator[Span]:
+        """Add a span (in start order); yield the merged span it closes, if any."""
+        current = self.current
+        if current is not None and span.start_s - current.end_s <= self.slack_s:
             reason = current.reason if current.reason == span.reason else "fallback"
-            current = Span(current.start_s, max(current.end_s, span.end_s), reason)
-            continue
+            self.current = Span(current.start_s, max(current.end_s, span.end_s), reason)
+            return
         if current is not None:
             yield current
-        current = span
-    if current is not None:
-        yield current
+        self.current = span
+
+    def flush(self) -> Iterator[Span]:
+        """Yield the span still growing, if any."""
+        if self.current is not None:
+            yield self.current
+        self.current = None

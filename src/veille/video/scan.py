@@ -5,48 +5,48 @@
    becomes a fallback span.
 2. Pixel pass: decode only those spans (threaded, downscaled gray) through the motion detector.
 3. Segments (hysteresis, gaps, padding) → chunks of at most ``chunk_s`` with K keyframes each,
-   decoded at full resolution one chunk at a time, plus quiet heartbeats.
+   plus quiet heartbeats.
 
-Everything streams: the packet pass runs just ahead of the pixel pass, so memory does not grow
-with the length of the video (only with the motion samples inside active segments).
+Everything streams: the packet pass runs just ahead of the pixel pass, and chunk plans come out as
+their segments close (:class:`ScanStream`, a lazy stream of plans with eager facts, the way
+faster-whisper returns a lazy generator of segments with its info). Memory does not grow with the
+length of the video, only with the motion samples of the segment in progress. Now and then, the
+whole state of the scan is handed to a checkpoint callback, from which an interrupted scan resumes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import Any
 
 from veille.settings import ScanSettings
-from veille.types import Chunk, MotionSample, ScanStretch, Segment, VideoInfo
-from veille.video.bitstream import CLASS_I
-from veille.video.chunks import ChunkPlan, load_chunk, plan_chunks
-from veille.video.decode import (
-    INTRA_ONLY_CODECS,
-    analysis_size,
-    damaged_warning,
-    decode_frames,
-    fast_decoding,
-    small_gray,
-)
-from veille.video.keycheck import KeyframeCheck
-from veille.video.motion import MotionDetector
-from veille.video.packets import HotGrouper, PacketBaseline, PacketWindow, Span, merge_spans, packet_windows
-from veille.video.probe import open_container
-from veille.video.segments import segment_samples
+from veille.types import Chunk, ScanStretch, Segment, VideoInfo
+from veille.video.checkpoint import sample_from, sample_state
+from veille.video.chunks import ChunkPlan, ChunkPlanner, load_chunk
+from veille.video.packetpass import PacketPass
+from veille.video.packets import Span, SpanMerger
+from veille.video.pixelpass import PixelPass
+from veille.video.segments import ActiveStretch, Segmenter
 
 ProgressFn = Callable[[float], None]  # called with seconds of video done
+Checkpoint = Callable[[dict[str, Any], list[ChunkPlan]], None]  # (state, plans made since the last call)
+
+#: Bumped whenever the saved state changes shape (an older state is then not resumed).
+STATE_VERSION = 1
 
 
 @dataclass(slots=True)
 class ScanResult:
-    """What the scan found and how much work it took.
+    """What the scan found and how much work it took (filled as a :class:`ScanStream` runs).
 
-    ``chunks`` hold full-resolution keyframes when the scan ran with ``load_keyframes=True`` (the
-    default); otherwise they are empty and ``chunk_plans`` + :meth:`iter_chunks` load them one
-    chunk at a time.
+    ``chunks`` hold full-resolution keyframes when :func:`scan_video` ran with ``load_keyframes=True``
+    (the default); otherwise they are empty and ``chunk_plans`` + :meth:`iter_chunks` load them one
+    chunk at a time. ``scanned_to_s``: the scan's findings are complete up to this time (the
+    duration once ``complete``); ``resumed_at_s``: where this run took up an interrupted scan.
     """
 
     segments: list[Segment] = field(default_factory=list)
@@ -60,6 +60,9 @@ class ScanResult:
     decoded_s: float = 0.0  # seconds of video the pixel pass decoded
     keyframe_times: list[float] = field(default_factory=list)  # from the packet pass (empty without one)
     info: VideoInfo | None = None
+    scanned_to_s: float = 0.0
+    resumed_at_s: float | None = None
+    complete: bool = False
 
     def iter_chunks(self) -> Iterator[Chunk]:
         """Chunks with their full-resolution keyframes, decoded one chunk at a time."""
@@ -68,6 +71,31 @@ class ScanResult:
             return
         for plan in self.chunk_plans:
             yield load_chunk(self.info.path, plan, self.keyframe_times)
+
+    def facts(self) -> dict[str, Any]:
+        """Everything but chunks, plans and the video, as JSON."""
+        return {
+            "segments": [dataclasses.asdict(s) for s in self.segments],
+            "stretches": [dataclasses.asdict(s) for s in self.stretches],
+            "packets_scanned": self.packets_scanned,
+            "frames_decoded": self.frames_decoded,
+            "scan_s": self.scan_s,
+            "warnings": list(self.warnings),
+            "decoded_s": self.decoded_s,
+            "keyframe_times": list(self.keyframe_times),
+            "scanned_to_s": self.scanned_to_s,
+            "complete": self.complete,
+        }
+
+    def restore(self, facts: dict[str, Any]) -> None:
+        """Take back :meth:`facts` (lists are refilled in place)."""
+        self.segments[:] = [Segment(**s) for s in facts["segments"]]
+        self.stretches[:] = [ScanStretch(**s) for s in facts["stretches"]]
+        self.packets_scanned, self.frames_decoded = facts["packets_scanned"], facts["frames_decoded"]
+        self.scan_s, self.decoded_s = facts["scan_s"], facts["decoded_s"]
+        self.warnings[:] = facts["warnings"]
+        self.keyframe_times[:] = facts["keyframe_times"]
+        self.scanned_to_s, self.complete = facts["scanned_to_s"], facts["complete"]
 
 
 def scan_video(
@@ -82,18 +110,197 @@ def scan_video(
         load_keyframes: decode the keyframes of every chunk now (``chunks``); when False, use
             :meth:`ScanResult.iter_chunks` to stream them.
     """
-    started = time.perf_counter()
-    result = ScanResult(info=info)
-    done = _Progress(progress)
-    spans = merge_spans(plan_spans(info, cfg, result, done), cfg.span_merge_s)
-    samples = pixel_samples(info, spans, cfg, result, done)
-    stretches = list(segment_samples(samples, cfg, duration_s=info.duration_s))
-    result.segments = [s.segment for s in stretches]
-    result.chunk_plans = plan_chunks(info, stretches, cfg, result.keyframe_times)
+    stream = ScanStream(info, cfg, progress=progress)
+    result = stream.result
+    result.chunk_plans = list(stream)
     if load_keyframes:
         result.chunks = [load_chunk(info.path, plan, result.keyframe_times) for plan in result.chunk_plans]
-    result.scan_s = time.perf_counter() - started
     return result
+
+
+class ScanStream:
+    """The scan as a lazy stream of chunk plans (iterate it once) and its eager facts (:attr:`result`).
+
+    Args:
+        info: the probed video.
+        cfg: scan settings.
+        progress: called now and then with the seconds of video done.
+        checkpoint: called every ``every_s`` seconds (wall clock) or so with the scan's whole state
+            (JSON) and the plans made since the last call, and once at the end (``complete``).
+        resume: a state given to ``checkpoint``: the scan goes on from there. :meth:`open` raises
+            :class:`~veille.video.checkpoint.ResumeError` when the file does not let it.
+        every_s: least wall-clock time between two checkpoints.
+    """
+
+    def __init__(
+        self,
+        info: VideoInfo,
+        cfg: ScanSettings,
+        *,
+        progress: ProgressFn | None = None,
+        checkpoint: Checkpoint | None = None,
+        resume: dict[str, Any] | None = None,
+        every_s: float = 0.5,
+    ) -> None:
+        self.info, self.cfg = info, cfg
+        self.result = ScanResult(info=info)
+        self.packets = PacketPass(info, cfg, self.result)
+        self.merger = SpanMerger(cfg.span_merge_s)
+        self.queue: deque[Span] = deque()
+        self.pixels = PixelPass(info, cfg, self.result)
+        self.segmenter = Segmenter(cfg, duration_s=info.duration_s)
+        self.waiting: list[ActiveStretch] = []
+        self.planner = ChunkPlanner(info.duration_s, cfg, self.result.keyframe_times)
+        self._progress = _Progress(progress)
+        self._checkpoint, self._every_s = checkpoint, every_s
+        self._unsaved: list[ChunkPlan] = []
+        self._clock = time.perf_counter()
+        self._saved_at = self._clock
+        self._scan_s = 0.0
+        if resume is not None:
+            self._restore(resume)
+
+    def open(self) -> None:
+        """Open the video for both passes (a resumed scan goes back to where it was)."""
+        try:
+            self.packets.open()
+            self.pixels.open()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the video."""
+        self.packets.close()
+        self.pixels.close()
+
+    def __iter__(self) -> Iterator[ChunkPlan]:
+        self.open()
+        self._clock = self._saved_at = time.perf_counter()
+        self._scan_s = self.result.scan_s
+        try:
+            if self.result.complete:
+                return
+            yield from self._samples(self.pixels.resume())
+            yield from self._drain()
+            for spans in self.packets.spans(self._progress):
+                for span in spans:
+                    self.queue.extend(self.merger.feed(span))
+                yield from self._drain()
+                self._maybe_save()
+            self.queue.extend(self.merger.flush())
+            yield from self._drain()
+            for stretch in self.segmenter.finish():
+                self._stretch(stretch)
+            yield from self._plans(final=True)
+            self.result.warnings += self.pixels.warnings()
+            self.result.complete = True
+            self._save()
+        finally:
+            self.close()
+            self._tick()
+
+    def _drain(self) -> Iterator[ChunkPlan]:
+        while self.queue:
+            yield from self._samples(self.pixels.decode(self.queue.popleft()))
+
+    def _samples(self, samples: Iterator[Any]) -> Iterator[ChunkPlan]:
+        for sample in samples:
+            if sample is not None:
+                for stretch in self.segmenter.feed(sample):
+                    self._stretch(stretch)
+                yield from self._plans()
+            if self.result.frames_decoded % 64 == 0:
+                self._progress(self.pixels.last_t)
+                self._maybe_save()
+
+    def _stretch(self, stretch: ActiveStretch) -> None:
+        self.result.segments.append(stretch.segment)
+        self.waiting.append(stretch)
+
+    def _plans(self, *, final: bool = False) -> Iterator[ChunkPlan]:
+        """Plans of the stretches whose keyframe times are all known (packets read past their end)."""
+        known = float("inf") if final or self.packets.done else self.packets.reached_s
+        while self.waiting and (final or self.waiting[0].segment.end_s <= known):
+            plans = self.planner.feed(self.waiting.pop(0))
+            self._unsaved += plans
+            yield from plans
+        if final:
+            plans = self.planner.finish()
+            self._unsaved += plans
+            yield from plans
+
+    def reached_s(self) -> float:
+        """The scan's findings are complete up to this time."""
+        if self.result.complete:
+            return self.info.duration_s
+        times = [self.packets.bound, self.packets.reached_s, *(s.start_s for s in self.queue)]
+        times += [s.start_s for s in self.packets.pending]
+        if self.merger.current is not None:
+            times.append(self.merger.current.start_s)
+        if self.pixels.span is not None:
+            times.append(self.pixels.pos_t if self.pixels.pos_t is not None else self.pixels.span[0].start_s)
+        return max(0.0, min(self.info.duration_s, *times))
+
+    def flush(self) -> list[ChunkPlan]:
+        """After an interruption: the activity still in progress (open segment, stretches held back),
+        planned as far as it is known. The scan cannot go on after this."""
+        for stretch in self.segmenter.finish():
+            self._stretch(stretch)
+        plans = [plan for stretch in self.waiting for plan in self.planner.feed(stretch)]
+        self.waiting = []
+        return plans
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self._scan_s += now - self._clock
+        self._clock = now
+        self.result.scan_s = self._scan_s
+        self.result.scanned_to_s = self.reached_s()
+
+    def _maybe_save(self) -> None:
+        due = self._checkpoint is not None and time.perf_counter() - self._saved_at >= self._every_s
+        if due and self.packets.resumable():
+            self._save()
+
+    def _save(self) -> None:
+        self._tick()
+        if self._checkpoint is not None:
+            self._checkpoint(self.state(), self._unsaved)
+            self._unsaved = []
+        self._saved_at = time.perf_counter()
+
+    def state(self) -> dict[str, Any]:
+        """The scan's whole state as JSON, at a point where it can be resumed."""
+        current = self.merger.current
+        return {
+            "version": STATE_VERSION,
+            "next_id": self.planner.next_id,
+            "result": self.result.facts(),
+            "packets": self.packets.state(),
+            "merger": None if current is None else [current.start_s, current.end_s, current.reason],
+            "queue": [[s.start_s, s.end_s, s.reason] for s in self.queue],
+            "pixels": self.pixels.state(),
+            "segmenter": self.segmenter.state(),
+            "waiting": [
+                [dataclasses.asdict(s.segment), [sample_state(x) for x in s.samples]] for s in self.waiting
+            ],
+            "planner": self.planner.state(),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError("a scan state of another version")
+        self.result.restore(state["result"])
+        self.result.resumed_at_s = self.result.scanned_to_s
+        self.packets.restore(state["packets"])
+        merger = state["merger"]
+        self.merger.current = None if merger is None else Span(*merger)
+        self.queue.extend(Span(*s) for s in state["queue"])
+        self.pixels.restore(state["pixels"])
+        self.segmenter.restore(state["segmenter"])
+        self.waiting = [ActiveStretch(Segment(**seg), [sample_from(x) for x in xs]) for seg, xs in state["waiting"]]
+        self.planner.restore(state["planner"])
 
 
 class _Progress:
@@ -106,154 +313,3 @@ class _Progress:
         if self.fn is not None and t_s > self.best:
             self.best = t_s
             self.fn(t_s)
-
-
-def plan_spans(info: VideoInfo, cfg: ScanSettings, result: ScanResult, progress: ProgressFn) -> Iterator[Span]:
-    """The packet pass: spans to decode (candidates, keyframe changes, fallback windows), in time order.
-
-    Spans come out of order (a keyframe change is known only once the decoder hands back the
-    keyframe after it), so they wait in ``pending`` until nothing earlier can still appear.
-    """
-    whole = "pixel scan requested" if cfg.mode == "pixels" else None
-    if cfg.mode == "auto" and info.codec in INTRA_ONLY_CODECS:
-        whole = f"intra-only stream ({info.codec}): packet sizes carry no motion signal"
-    if whole:
-        result.stretches.append(ScanStretch(0.0, info.duration_s, "pixels", whole))
-        yield Span(0.0, info.duration_s + 1.0, "fallback")
-        return
-    baseline = PacketBaseline(hot_ratio=cfg.packet_hot_ratio, informative_ratio=cfg.packet_informative_ratio)
-    grouper = HotGrouper(gap_s=cfg.merge_gap_s, min_hot=cfg.packet_min_hot, margin_s=cfg.candidate_margin_s)
-    counter = [0]
-    keycheck = _keycheck(info, cfg)
-    pending: list[Span] = []
-    recent_hot = np.zeros(0)
-    for window in packet_windows(info.path, cfg.packet_window_s, counter, keycheck):
-        result.packets_scanned = counter[0]
-        result.keyframe_times += window.times[window.classes == CLASS_I].tolist()
-        progress(window.start_s)
-        hot = _judge_window(window, baseline, cfg, result)
-        if hot is not None:
-            pending += grouper.feed(window.times[hot])
-            recent_hot = np.concatenate([recent_hot[recent_hot > window.start_s - 60], window.times[hot]])
-        else:
-            pending += [*grouper.flush(), Span(window.start_s, window.end_s, "fallback")]
-        pending += _unexplained(window.changes, recent_hot, cfg.candidate_margin_s)
-        pending.sort(key=lambda span: span.start_s)
-        bound = min(grouper.open_start(), keycheck.settled_s() if keycheck else np.inf) - cfg.candidate_margin_s
-        while pending and pending[0].start_s < bound:
-            yield pending.pop(0)
-    pending += grouper.flush()
-    yield from sorted(pending, key=lambda span: span.start_s)
-    result.packets_scanned = counter[0]
-
-
-def _judge_window(
-    window: PacketWindow, baseline: PacketBaseline, cfg: ScanSettings, result: ScanResult
-) -> np.ndarray | None:
-    """The window's hot frames when its packet sizes can be trusted, else None (decode it whole)."""
-    useful, reason = baseline.informative(window)
-    hot = baseline.hot(window) if useful or cfg.mode == "packets" else None
-    if cfg.mode == "packets":
-        useful, reason = True, "packet scan requested"
-    elif hot is not None and _saturated(hot, cfg.packet_saturation):
-        useful, reason = False, f"packet sizes swing on {hot.mean():.0%} of frames (noise or constant bitrate)"
-    _add_stretch(result.stretches, ScanStretch(window.start_s, window.end_s, "packets" if useful else "pixels", reason))
-    return hot if useful else None
-
-
-def _saturated(hot: np.ndarray, saturation: float) -> bool:
-    """Too many hot frames to trust: scattered among quiet ones (noise), or nearly all of the window.
-
-    Activity makes frames hot in runs: a person crossing for 20 s of a 30-s window heats 2/3 of it
-    and still has a clean edge, so its window stays in packet mode. Noise heats frames here and
-    there: fewer than 3 in 4 hot frames are followed by another.
-    """
-    share = float(hot.mean()) if hot.size else 0.0
-    if share <= saturation:
-        return False
-    if share > min(1.0, 2 * saturation):
-        return True
-    after_hot = hot[1:][hot[:-1]]
-    return after_hot.size > 0 and float(after_hot.mean()) < 0.75
-
-
-def _unexplained(changes: tuple[tuple[float, float], ...], hot: np.ndarray, margin_s: float) -> list[Span]:
-    """Spans for keyframe changes the packet sizes did not see (fewer than 4 hot frames inside)."""
-    return [
-        Span(max(0.0, a - margin_s), b + margin_s, "keyframe change")
-        for a, b in changes
-        if np.count_nonzero((hot >= a) & (hot <= b)) < 4
-    ]
-
-
-def _keycheck(info: VideoInfo, cfg: ScanSettings) -> KeyframeCheck | None:
-    if cfg.keyframe_check_s <= 0:
-        return None
-    return KeyframeCheck(
-        every_s=cfg.keyframe_check_s,
-        target_h=cfg.analysis_height,
-        motion_threshold=cfg.motion_threshold,
-        pixel_threshold=cfg.pixel_threshold,
-        lighting_threshold=cfg.lighting_threshold,
-        masks=cfg.masks,
-    )
-
-
-def _add_stretch(stretches: list[ScanStretch], new: ScanStretch) -> None:
-    last = stretches[-1] if stretches else None
-    if last is not None and last.mode == new.mode:
-        stretches[-1] = ScanStretch(last.start_s, new.end_s, last.mode, last.reason)
-    else:
-        stretches.append(new)
-
-
-def pixel_samples(
-    info: VideoInfo, spans: Iterator[Span], cfg: ScanSettings, result: ScanResult, progress: ProgressFn
-) -> Iterator[MotionSample]:
-    """The pixel pass: decode each span through the motion detector.
-
-    A span is decoded from the keyframe before it, or, when it starts at or just after where
-    decoding already is, by decoding on. Decoding follows the motion: a span ends only once no
-    motion has been seen for ``cfg.follow_s`` (packet sizes often mark where movement starts
-    better than how long it lasts).
-    """
-    size = analysis_size(info.width, info.height, cfg.analysis_height)
-    detector = MotionDetector(
-        size,
-        scale=info.width / size[0],
-        pixel_threshold=cfg.pixel_threshold,
-        lighting_threshold=cfg.lighting_threshold,
-        masks=cfg.masks,
-    )
-    last_t = -1.0
-    bad = [0]
-    with open_container(info.path) as container:
-        stream = container.streams.video[0]
-        fast_decoding(stream, info.codec, cfg.analysis_height)
-        tb = float(stream.time_base or 0) or 1 / 90000
-        rate = float(stream.average_rate or 25)
-        frames: Iterator | None = None
-        for span in spans:
-            if frames is None or span.start_s > last_t + cfg.span_merge_s:
-                container.seek(int(max(0.0, span.start_s) / tb), stream=stream, backward=True)
-                detector.reset()
-                frames = decode_frames(container, stream, bad)
-            end, first = span.end_s, None
-            for frame in frames:
-                t = float(frame.pts * tb) if frame.pts is not None else last_t + 1 / rate
-                first = t if first is None else first
-                result.frames_decoded += 1
-                sample = detector.update(small_gray(frame, size), t)
-                if sample.score >= cfg.motion_threshold:
-                    end = max(end, t + cfg.follow_s)
-                if result.frames_decoded % 64 == 0:
-                    progress(t)
-                if t > last_t:
-                    last_t = t
-                    yield sample
-                if t >= end:
-                    break
-            if first is not None:
-                result.decoded_s += max(0.0, last_t - first)
-    if bad[0]:
-        result.warnings.append(damaged_warning(bad[0]))

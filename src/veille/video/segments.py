@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from veille.settings import ScanSettings
 from veille.types import Box, MotionSample, Segment
+from veille.video.checkpoint import sample_from, sample_state
 
 
 @dataclass(slots=True)
@@ -38,29 +41,85 @@ def segment_samples(
     ``cfg.min_segment_s`` are dropped; the rest are padded by ``cfg.padding_s`` and merged when
     the padding makes them touch.
     """
-    high, low = cfg.motion_threshold, cfg.motion_threshold / 2
-    current: _Open | None = None
-    pending: ActiveStretch | None = None
-    next_id = 0
+    segmenter = Segmenter(cfg, duration_s=duration_s)
     for sample in samples:
+        yield from segmenter.feed(sample)
+    yield from segmenter.finish()
+
+
+class Segmenter:
+    """:func:`segment_samples` fed one sample at a time, with a state that can be saved and restored.
+
+    It holds the segment still open and the last closed one (the next may still merge with it).
+    """
+
+    def __init__(self, cfg: ScanSettings, *, duration_s: float) -> None:
+        self.cfg, self.duration_s = cfg, duration_s
+        self.current: _Open | None = None
+        self.pending: ActiveStretch | None = None
+        self.next_id = 0
+
+    def feed(self, sample: MotionSample) -> Iterator[ActiveStretch]:
+        """Add a sample (in time order); yield the stretch it proves finished, if any."""
+        cfg = self.cfg
+        current = self.current
         if current is not None and sample.t_s - current.last_active_s > cfg.merge_gap_s:
-            pending, done, next_id = _close(current, pending, cfg, duration_s, next_id)
+            self.current = None
+            yield from self._close(current)
             current = None
-            if done:
-                yield done
-        if sample.score >= high or (current is not None and sample.score >= low):
+        if sample.score >= cfg.motion_threshold or (current is not None and sample.score >= cfg.motion_threshold / 2):
             if current is None:
-                current = _Open(sample.t_s, sample.t_s, 0.0, [])
+                self.current = current = _Open(sample.t_s, sample.t_s, 0.0, [])
             current.last_active_s = sample.t_s
             current.peak = max(current.peak, sample.score)
         if current is not None:
             current.samples.append(sample)
-    if current is not None:
-        pending, done, next_id = _close(current, pending, cfg, duration_s, next_id)
+
+    def finish(self) -> Iterator[ActiveStretch]:
+        """No sample will follow: yield what is left."""
+        if self.current is not None:
+            current, self.current = self.current, None
+            yield from self._close(current)
+        if self.pending is not None:
+            yield self.pending
+        self.pending = None
+
+    def _close(self, seg: _Open) -> Iterator[ActiveStretch]:
+        self.pending, done, self.next_id = _close(seg, self.pending, self.cfg, self.duration_s, self.next_id)
         if done:
             yield done
-    if pending is not None:
-        yield pending
+
+    def start_s(self) -> float | None:
+        """The earliest time a stretch still to come can start (None when nothing is held)."""
+        if self.pending is not None:
+            return self.pending.segment.start_s
+        if self.current is not None:
+            return max(0.0, self.current.start_s - self.cfg.padding_s)
+        return None
+
+    def state(self) -> dict[str, Any]:
+        """The open segment, the stretch held back and the next id, as JSON (to resume a scan)."""
+        current = self.current
+        pending = self.pending
+        return {
+            "next_id": self.next_id,
+            "current": None
+            if current is None
+            else [current.start_s, current.last_active_s, current.peak, [sample_state(x) for x in current.samples]],
+            "pending": None
+            if pending is None
+            else [dataclasses.asdict(pending.segment), [sample_state(x) for x in pending.samples]],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state`."""
+        self.next_id = state["next_id"]
+        current, pending = state["current"], state["pending"]
+        self.current = None if current is None else _Open(*current[:3], [sample_from(x) for x in current[3]])
+        if pending is not None:
+            self.pending = ActiveStretch(Segment(**pending[0]), [sample_from(x) for x in pending[1]])
+        else:
+            self.pending = None
 
 
 def _close(
@@ -148,11 +207,17 @@ def heartbeat_times(segments: Sequence[Segment], duration_s: float, every_s: flo
         return []
     times: list[float] = []
     quiet_start = 0.0
-    bounds = [(s.start_s, s.end_s) for s in segments] + [(duration_s, duration_s)]
-    for start, end in bounds:
-        t = quiet_start + every_s
-        while t < start - 1e-6:
-            times.append(t)
-            t += every_s
+    for start, end in [(s.start_s, s.end_s) for s in segments] + [(duration_s, duration_s)]:
+        times += quiet_beats(quiet_start, start, every_s)
         quiet_start = max(quiet_start, end)
+    return times
+
+
+def quiet_beats(quiet_start: float, until_s: float, every_s: float) -> list[float]:
+    """Heartbeat times in the quiet from ``quiet_start`` to ``until_s``: every ``every_s`` seconds."""
+    times: list[float] = []
+    t = quiet_start + every_s
+    while t < until_s - 1e-6:
+        times.append(t)
+        t += every_s
     return times

@@ -1,0 +1,105 @@
+"""The scan as a stream: its state saved now and then, and a scan resumed from any saved state ends
+exactly as the uninterrupted one (same plans, segments, counters), in every scan mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from veille.settings import ScanSettings
+from veille.video.checkpoint import ResumeError
+from veille.video.chunks import plan_state
+from veille.video.probe import probe
+from veille.video.scan import ScanStream, scan_video
+from veille.video.synth import Stretch, scene, walker, write_video
+
+FPS = 10
+
+
+@pytest.fixture(scope="module")
+def long_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """70 s, 320x180: three walkers between quiet stretches (several packet windows), in three encodings."""
+    folder = tmp_path_factory.mktemp("resume-clips")
+    background = scene(320, 180)
+    out = {}
+    for encoding in ("ipbb", "cbr", "mjpeg"):
+        path = folder / f"{encoding}.{'avi' if encoding == 'mjpeg' else 'mp4'}"
+        stretches = [Stretch(150), Stretch(40, walker(background, 40), True)] * 3 + [Stretch(130)]
+        write_video(path, stretches, background, fps=FPS, encoding=encoding, bitrate=400_000)
+        out[encoding] = path
+    return out
+
+
+def _saved_states(path: Path, cfg: ScanSettings) -> tuple[list[tuple[dict, list[dict]]], list[dict], dict]:
+    """Every state an uninterrupted scan saves (through JSON, as the work cache keeps them), its plans and facts."""
+    saved: list[tuple[dict, list[dict]]] = []
+
+    def checkpoint(state: dict, plans: list) -> None:
+        saved.append((json.loads(json.dumps(state)), [plan_state(p) for p in plans]))
+
+    stream = ScanStream(probe(path), cfg, checkpoint=checkpoint, every_s=0.0)
+    plans = [plan_state(p) for p in stream]
+    return saved, plans, stream.result.facts()
+
+
+def _inner(state: dict) -> dict:
+    """A state without its timing (the only thing allowed to differ)."""
+    state = json.loads(json.dumps(state))
+    del state["result"]["scan_s"]
+    return state
+
+
+@pytest.mark.parametrize(
+    ("encoding", "mode"), [("ipbb", "auto"), ("ipbb", "pixels"), ("cbr", "auto"), ("mjpeg", "auto")]
+)
+def test_resumed_scan_equals_uninterrupted_scan(long_clips: dict[str, Path], encoding: str, mode: str) -> None:
+    path = long_clips[encoding]
+    cfg = ScanSettings(mode=mode, heartbeat_min=0.2)  # heartbeats in the quiet stretches too
+    saved, full_plans, full = _saved_states(path, cfg)
+    assert full["complete"] and len(full["segments"]) == 3 and any(p["heartbeat"] for p in full_plans)
+    middle = [state for state, _ in saved if not state["result"]["complete"]]
+    final = saved[-1][0]
+    assert len(middle) >= 4, "the scan saves its state as it goes"
+    assert any(s["pixels"]["span"] for s in middle), "some states are saved in the middle of a decoded span"
+    if mode == "auto" and encoding == "ipbb":
+        assert any(s["packets"]["point"][1] for s in middle), "and some with keyframes the check still holds"
+    for state in middle:
+        stored = [p for _, plans in saved for p in plans if p["id"] < state["next_id"]]
+        resumed = ScanStream(probe(path), cfg, resume=state)
+        rest = [plan_state(p) for p in resumed]
+        facts = resumed.result.facts()
+        where = state["result"]["scanned_to_s"]
+        assert stored + rest == full_plans, f"resumed at {where} s"
+        assert {k: v for k, v in facts.items() if k != "scan_s"} == {k: v for k, v in full.items() if k != "scan_s"}
+        assert resumed.result.resumed_at_s == where
+        assert _inner(resumed.state()) == _inner(final), "every stage ends in the same state"
+
+
+@pytest.mark.parametrize("counter", ["packets_scanned", "frames_decoded"])
+def test_resumed_scan_reads_only_what_is_left(long_clips: dict[str, Path], counter: str) -> None:
+    path = long_clips["ipbb"]
+    saved, _, full = _saved_states(path, ScanSettings())
+    total = full[counter]
+    state = next(s for s, _ in saved if 0 < s["result"][counter] < total)
+    resumed = ScanStream(probe(path), ScanSettings(), resume=state)
+    list(resumed)
+    assert resumed.result.packets_scanned == full["packets_scanned"], "no packet read twice, none skipped"
+    assert resumed.result.frames_decoded == full["frames_decoded"], "no frame analysed twice, none skipped"
+
+
+def test_scan_video_is_the_stream_read_to_the_end(long_clips: dict[str, Path]) -> None:
+    path = long_clips["ipbb"]
+    result = scan_video(probe(path), ScanSettings(), load_keyframes=False)
+    stream = ScanStream(probe(path), ScanSettings())
+    assert [plan_state(p) for p in stream] == [plan_state(p) for p in result.chunk_plans]
+    assert stream.result.segments == result.segments and result.complete and result.scanned_to_s == 70.0
+
+
+def test_state_of_another_file_cannot_be_resumed(long_clips: dict[str, Path]) -> None:
+    saved, _, _ = _saved_states(long_clips["ipbb"], ScanSettings())
+    state = next(s for s, _ in saved if s["packets"]["point"])
+    state["packets"]["point"][0] += 10**9  # a packet this file does not have
+    with pytest.raises(ResumeError):
+        ScanStream(probe(long_clips["ipbb"]), ScanSettings(), resume=state).open()
