@@ -68,6 +68,7 @@ def test_resumed_scan_equals_uninterrupted_scan(long_clips: dict[str, Path], enc
     for state in middle:
         stored = [p for _, plans in saved for p in plans if p["id"] < state["next_id"]]
         resumed = ScanStream(probe(path), cfg, resume=state)
+        resumed.open()  # as the pipeline does, to know at once whether the file lets it resume
         rest = [plan_state(p) for p in resumed]
         facts = resumed.result.facts()
         where = state["result"]["scanned_to_s"]
@@ -103,3 +104,25 @@ def test_state_of_another_file_cannot_be_resumed(long_clips: dict[str, Path]) ->
     state["packets"]["point"][0] += 10**9  # a packet this file does not have
     with pytest.raises(ResumeError):
         ScanStream(probe(long_clips["ipbb"]), ScanSettings(), resume=state).open()
+
+
+def test_flush_after_an_interruption_gives_the_activity_in_progress(long_clips: dict[str, Path]) -> None:
+    path = long_clips["ipbb"]
+    full = scan_video(probe(path), ScanSettings(), load_keyframes=False)
+
+    def stop_inside_a_segment(state: dict, plans: list) -> None:
+        current = state["segmenter"]["current"]  # [start, last active, ...]
+        if current is not None and current[1] - current[0] > 2.0:
+            raise KeyboardInterrupt
+
+    stream = ScanStream(probe(path), ScanSettings(), checkpoint=stop_inside_a_segment, every_s=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        list(stream)
+    assert not stream.save_now(), "a state caught half-way through a stage is never saved"
+    late = stream.flush()
+    assert late, "the segment in progress is planned"
+    segments = stream.result.segments
+    assert segments[:-1] == full.segments[: len(segments) - 1]
+    assert segments[-1].start_s == full.segments[len(segments) - 1].start_s
+    assert late[-1].segment_id == segments[-1].id
+    assert 0 < stream.reached_s() < probe(path).duration_s

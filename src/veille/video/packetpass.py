@@ -45,7 +45,7 @@ class PacketPass:
 
     def open(self) -> None:
         """Open the file at the start (or at the restored point): raises ``ResumeError`` if it cannot be found."""
-        if self.done or self.whole:
+        if self.done or self.whole or self.reader is not None:
             return
         self.counter[0] = self.result.packets_scanned
         window_s = self.cfg.packet_window_s

@@ -154,9 +154,10 @@ class ScanStream:
         self._progress = _Progress(progress)
         self._checkpoint, self._every_s = checkpoint, every_s
         self._unsaved: list[ChunkPlan] = []
-        self._clock = time.perf_counter()
-        self._saved_at = self._clock
+        self._saved_at = time.perf_counter()
         self._scan_s = 0.0
+        self._busy_since: float | None = None
+        self._broken = False
         if resume is not None:
             self._restore(resume)
 
@@ -175,30 +176,48 @@ class ScanStream:
         self.pixels.close()
 
     def __iter__(self) -> Iterator[ChunkPlan]:
+        """The plans, as the scan makes them (``result.scan_s`` counts only the time spent scanning)."""
         self.open()
-        self._clock = self._saved_at = time.perf_counter()
+        self._saved_at = time.perf_counter()
         self._scan_s = self.result.scan_s
+        steps = self._run()
         try:
-            if self.result.complete:
-                return
-            yield from self._samples(self.pixels.resume())
-            yield from self._drain()
-            for spans in self.packets.spans(self._progress):
-                for span in spans:
-                    self.queue.extend(self.merger.feed(span))
-                yield from self._drain()
-                self._maybe_save()
-            self.queue.extend(self.merger.flush())
-            yield from self._drain()
-            for stretch in self.segmenter.finish():
-                self._stretch(stretch)
-            yield from self._plans(final=True)
-            self.result.warnings += self.pixels.warnings()
-            self.result.complete = True
-            self._save()
+            while True:
+                self._busy_since = time.perf_counter()
+                try:
+                    plan = next(steps)
+                except StopIteration:
+                    return
+                except BaseException:
+                    self._broken = True  # stopped inside a stage: its state may be half updated
+                    raise
+                finally:
+                    self._scan_s += time.perf_counter() - self._busy_since
+                    self._busy_since = None
+                yield plan
         finally:
+            steps.close()
             self.close()
             self._tick()
+
+    def _run(self) -> Iterator[ChunkPlan]:
+        if self.result.complete:
+            return
+        yield from self._samples(self.pixels.resume())
+        yield from self._drain()
+        for spans in self.packets.spans(self._progress):
+            for span in spans:
+                self.queue.extend(self.merger.feed(span))
+            yield from self._drain()
+            self._maybe_save()
+        self.queue.extend(self.merger.flush())
+        yield from self._drain()
+        for stretch in self.segmenter.finish():
+            self._stretch(stretch)
+        yield from self._plans(final=True)
+        self.result.warnings += self.pixels.warnings()
+        self.result.complete = True
+        self._save()
 
     def _drain(self) -> Iterator[ChunkPlan]:
         while self.queue:
@@ -251,11 +270,17 @@ class ScanStream:
         self.waiting = []
         return plans
 
+    def save_now(self) -> bool:
+        """After an interruption outside the scan's own code (while a plan was being used): save the
+        state now, as it is whole. Returns whether it was saved."""
+        if self._checkpoint is None or self._broken or self.result.complete or not self.packets.resumable():
+            return False
+        self._save()
+        return True
+
     def _tick(self) -> None:
-        now = time.perf_counter()
-        self._scan_s += now - self._clock
-        self._clock = now
-        self.result.scan_s = self._scan_s
+        busy = time.perf_counter() - self._busy_since if self._busy_since is not None else 0.0
+        self.result.scan_s = self._scan_s + busy
         self.result.scanned_to_s = self.reached_s()
 
     def _maybe_save(self) -> None:
