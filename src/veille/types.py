@@ -81,12 +81,17 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class Keyframe:
-    """A full-resolution frame chosen to show a chunk to a model and in the report."""
+    """A full-resolution frame chosen to show a chunk to a model and in the report.
+
+    Once its thumbnail is written, the image is dropped (``None``) and ``thumb`` names the
+    thumbnail, relative to the report folder.
+    """
 
     t_s: float
-    image: np.ndarray = field(repr=False, compare=False)
+    image: np.ndarray | None = field(repr=False, compare=False)
     score: float = 0.0
     boxes: tuple[Box, ...] = ()
+    thumb: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from veille.analysis.describe import describe_chunks
 from veille.analysis.events import ChunkResult, build_events
-from veille.analysis.ground import ground_chunks
+from veille.analysis.ground import best_keyframe, ground_chunks
+from veille.analysis.keyframes import InMemoryKeyframes, KeyframeStore
 from veille.analysis.outcome import EventsOutcome
 from veille.analysis.parsing import clean_title
 from veille.analysis.prompts import JudgeItem, clock
@@ -39,29 +40,35 @@ def memo_key(chunk: Chunk, model_id: str) -> str:
 
 def run_models(
     info: VideoInfo,
-    chunks: list[Chunk],
+    chunks: Iterable[Chunk],
     settings: Settings,
     manager: Any,
     *,
     progress: Progress,
     memo: Any | None = None,
     options: AnalysisOptions | None = None,
+    keyframes: KeyframeStore | None = None,
 ) -> EventsOutcome:
     """Describe, ground and judge the chunks with the manager's models; events, summary and counts.
 
+    ``chunks`` may be a lazy stream (the scan's): they are described in windows of the describer's
+    batch size and handed to ``keyframes`` as soon as they are described (the pipeline's store
+    writes their thumbnails and drops the images); grounding and judging see only what it kept.
     A describer that cannot be had gives motion-only events (the manager warns, or raises when strict).
     """
     options = options or AnalysisOptions()
-    work = [c for c in chunks if not c.heartbeat and c.keyframes]
+    store = keyframes or InMemoryKeyframes()
     outcome = EventsOutcome(events=[])
-    descriptions = _describe(work, settings, manager, progress, memo, options, outcome)
+    kept: list[Chunk] = []
+    descriptions = _describe(chunks, kept, store, settings, manager, progress, memo, options, outcome)
     if descriptions is None:
         return outcome
-    described = [c for c in work if c.id in descriptions]
-    grounded = _ground(described, settings, manager, progress, outcome)
+    kept.sort(key=lambda c: c.id)
+    described = [c for c in kept if c.id in descriptions]
+    grounded = _ground(described, store, settings, manager, progress, outcome)
     verdicts = _reason(described, descriptions, settings, manager, progress, memo, options, outcome)
     results = [
-        ChunkResult(c, descriptions.get(c.id), verdicts.get(c.id), grounded.get(c.id, c.keyframes)) for c in chunks
+        ChunkResult(c, descriptions.get(c.id), verdicts.get(c.id), grounded.get(c.id, c.keyframes)) for c in kept
     ]
     outcome.events = build_events(results, info.width, info.height, keyframes=settings.scan.keyframes_per_chunk)
     outcome.summary = _summary(outcome.events, settings, manager, options, outcome, info)
@@ -71,13 +78,20 @@ def run_models(
     return outcome
 
 
+def describable(chunk: Chunk) -> bool:
+    """Whether a chunk goes to the describer (heartbeats and chunks without keyframes do not)."""
+    return not chunk.heartbeat and bool(chunk.keyframes)
+
+
 def _stage(progress: Progress, name: str, total: int) -> Any:
     progress.start(name, total, unit="chunks")
     return lambda done: progress.update(name, done)
 
 
 def _describe(
-    work: Sequence[Chunk],
+    chunks: Iterable[Chunk],
+    kept: list[Chunk],
+    store: KeyframeStore,
     settings: Settings,
     manager: Any,
     progress: Progress,
@@ -85,38 +99,100 @@ def _describe(
     options: AnalysisOptions,
     outcome: EventsOutcome,
 ) -> dict[int, str] | None:
+    """Descriptions by chunk id, every chunk going to ``kept`` (through ``store``) once described.
+
+    The describer is loaded at the first chunk to describe (none for a video without activity);
+    None when it cannot be had (the chunks are still kept, for motion-only events).
+    """
+    stream = iter(chunks)
+    for chunk in stream:  # no describer is loaded before the first chunk to describe
+        if describable(chunk):
+            stream = _prepend(chunk, stream)
+            break
+        kept.append(store.keep(chunk))
+    else:
+        return {}
     vlm = manager.get("describer")
     if vlm is None:
+        kept += [store.keep(c) for c in stream]
         return None
     model_id = vlm.info.id
-    found = {c.id: memo.get("describe", memo_key(c, model_id)) for c in work} if memo else {}
-    cached = {cid: str(v["text"]) for cid, v in found.items() if v and v.get("text")}
-    todo = [c for c in work if c.id not in cached]
     started = time.perf_counter()
     on_gpu = str(vlm.info.device).startswith("cuda")
-    texts, calls, frames, warnings = describe_chunks(
-        todo,
-        vlm,
-        context=settings.context,
-        batch_size=options.gpu_describe_batch if on_gpu else options.describe_batch,
-        max_new_tokens=options.describe_tokens,
-        on_progress=_stage(progress, "describe", len(todo)),
-    )
+    batch_size = options.gpu_describe_batch if on_gpu else options.describe_batch
+    texts: dict[int, str] = {}
+    window: list[Chunk] = []  # chunks waiting for a full batch (only these hold their images)
+    done = 0
+    progress.start("describe", None, unit="chunks")
+    for chunk in stream:
+        found = memo.get("describe", memo_key(chunk, model_id)) if memo and describable(chunk) else None
+        if found and found.get("text"):
+            texts[chunk.id] = str(found["text"])
+        if not describable(chunk) or chunk.id in texts:
+            kept.append(store.keep(chunk))
+            continue
+        window.append(chunk)
+        if len(window) == batch_size:
+            done = _describe_window(window, vlm, model_id, texts, done, settings, progress, memo, options, outcome)
+            kept += [store.keep(c) for c in window]
+            window = []
+    if window:
+        _describe_window(window, vlm, model_id, texts, done, settings, progress, memo, options, outcome)
+        kept += [store.keep(c) for c in window]
     progress.finish("describe")
-    if memo:
-        for chunk in todo:
-            if chunk.id in texts:
-                memo.put("describe", memo_key(chunk, model_id), {"text": texts[chunk.id]})
-    outcome.vlm_calls, outcome.frames_to_vlm = calls, frames
-    _warn(progress, outcome, warnings)
     _log_time(progress, "describe", started)
     if not settings.keep_models_loaded:
         manager.release("describer")
-    return {**cached, **texts}
+    return texts
+
+
+def _prepend(item: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:
+    """``item`` then ``rest``, holding ``item`` no longer than needed (its images can go once it is done)."""
+    yield item
+    del item
+    yield from rest
+
+
+def _describe_window(
+    window: Sequence[Chunk],
+    vlm: Any,
+    model_id: str,
+    texts: dict[int, str],
+    done: int,
+    settings: Settings,
+    progress: Progress,
+    memo: Any,
+    options: AnalysisOptions,
+    outcome: EventsOutcome,
+) -> int:
+    """Describe one batch of chunks (``done`` described before it); their descriptions go to ``texts``
+    and the work cache. Returns how many chunks are described now."""
+    found, calls, frames, warnings = describe_chunks(
+        window,
+        vlm,
+        context=settings.context,
+        batch_size=len(window),
+        max_new_tokens=options.describe_tokens,
+        on_progress=lambda n: progress.update("describe", done + n),
+    )
+    if memo:
+        for chunk in window:
+            if chunk.id in found:
+                memo.put("describe", memo_key(chunk, model_id), {"text": found[chunk.id]})
+    texts.update(found)
+    outcome.vlm_calls += calls
+    outcome.frames_to_vlm += frames
+    _warn(progress, outcome, warnings)
+    return done + len(window)
 
 
 def _ground(
-    described: Sequence[Chunk], settings: Settings, manager: Any, progress: Progress, outcome: EventsOutcome
+    described: Sequence[Chunk],
+    store: KeyframeStore,
+    settings: Settings,
+    manager: Any,
+    progress: Progress,
+    outcome: EventsOutcome,
 ) -> dict[int, tuple[Keyframe, ...]]:
     if not described or manager.spec("grounder") is None:
         return {}
@@ -124,9 +200,20 @@ def _ground(
     if grounder is None:
         return {}
     progress.start("ground", len(described), unit="chunks")
-    grounded, warnings = ground_chunks(described, grounder)
+    grounded: dict[int, tuple[Keyframe, ...]] = {}
+    for done, chunk in enumerate(described, 1):
+        index = best_keyframe(chunk)
+        image = store.image(chunk, index)  # one full-resolution image at a time
+        frames = list(chunk.keyframes)
+        frames[index] = replace(frames[index], image=image)
+        found, warnings = ground_chunks([replace(chunk, keyframes=tuple(frames))], grounder)
+        if chunk.id in found:
+            frames = list(found[chunk.id])
+            frames[index] = store.redraw(chunk, index, frames[index], image)
+            grounded[chunk.id] = tuple(frames)
+        _warn(progress, outcome, warnings)
+        progress.update("ground", done)
     progress.finish("ground")
-    _warn(progress, outcome, warnings)
     if not settings.keep_models_loaded:
         manager.release("grounder")
     return grounded

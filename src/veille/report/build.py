@@ -62,8 +62,13 @@ def report_event(event: Event, folder: Path) -> ReportEvent:
 
 
 def _keyframe(event_id: int, index: int, keyframe: Keyframe, folder: Path) -> ReportKeyframe:
-    name = f"{THUMBS_DIR}/event{event_id:03d}_{index}_{keyframe.t_s:09.3f}.jpg"
-    save_jpeg(folder / name, draw_boxes(keyframe.image, keyframe.boxes))
+    """The report's keyframe: its thumbnail when already written (see ``report.thumbs``), else saved now."""
+    name = keyframe.thumb
+    if not name:
+        if keyframe.image is None:
+            raise ValueError(f"event {event_id}: keyframe at {keyframe.t_s:.3f} s has neither image nor thumbnail")
+        name = f"{THUMBS_DIR}/event{event_id:03d}_{index}_{keyframe.t_s:09.3f}.jpg"
+        save_jpeg(folder / name, draw_boxes(keyframe.image, keyframe.boxes))
     boxes = [ReportBox(label=b.label, xyxy=tuple(round(v, 1) for v in b.xyxy)) for b in keyframe.boxes]
     return ReportKeyframe(t_s=round(keyframe.t_s, 3), image=name, boxes=boxes)
 
@@ -87,7 +92,7 @@ def build_report(
     warnings: Sequence[str] = (),
     complete: bool = True,
 ) -> Report:
-    """The whole report; keyframe images are written under ``folder`` as a side effect."""
+    """The whole report; keyframes not yet written as thumbnails are written under ``folder`` as a side effect."""
     return Report(
         veille_version=__version__,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
