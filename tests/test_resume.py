@@ -102,28 +102,42 @@ def test_ctrl_c_writes_partial_report_then_rerun_resumes(
     video, _ = sample_clip
     out = tmp_path / "out"
     import veille.pipeline as pipeline
+    from veille.report.thumbs import Thumbnails
 
-    real_events = pipeline._events
+    monkeypatch.setattr(pipeline, "CHECKPOINT_EVERY_S", 0.0)
+    real_keep = Thumbnails.keep
 
-    def interrupted(*args, **kwargs):
+    def interrupt_once(self, chunk):
+        monkeypatch.setattr(Thumbnails, "keep", real_keep)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "_events", interrupted)
+    monkeypatch.setattr(Thumbnails, "keep", interrupt_once)
     assert _cli("analyze", str(video), "--profile", "motion", "--out", str(out)) == 130
     err = capsys.readouterr().err
     assert "Traceback" not in err and "interrupted" in err.splitlines()[-1]
+    assert f"partial report: {out / 'sample' / 'report.html'}" in err and "resume" in err.splitlines()[-1]
     partial = _report(out / "sample")
     assert partial["complete"] is False
-    assert partial["segments"], "the finished scan is in the partial report"
-    assert any("incomplete" in w for w in partial["warnings"])
+    assert partial["segments"] and partial["events"], "the activity found before Ctrl-C is in the partial report"
+    assert 0 < partial["stats"]["scanned_to_s"] <= partial["video"]["duration_s"]
+    assert any("incomplete" in w and "up to" in w for w in partial["warnings"])
+    assert all((out / "sample" / k["image"]).is_file() for e in partial["events"] for k in e["keyframes"])
     index = json.loads((out / "index.json").read_text())
     assert index["complete"] is False and index["videos"][0]["status"] == "interrupted"
 
-    monkeypatch.setattr(pipeline, "_events", real_events)
     assert _cli("analyze", str(video), "--profile", "motion", "--out", str(out)) == 0
     final = _report(out / "sample")
-    assert final["complete"] is True and final["stats"]["reused_chunks"] > 0
+    assert final["complete"] is True
+    assert final["stats"]["scan_resumed_at_s"] > 0, "the scan went on from where it stopped"
+    assert final["stats"]["reused_chunks"] >= 1, "the chunk in hand at Ctrl-C was saved with the scan's state"
     assert json.loads((out / "index.json").read_text())["complete"] is True
+    monkeypatch.setattr(pipeline, "CHECKPOINT_EVERY_S", 0.5)
+    fresh = tmp_path / "fresh"
+    assert _cli("analyze", str(video), "--profile", "motion", "--out", str(fresh), "-q") == 0
+    whole = _report(fresh / "sample")
+    assert final["segments"] == whole["segments"] and len(final["events"]) == len(whole["events"])
+    for key in ("packets_scanned", "frames_decoded"):
+        assert final["stats"][key] == whole["stats"][key]
 
 
 def test_interrupt_during_scan_leaves_valid_outputs(

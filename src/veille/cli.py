@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from veille import __version__, constants
-from veille.errors import VeilleError
+from veille.errors import AnalysisInterrupted, VeilleError
 
 PROFILES = ("motion", "fast", "default", "full")
 
@@ -253,8 +253,9 @@ def run(command: click.Command, argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        _fail("interrupted", 130)
+    except click.exceptions.Abort as exc:  # Click turns Ctrl-C into Abort; the analysis said what it left
+        cause = exc.__cause__
+        _fail(str(cause) if isinstance(cause, AnalysisInterrupted) else "interrupted", 130)
     except VeilleError as exc:
         if constants.DEBUG:
             raise

@@ -1,4 +1,9 @@
-"""``analyze()``: orchestration only — probe, scan, events, report."""
+"""``analyze()``: orchestration only — probe, scan, events, report.
+
+Chunks stream from the scan through the analysis to the report (see :mod:`veille.flow`): keyframes
+are written as thumbnails as soon as each chunk is done, and an interruption leaves a partial
+report of what was found so far, while the scan's progress stays in the work cache for the next run.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,30 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from veille.analysis.motion_events import motion_events, motion_summary
 from veille.analysis.outcome import EventsOutcome
 from veille.errors import AnalysisInterrupted, VideoDecodeError
+from veille.flow import ChunkFlow
+from veille.i18n import clock
 from veille.progress import NullProgress, Progress
 from veille.redact import mask_credentials
 from veille.report.build import build_report, scan_modes
 from veille.report.schema import Report, Stats
+from veille.report.thumbs import prune_thumbnails
 from veille.report.writers import write_all
 from veille.settings import Settings
-from veille.types import Event, VideoInfo
+from veille.types import Chunk, Event, VideoInfo
 from veille.video.probe import probe, truncation_warnings
-from veille.video.scan import ScanResult, scan_video
-from veille.workcache import Memo, open_memo, scan_with_memo
+from veille.video.scan import Checkpoint, ScanResult, ScanStream
+from veille.workcache import Memo, open_memo
 
 if TYPE_CHECKING:
     from veille.models.manager import ModelManager
+
+#: Least wall-clock time between two saves of the scan's state in the work cache.
+CHECKPOINT_EVERY_S = 0.5
 
 
 @dataclass(slots=True)
@@ -64,6 +75,10 @@ def analyze(
         models: a model manager shared across analyses (a batch with ``cleanup_after_analysis``
             off keeps its models loaded from one video to the next); by default each analysis
             has its own and frees its models at the end.
+
+    Raises:
+        AnalysisInterrupted: on Ctrl-C (or SIGTERM through the CLI), after writing a partial report;
+            the scan's progress stays in the work cache and the same call resumes from there.
     """
     settings = settings or Settings()
     progress = progress or NullProgress()
@@ -72,29 +87,35 @@ def analyze(
     folder = folder or report_folder(settings.out_dir, video)
     started = time.perf_counter()
     memo = open_memo(folder, info, settings)
-    scan: ScanResult | None = None
+    flow = ChunkFlow(info, settings, folder, memo, progress, _scan)
     try:
-        scan, reused = scan_with_memo(memo, info, lambda: _scan(info, settings, progress))
-        _check_decoded(info, scan)
-        outcome = _events(info, scan, settings, progress, memo=memo, models=models)
+        outcome = _events(info, flow, settings, progress, memo=memo, models=models)
+        _check_decoded(info, flow.result)
     except KeyboardInterrupt:
-        _finish(info, scan, _partial_outcome(info, scan, settings), settings, folder, started, complete=False)
-        raise AnalysisInterrupted(
-            f"interrupted; partial report in {folder}; run the same command again to resume"
-        ) from None
+        partial = _finish(info, flow.result, flow.partial(), settings, folder, started, complete=False)
+        raise AnalysisInterrupted(_interrupted(info, flow.result, partial)) from None
     finally:
+        flow.close()
         memo.close()
     notes = [*truncation_warnings(info), *memo.warnings]
     for note in notes:
         progress.warn(note)
     outcome.warnings[:0] = notes
-    reused_chunks = memo.reused_chunks() or (len(scan.chunks) if reused else 0)
-    return _finish(info, scan, outcome, settings, folder, started, reused_chunks=reused_chunks)
+    reused_chunks = memo.reused_chunks() or flow.reused
+    return _finish(info, flow.result, outcome, settings, folder, started, reused_chunks=reused_chunks)
+
+
+def _interrupted(info: VideoInfo, scan: ScanResult, partial: AnalysisResult) -> str:
+    """The one line for an interruption: how far it got, where the partial report is, how to resume."""
+    names = {p.name for p in partial.paths}
+    report = partial.folder / ("report.html" if "report.html" in names else "report.json")
+    where = "" if scan.complete else f" at {clock(scan.scanned_to_s)} of {clock(info.duration_s)}"
+    return f"interrupted{where}; partial report: {report}; run the same command again to resume from there"
 
 
 def _finish(
     info: VideoInfo,
-    scan: ScanResult | None,
+    scan: ScanResult,
     outcome: EventsOutcome,
     settings: Settings,
     folder: Path,
@@ -103,8 +124,8 @@ def _finish(
     complete: bool = True,
     reused_chunks: int = 0,
 ) -> AnalysisResult:
-    """Build the report (whole, or partial after an interruption) and write every format atomically."""
-    scan = scan or ScanResult()
+    """Build the report (whole, or partial after an interruption), write every format atomically, and
+    remove the thumbnails it does not show."""
     elapsed = time.perf_counter() - started
     stats = Stats(
         frames_total=info.frame_count,
@@ -118,6 +139,8 @@ def _finish(
         realtime_factor=round(info.duration_s / elapsed, 2) if elapsed > 0 else 0.0,
         scan_modes=scan_modes(scan.stretches),
         reused_chunks=reused_chunks,
+        scanned_to_s=round(info.duration_s if scan.complete else scan.scanned_to_s, 3),
+        scan_resumed_at_s=None if scan.resumed_at_s is None else round(scan.resumed_at_s, 3),
     )
     report = build_report(
         info=info,
@@ -135,6 +158,7 @@ def _finish(
 
         report = add_clips(report, info.path, folder)[0]
     paths = write_all(report, folder, settings.formats, lang=settings.lang)
+    prune_thumbnails(folder, report)
     return AnalysisResult(report, folder, paths)
 
 
@@ -146,47 +170,42 @@ def _check_decoded(info: VideoInfo, scan: ScanResult) -> None:
         )
 
 
-def _partial_outcome(info: VideoInfo, scan: ScanResult | None, settings: Settings) -> EventsOutcome:
-    """What an interrupted analysis can still report: motion events when the scan had finished."""
-    where = "during the scan" if scan is None else "during the analysis of events"
-    warning = f"interrupted {where}; this report is incomplete (run the same command again to resume)"
-    if scan is None:
-        return EventsOutcome([], summary="Analysis interrupted before the scan finished.", warnings=[warning])
-    motion = motion_events(
-        scan.chunks, info.width, info.height, keyframes=settings.scan.keyframes_per_chunk, lang=settings.lang
+def _scan(
+    info: VideoInfo,
+    settings: Settings,
+    progress: Progress,
+    resume: dict[str, Any] | None,
+    checkpoint: Checkpoint | None,
+) -> ScanStream:
+    """The scan stream (resumed from ``resume`` when given), its progress going to ``progress``."""
+    return ScanStream(
+        info,
+        settings.scan,
+        progress=lambda t: progress.update("scan", t),
+        checkpoint=checkpoint,
+        resume=resume,
+        every_s=CHECKPOINT_EVERY_S,
     )
-    return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang), warnings=[warning])
-
-
-def _scan(info: VideoInfo, settings: Settings, progress: Progress) -> ScanResult:
-    progress.start("scan", info.duration_s, unit="s")
-    scan = scan_video(info, settings.scan, progress=lambda t: progress.update("scan", t))
-    progress.finish("scan")
-    for warning in scan.warnings:
-        progress.warn(warning)
-    return scan
 
 
 def _events(
     info: VideoInfo,
-    scan: ScanResult,
+    flow: ChunkFlow,
     settings: Settings,
     progress: Progress,
     *,
     memo: Memo | None = None,
     models: ModelManager | None = None,
 ) -> EventsOutcome:
-    """Events of the chunks; model stages store and reuse per-chunk work through ``memo``.
+    """Events of the flow's chunks; model stages store and reuse per-chunk work through ``memo``.
 
     Models are freed at the end unless a shared ``models`` manager is given and
     ``cleanup_after_analysis`` is off.
     """
-    chunks = scan.chunks
-    motion = motion_events(
-        chunks, info.width, info.height, keyframes=settings.scan.keyframes_per_chunk, lang=settings.lang
-    )
-    if settings.profile == "motion" or not any(c.keyframes for c in chunks):
-        return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang))
+    if settings.profile == "motion":
+        for chunk in flow.chunks():
+            flow.store.keep(chunk)
+        return _motion_outcome(info, flow.store.chunks, settings)
     from veille.analysis.engine import run_models
     from veille.models.manager import ModelManager as Manager
 
@@ -194,21 +213,30 @@ def _events(
     manager = models or Manager(settings, progress=progress, warnings=warnings)
     manager.rebind(progress=progress, warnings=warnings)
     try:
-        outcome = run_models(info, chunks, settings, manager, progress=progress, memo=memo)
+        outcome = run_models(info, flow.chunks(), settings, manager, progress=progress, memo=memo, keyframes=flow.store)
     finally:
         if models is None or settings.cleanup_after_analysis:
             manager.close()
     outcome.warnings[:0] = warnings
+    if not any(c.keyframes for c in flow.store.chunks):  # nothing to describe: no model was needed
+        return _motion_outcome(info, flow.store.chunks, settings, warnings)
     if not outcome.vlm_calls and not outcome.events:  # no describer could be had: motion-only
         warning = f"profile '{settings.profile}': no describer model available; motion-only events"
         progress.warn(warning)
-        outcome = EventsOutcome(
-            motion,
-            summary=_motion_summary(info, motion, settings.lang),
-            models=manager.info(),
-            warnings=[*warnings, warning],
-        )
+        outcome = _motion_outcome(info, flow.store.chunks, settings, [*warnings, warning])
+        outcome.models = manager.info()
     return outcome
+
+
+def _motion_outcome(
+    info: VideoInfo, chunks: list[Chunk], settings: Settings, warnings: list[str] | None = None
+) -> EventsOutcome:
+    """Events from motion facts alone, one per segment."""
+    chunks = sorted(chunks, key=lambda c: c.id)
+    motion = motion_events(
+        chunks, info.width, info.height, keyframes=settings.scan.keyframes_per_chunk, lang=settings.lang
+    )
+    return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang), warnings=list(warnings or []))
 
 
 def _motion_summary(info: VideoInfo, events: list[Event], lang: str = "en") -> str:

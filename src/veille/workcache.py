@@ -6,20 +6,20 @@ settings that shape the analysis and of the model ids. Opening the memo with a d
 drops the old rows, so stale work is never reused. Each :meth:`Memo.put` is committed at once
 (SQLite commits are atomic), so an interrupted run loses at most the item in progress.
 
-Stages used so far: ``scan`` (key ``video``: segments, chunk plans, scan stats) and, by the
-analysis engine, per-chunk stages such as ``describe`` / ``reason`` keyed by chunk.
+Stages used so far: ``scan`` (key ``state``: the scan's state, saved as it goes, so that an
+interrupted scan resumes where it stopped) with ``plan`` (one row per chunk plan) and, by the
+analysis engine, per-chunk stages such as ``describe`` / ``judge`` keyed by chunk.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from veille.errors import OutputError
 if TYPE_CHECKING:
     from veille.settings import Settings
     from veille.types import VideoInfo
-    from veille.video.scan import ScanResult
+    from veille.video.chunks import ChunkPlan
 
 MEMO_FILE = ".veille-work.sqlite"
 _MIB = 1 << 20
@@ -130,6 +130,32 @@ class Memo:
                 f"cannot write the work cache {self.path} ({exc}); free some space or choose --out"
             ) from exc
 
+    def put_many(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Store several ``(stage, key, value)`` rows in one commit (all or none)."""
+        data = [(self.key, stage, str(key), json.dumps(value)) for stage, key, value in rows]
+        try:
+            with contextlib.closing(self._db.cursor()) as cursor:
+                cursor.execute("BEGIN")
+                try:
+                    cursor.executemany("INSERT OR REPLACE INTO work VALUES (?, ?, ?, ?)", data)
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    raise
+                cursor.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise OutputError(
+                f"cannot write the work cache {self.path} ({exc}); free some space or choose --out"
+            ) from exc
+
+    def rows(self, stage: str, *, page: int = 256) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every ``(key, value)`` of ``stage``, by key, read ``page`` rows at a time as they are used."""
+        query = "SELECT key, value FROM work WHERE run = ? AND stage = ? AND key > ? ORDER BY key LIMIT ?"
+        last = ""
+        while batch := self._db.execute(query, (self.key, stage, last, page)).fetchall():
+            for key, value in batch:
+                yield key, json.loads(value)
+            last = batch[-1][0]
+
     def count(self, stage: str | None = None) -> int:
         """How many items are stored (in ``stage``, or in all)."""
         if stage is None:
@@ -165,6 +191,12 @@ class NullMemo(Memo):
     def put(self, stage: str, key: str, value: dict[str, Any]) -> None:
         return None
 
+    def put_many(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        return None
+
+    def rows(self, stage: str, *, page: int = 256) -> Iterator[tuple[str, dict[str, Any]]]:
+        return iter(())
+
     def count(self, stage: str | None = None) -> int:
         return 0
 
@@ -183,59 +215,30 @@ def open_memo(
 
 # --- the scan stage -------------------------------------------------------------------------------
 
-
-def scan_record(scan: ScanResult) -> dict[str, Any]:
-    """A JSON-ready record of a finished scan: segments, chunk plans (keyframe times), stretches, stats."""
-    plans = getattr(scan, "chunk_plans", None) or []
-    return {
-        "segments": [dataclasses.asdict(s) for s in scan.segments],
-        "chunk_plans": [dataclasses.asdict(p) for p in plans],
-        "stretches": [dataclasses.asdict(s) for s in scan.stretches],
-        "packets_scanned": scan.packets_scanned,
-        "frames_decoded": scan.frames_decoded,
-        "scan_s": scan.scan_s,
-        "warnings": list(scan.warnings),
-    }
+#: The scan's rows: its state (``scan``/``state``, whole once the scan is complete) and one row per
+#: chunk plan (``plan``/``000042``), written together so that a state never names a plan not stored.
+SCAN_STATE = ("scan", "state")
+PLAN_STAGE = "plan"
 
 
-def restore_scan(record: Mapping[str, Any], info: VideoInfo) -> ScanResult:
-    """Rebuild a :class:`ScanResult` from :func:`scan_record`; keyframes are decoded again from the video."""
-    from veille.types import Box, ScanStretch, Segment
-    from veille.video.chunks import ChunkPlan, load_chunk
-    from veille.video.scan import ScanResult
-
-    def plan(data: dict[str, Any]) -> ChunkPlan:
-        data = dict(data)
-        data["picks"] = tuple(tuple(p) for p in data["picks"])
-        data["motion_boxes"] = boxes(data["motion_boxes"])
-        data["pick_boxes"] = tuple(boxes(group) for group in data.get("pick_boxes", ()))
-        return ChunkPlan(**data)
-
-    def boxes(items: list[dict[str, Any]]) -> tuple[Box, ...]:
-        return tuple(Box(b["label"], tuple(b["xyxy"]), b.get("score")) for b in items)
-
-    plans = [plan(p) for p in record["chunk_plans"]]
-    return ScanResult(
-        segments=[Segment(**s) for s in record["segments"]],
-        chunks=[load_chunk(info.path, p) for p in plans],
-        stretches=[ScanStretch(**s) for s in record["stretches"]],
-        packets_scanned=record["packets_scanned"],
-        frames_decoded=record["frames_decoded"],
-        scan_s=record["scan_s"],
-        warnings=list(record["warnings"]),
-        chunk_plans=plans,
-        info=info,
-    )
+def load_scan_state(memo: Memo) -> dict[str, Any] | None:
+    """The scan state kept for this run (a finished or an interrupted scan), or None."""
+    return memo.get(*SCAN_STATE)
 
 
-def scan_with_memo(memo: Memo, info: VideoInfo, run: Callable[[], ScanResult]) -> tuple[ScanResult, bool]:
-    """The scan from the memo when it holds one, else ``run()`` (then stored). Returns (scan, reused)."""
-    record = memo.get("scan", "video")
-    if record is not None:
-        try:
-            return restore_scan(record, info), True
-        except (KeyError, TypeError, ValueError):  # written by another version: scan again
-            memo.warnings.append("the work cache was written by another version; the video was scanned again")
-    scan = run()
-    memo.put("scan", "video", scan_record(scan))
-    return scan, False
+def save_scan_state(memo: Memo, state: dict[str, Any], plans: Sequence[ChunkPlan]) -> None:
+    """Keep the scan's state and the plans made since the last call, in one commit."""
+    from veille.video.chunks import plan_state
+
+    rows = [(PLAN_STAGE, f"{p.id:06d}", plan_state(p)) for p in plans]
+    memo.put_many([*rows, (*SCAN_STATE, state)])
+
+
+def stored_plans(memo: Memo, before_id: int) -> Iterator[ChunkPlan]:
+    """The kept chunk plans with an id below ``before_id``, in order (read lazily)."""
+    from veille.video.chunks import plan_from
+
+    for key, value in memo.rows(PLAN_STAGE):
+        if int(key) >= before_id:
+            break
+        yield plan_from(value)

@@ -101,6 +101,8 @@ class Stats(_Model):
     realtime_factor: float = 0.0
     scan_modes: list[ScanMode] = Field(default_factory=list)
     reused_chunks: int = 0
+    scanned_to_s: float | None = Field(None, ge=0, description="the scan covered the video up to here")
+    scan_resumed_at_s: float | None = Field(None, ge=0, description="this run took up an interrupted scan here")
 
 
 class Report(_Model):
