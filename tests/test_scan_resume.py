@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from veille.sample import make_sample
 from veille.settings import ScanSettings
 from veille.video.checkpoint import ResumeError
 from veille.video.chunks import plan_state
@@ -20,7 +21,8 @@ FPS = 10
 
 @pytest.fixture(scope="module")
 def long_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """70 s, 320x180: three walkers between quiet stretches (several packet windows), in three encodings."""
+    """70 s, 320x180: three walkers between quiet stretches (several packet windows), in three encodings;
+    and 3 minutes of ``veille sample``."""
     folder = tmp_path_factory.mktemp("resume-clips")
     background = scene(320, 180)
     out = {}
@@ -29,6 +31,8 @@ def long_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         stretches = [Stretch(150), Stretch(40, walker(background, 40), True)] * 3 + [Stretch(130)]
         write_video(path, stretches, background, fps=FPS, encoding=encoding, bitrate=400_000)
         out[encoding] = path
+    out["sample"] = folder / "sample.mp4"  # busier: someone crosses every 20 s
+    make_sample(out["sample"], seconds=180, width=320, height=180, fps=FPS)
     return out
 
 
@@ -44,6 +48,15 @@ def _saved_states(path: Path, cfg: ScanSettings) -> tuple[list[tuple[dict, list[
     return saved, plans, stream.result.facts()
 
 
+def _some(states: list[dict], most: int = 12) -> list[dict]:
+    """States to resume from: every one saved between two spans while the decoder could still decode
+    on (the delicate case), and others spread over the scan, ``most`` in all."""
+    between = [s for s in states if s["pixels"]["live"] and s["pixels"]["span"] is None]
+    others = [s for s in states if s not in between]
+    room = max(0, most - len(between))
+    return between + others[:: max(1, -(-len(others) // room))] if room else between
+
+
 def _inner(state: dict) -> dict:
     """A state without its timing (the only thing allowed to differ)."""
     state = json.loads(json.dumps(state))
@@ -52,20 +65,21 @@ def _inner(state: dict) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("encoding", "mode"), [("ipbb", "auto"), ("ipbb", "pixels"), ("cbr", "auto"), ("mjpeg", "auto")]
+    ("encoding", "mode"),
+    [("ipbb", "auto"), ("ipbb", "pixels"), ("cbr", "auto"), ("mjpeg", "auto"), ("sample", "auto")],
 )
 def test_resumed_scan_equals_uninterrupted_scan(long_clips: dict[str, Path], encoding: str, mode: str) -> None:
     path = long_clips[encoding]
     cfg = ScanSettings(mode=mode, heartbeat_min=0.2)  # heartbeats in the quiet stretches too
     saved, full_plans, full = _saved_states(path, cfg)
-    assert full["complete"] and len(full["segments"]) == 3 and any(p["heartbeat"] for p in full_plans)
+    assert full["complete"] and len(full["segments"]) >= 3 and any(p["heartbeat"] for p in full_plans)
     middle = [state for state, _ in saved if not state["result"]["complete"]]
     final = saved[-1][0]
     assert len(middle) >= 4, "the scan saves its state as it goes"
     assert any(s["pixels"]["span"] for s in middle), "some states are saved in the middle of a decoded span"
     if mode == "auto" and encoding == "ipbb":
         assert any(s["packets"]["point"][1] for s in middle), "and some with keyframes the check still holds"
-    for state in middle:
+    for state in _some(middle):
         stored = [p for _, plans in saved for p in plans if p["id"] < state["next_id"]]
         resumed = ScanStream(probe(path), cfg, resume=state)
         resumed.open()  # as the pipeline does, to know at once whether the file lets it resume
@@ -126,3 +140,23 @@ def test_flush_after_an_interruption_gives_the_activity_in_progress(long_clips: 
     assert segments[-1].start_s == full.segments[len(segments) - 1].start_s
     assert late[-1].segment_id == segments[-1].id
     assert 0 < stream.reached_s() < probe(path).duration_s
+
+
+def test_a_span_behind_the_decoder_still_decodes_on_one_frame(long_clips: dict[str, Path]) -> None:
+    """Decoding on into a span that ends before where decoding already is reads one frame, as it always
+    did: that frame's sample may still extend a segment."""
+    from veille.video.packets import Span
+    from veille.video.pixelpass import PixelPass
+    from veille.video.scan import ScanResult
+
+    info = probe(long_clips["ipbb"])
+    result = ScanResult(info=info)
+    pixels = PixelPass(info, ScanSettings(), result)
+    pixels.open()
+    try:
+        first = list(pixels.decode(Span(10.0, 12.0, "candidate")))
+        decoded, last = result.frames_decoded, pixels.last_t
+        behind = list(pixels.decode(Span(last - 0.5, last - 0.2, "keyframe change")))
+    finally:
+        pixels.close()
+    assert first and len(behind) == 1 and result.frames_decoded == decoded + 1 and pixels.last_t > last

@@ -77,15 +77,16 @@ class PixelPass:
 
     def resume(self) -> Iterator[MotionSample | None]:
         """Finish the span a restored pass was decoding (nothing when it was between spans)."""
-        if self.span is not None:
-            yield from self._run()
+        if self.span is None:
+            return
+        if self.pos_t is not None and self.pos_t >= self.span[1]:  # it had stopped on its last frame
+            self._end_span()
+            return
+        yield from self._run()
 
     def _run(self) -> Iterator[MotionSample | None]:
         assert self.span is not None and self._frames is not None
         cfg, result = self.cfg, self.result
-        if self.pos_t is not None and self.pos_t >= self.span[1]:
-            self._end_span()
-            return
         for frame in self._frames:
             t = float(frame.pts * self._tb) if frame.pts is not None else self.last_t + 1 / self._rate
             self.span[2] = t if self.span[2] is None else self.span[2]
@@ -135,15 +136,17 @@ class PixelPass:
         """What went wrong while decoding (damaged packets)."""
         return [damaged_warning(self.bad[0])] if self.bad[0] else []
 
-    def state(self) -> dict[str, Any]:
-        """The pass as JSON, between two frames."""
+    def state(self, *, detach: bool = False) -> dict[str, Any]:
+        """The pass as JSON, between two frames; ``detach``: without the running decoder and the
+        detector's background (when the next span will seek anyway)."""
         span = self.span
+        live = self._frames is not None and not detach
         return {
             "last_t": self.last_t,
-            "live": self._frames is not None,
-            "pos_t": self.pos_t,
+            "live": live,
+            "pos_t": self.pos_t if live else None,
             "span": None if span is None else [span[0].start_s, span[0].end_s, span[0].reason, span[1], span[2]],
-            "background": array_state(self.detector.background()),
+            "background": array_state(self.detector.background()) if live else None,
             "bad": self.bad[0],
         }
 

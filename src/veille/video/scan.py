@@ -253,13 +253,22 @@ class ScanStream:
         """The scan's findings are complete up to this time."""
         if self.result.complete:
             return self.info.duration_s
-        times = [self.packets.bound, self.packets.reached_s, *(s.start_s for s in self.queue)]
-        times += [s.start_s for s in self.packets.pending]
-        if self.merger.current is not None:
-            times.append(self.merger.current.start_s)
+        times = [self._next_span_s(), self.packets.reached_s]
         if self.pixels.span is not None:
             times.append(self.pixels.pos_t if self.pixels.pos_t is not None else self.pixels.span[0].start_s)
         return max(0.0, min(self.info.duration_s, *times))
+
+    def _next_span_s(self) -> float:
+        """No span still to decode starts before this time."""
+        times = [self.packets.bound, *(s.start_s for s in self.queue), *(s.start_s for s in self.packets.pending)]
+        if self.merger.current is not None:
+            times.append(self.merger.current.start_s)
+        return min(times)
+
+    def _decoder_idle(self) -> bool:
+        """Between spans, when the next span is too far to decode on to: the decoder's place and the
+        detector's background no longer matter (the next span seeks and starts afresh)."""
+        return self.pixels.span is None and self._next_span_s() > self.pixels.last_t + self.cfg.span_merge_s
 
     def flush(self) -> list[ChunkPlan]:
         """After an interruption: the activity still in progress (open segment, stretches held back),
@@ -305,7 +314,7 @@ class ScanStream:
             "packets": self.packets.state(),
             "merger": None if current is None else [current.start_s, current.end_s, current.reason],
             "queue": [[s.start_s, s.end_s, s.reason] for s in self.queue],
-            "pixels": self.pixels.state(),
+            "pixels": self.pixels.state(detach=self._decoder_idle()),
             "segmenter": self.segmenter.state(),
             "waiting": [
                 [dataclasses.asdict(s.segment), [sample_state(x) for x in s.samples]] for s in self.waiting
