@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -190,3 +191,21 @@ def test_reused_chunks_do_not_double_count_stages(tmp_path: Path) -> None:
     memo.get("reason", "0:phi-2")
     memo.get("scan", "video")
     assert memo.reused_chunks() == 3
+
+
+def test_a_scan_state_of_another_version_is_scanned_again(sample_clip, tmp_path: Path) -> None:
+    import sqlite3
+
+    video, _ = sample_clip
+    out = tmp_path / "out"
+    assert _cli("analyze", str(video), "--profile", "motion", "--out", str(out), "-q") == 0
+    first = _report(out / "sample")
+    with contextlib.closing(sqlite3.connect(out / "sample" / MEMO_FILE)) as db, db:
+        (value,) = db.execute("SELECT value FROM work WHERE stage = 'scan' AND key = 'state'").fetchone()
+        state = json.loads(value)
+        state["version"] = 999  # as if a later veille had written it
+        db.execute("UPDATE work SET value = ? WHERE stage = 'scan' AND key = 'state'", (json.dumps(state),))
+    assert _cli("analyze", str(video), "--profile", "motion", "--out", str(out), "-q") == 0
+    again = _report(out / "sample")
+    assert any("another version" in w for w in again["warnings"])
+    assert again["segments"] == first["segments"] and again["stats"]["reused_chunks"] == 0

@@ -22,11 +22,11 @@ from veille.settings import Settings
 from veille.types import Chunk, VideoInfo
 from veille.video.checkpoint import ResumeError
 from veille.video.chunks import ChunkPlan, load_chunk
-from veille.video.scan import Checkpoint, ScanResult, ScanStream
+from veille.video.scan import STATE_VERSION, Checkpoint, ScanResult, ScanStream
 from veille.workcache import Memo, NullMemo, load_scan_state, save_scan_state, stored_plans
 
 #: Makes the scan stream: (info, settings, progress, state to resume or None, checkpoint or None).
-ScanFactory = Callable[[VideoInfo, Settings, Progress, "dict[str, Any] | None", "Checkpoint | None"], ScanStream]
+ScanFactory = Callable[[VideoInfo, Settings, Progress, dict[str, Any] | None, Checkpoint | None], ScanStream]
 
 
 class ChunkFlow:
@@ -63,6 +63,9 @@ class ChunkFlow:
     def plans(self) -> Iterator[ChunkPlan]:
         """The chunk plans: those kept in the work cache, then the scan's (which saves its state as it goes)."""
         state = load_scan_state(self.memo)
+        if state is not None and state.get("version") != STATE_VERSION:
+            self.memo.warnings.append("the work cache was written by another version; the video is scanned again")
+            state = None
         if state is not None and state.get("result", {}).get("complete"):
             try:
                 self.result.restore(state["result"])
