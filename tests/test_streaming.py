@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tests.scan_fixtures import clips_fixture  # noqa: F401 (registers the `clips` fixture)
 from tests.test_analysis import INFO, DictMemo, FakeManager
@@ -32,16 +33,21 @@ class Tracked:
 
     def __init__(self) -> None:
         self.refs: list[weakref.ref] = []
+        self.alive_at_make: list[int] = []  # images still alive when the next chunk is made
 
     def chunks(self, n: int) -> Iterator[Chunk]:
         for cid in range(n):
-            frames = []
-            for i in range(FRAMES):
-                image = np.full((24, 32, 3), cid, np.uint8)
-                self.refs.append(weakref.ref(image))
-                frames.append(Keyframe(cid * 10.0 + i, image, score=0.1 * (i + 1)))
-            box = (Box("motion", (2, 2, 10, 10)),)
-            yield Chunk(cid, 0, cid * 10.0, cid * 10.0 + 10, tuple(frames), box, 1, 0.05)
+            self.alive_at_make.append(self.alive())
+            yield self._make(cid)
+
+    def _make(self, cid: int) -> Chunk:
+        frames = []
+        for i in range(FRAMES):
+            image = np.full((24, 32, 3), cid, np.uint8)
+            self.refs.append(weakref.ref(image))
+            frames.append(Keyframe(cid * 10.0 + i, image, score=0.1 * (i + 1)))
+        box = (Box("motion", (2, 2, 10, 10)),)
+        return Chunk(cid, 0, cid * 10.0, cid * 10.0 + 10, tuple(frames), box, 1, 0.05)
 
     def alive(self) -> int:
         gc.collect()
@@ -102,6 +108,20 @@ def test_describer_sees_windows_and_images_are_dropped_as_chunks_are_done() -> N
     assert all(k.thumb and k.image is None for e in outcome.events for k in e.keyframes)
 
 
+def test_one_chunk_at_a_time_when_the_batch_is_one() -> None:
+    tracked = Tracked()
+    manager = FakeManager(describer=FakeBackend("vlm", default="A person walks past the gate."))
+    options = AnalysisOptions(describe_batch=1)
+    memo = DictMemo()
+    for _ in range(2):  # described, then every description from the work cache
+        outcome = run_models(
+            INFO, tracked.chunks(5), Settings(), manager, progress=NullProgress(), memo=memo, options=options,
+            keyframes=DroppingStore(),
+        )
+        assert len(outcome.events) == 1
+    assert max(tracked.alive_at_make) == 0, "a chunk's images were still held when the next was made"
+
+
 def test_no_describer_is_loaded_without_a_chunk_to_describe() -> None:
     class Counting(FakeManager):
         def get(self, role: str) -> Any:
@@ -137,3 +157,31 @@ def test_unshown_thumbnails_are_removed(tmp_path: Path) -> None:
     prune_thumbnails(tmp_path, report)
     assert not stray.exists()
     assert all((tmp_path / k.image).is_file() for e in report.events for k in e.keyframes)
+
+
+def test_analyze_keeps_each_chunk_as_thumbnails_before_decoding_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real pipeline (`analyze`, motion profile): when a chunk's keyframes are decoded, no earlier
+    chunk still holds its images."""
+    import veille.flow as flow
+    from veille.pipeline import analyze
+    from veille.sample import make_sample
+
+    video = tmp_path / "street.mp4"
+    make_sample(video, seconds=70, width=320, height=180, fps=10)
+    refs: list[weakref.ref] = []
+    alive_before_load: list[int] = []
+    real_load = flow.load_chunk
+
+    def tracked_load(*args: Any, **kwargs: Any) -> Chunk:
+        gc.collect()
+        alive_before_load.append(sum(ref() is not None for ref in refs))
+        chunk = real_load(*args, **kwargs)
+        refs.extend(weakref.ref(k.image) for k in chunk.keyframes)
+        return chunk
+
+    monkeypatch.setattr(flow, "load_chunk", tracked_load)
+    result = analyze(video, Settings(profile="motion", out_dir=tmp_path / "out"))
+    assert len(alive_before_load) >= 3 and len(result.report.events) == len(alive_before_load)
+    assert max(alive_before_load) == 0, "a chunk's images were still held when the next was decoded"

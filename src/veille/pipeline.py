@@ -205,6 +205,7 @@ def _events(
     if settings.profile == "motion":
         for chunk in flow.chunks():
             flow.store.keep(chunk)
+            del chunk  # its images go before the next chunk is decoded
         return _motion_outcome(info, flow.store.chunks, settings)
     from veille.analysis.engine import run_models
     from veille.models.manager import ModelManager as Manager

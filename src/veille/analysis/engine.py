@@ -130,8 +130,10 @@ def _describe(
             texts[chunk.id] = str(found["text"])
         if not describable(chunk) or chunk.id in texts:
             kept.append(store.keep(chunk))
+            del chunk  # its images go before the next chunk is decoded
             continue
         window.append(chunk)
+        del chunk
         if len(window) == batch_size:
             done = _describe_window(window, vlm, model_id, texts, done, settings, progress, memo, options, outcome)
             kept += [store.keep(c) for c in window]
