@@ -89,14 +89,6 @@ class Segmenter:
         if done:
             yield done
 
-    def start_s(self) -> float | None:
-        """The earliest time a stretch still to come can start (None when nothing is held)."""
-        if self.pending is not None:
-            return self.pending.segment.start_s
-        if self.current is not None:
-            return max(0.0, self.current.start_s - self.cfg.padding_s)
-        return None
-
     def state(self) -> dict[str, Any]:
         """The open segment, the stretch held back and the next id, as JSON (to resume a scan)."""
         current = self.current
