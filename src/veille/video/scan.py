@@ -20,82 +20,25 @@ import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from veille.settings import ScanSettings
-from veille.types import Chunk, ScanStretch, Segment, VideoInfo
+from veille.types import Segment, VideoInfo
 from veille.video.checkpoint import sample_from, sample_state
 from veille.video.chunks import ChunkPlan, ChunkPlanner, load_chunk
 from veille.video.packetpass import PacketPass
 from veille.video.packets import Span, SpanMerger
 from veille.video.pixelpass import PixelPass
+from veille.video.result import ScanResult
 from veille.video.segments import ActiveStretch, Segmenter
+
+__all__ = ["STATE_VERSION", "Checkpoint", "ScanResult", "ScanStream", "scan_video"]
 
 ProgressFn = Callable[[float], None]  # called with seconds of video done
 Checkpoint = Callable[[dict[str, Any], list[ChunkPlan]], None]  # (state, plans made since the last call)
 
 #: Bumped whenever the saved state changes shape (an older state is then not resumed).
 STATE_VERSION = 1
-
-
-@dataclass(slots=True)
-class ScanResult:
-    """What the scan found and how much work it took (filled as a :class:`ScanStream` runs).
-
-    ``chunks`` hold full-resolution keyframes when :func:`scan_video` ran with ``load_keyframes=True``
-    (the default); otherwise they are empty and ``chunk_plans`` + :meth:`iter_chunks` load them one
-    chunk at a time. ``scanned_to_s``: the scan's findings are complete up to this time (the
-    duration once ``complete``); ``resumed_at_s``: where this run took up an interrupted scan.
-    """
-
-    segments: list[Segment] = field(default_factory=list)
-    chunks: list[Chunk] = field(default_factory=list)
-    stretches: list[ScanStretch] = field(default_factory=list)
-    packets_scanned: int = 0
-    frames_decoded: int = 0
-    scan_s: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-    chunk_plans: list[ChunkPlan] = field(default_factory=list)
-    decoded_s: float = 0.0  # seconds of video the pixel pass decoded
-    keyframe_times: list[float] = field(default_factory=list)  # from the packet pass (empty without one)
-    info: VideoInfo | None = None
-    scanned_to_s: float = 0.0
-    resumed_at_s: float | None = None
-    complete: bool = False
-
-    def iter_chunks(self) -> Iterator[Chunk]:
-        """Chunks with their full-resolution keyframes, decoded one chunk at a time."""
-        if self.chunks or self.info is None:
-            yield from self.chunks
-            return
-        for plan in self.chunk_plans:
-            yield load_chunk(self.info.path, plan, self.keyframe_times)
-
-    def facts(self) -> dict[str, Any]:
-        """Everything but chunks, plans and the video, as JSON."""
-        return {
-            "segments": [dataclasses.asdict(s) for s in self.segments],
-            "stretches": [dataclasses.asdict(s) for s in self.stretches],
-            "packets_scanned": self.packets_scanned,
-            "frames_decoded": self.frames_decoded,
-            "scan_s": self.scan_s,
-            "warnings": list(self.warnings),
-            "decoded_s": self.decoded_s,
-            "keyframe_times": list(self.keyframe_times),
-            "scanned_to_s": self.scanned_to_s,
-            "complete": self.complete,
-        }
-
-    def restore(self, facts: dict[str, Any]) -> None:
-        """Take back :meth:`facts` (lists are refilled in place)."""
-        self.segments[:] = [Segment(**s) for s in facts["segments"]]
-        self.stretches[:] = [ScanStretch(**s) for s in facts["stretches"]]
-        self.packets_scanned, self.frames_decoded = facts["packets_scanned"], facts["frames_decoded"]
-        self.scan_s, self.decoded_s = facts["scan_s"], facts["decoded_s"]
-        self.warnings[:] = facts["warnings"]
-        self.keyframe_times[:] = facts["keyframe_times"]
-        self.scanned_to_s, self.complete = facts["scanned_to_s"], facts["complete"]
 
 
 def scan_video(
