@@ -10,7 +10,7 @@ time and events, and each peak's ratio to the shortest input's (the target is at
 
     python benchmarks/memory.py [--minutes 1 10 60] [--keep DIR] [--no-models] [--no-motion]
 
-With models, the tiny checkpoints still cost seconds per chunk on a CPU: the 60-minute run took 11
+With models, the tiny checkpoints still cost seconds per chunk on a CPU: the 60-minute run took 12
 minutes on 2 cores, and making its clip 3. ``--keep DIR`` keeps the clips (and checkpoints) for another run.
 """
 
