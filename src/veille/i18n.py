@@ -1,7 +1,7 @@
 """Labels of the report and the console in English and French.
 
-Model output is not translated here: the prompts ask the models to answer in the chosen language
-where they can (see :func:`answer_language`).
+Model output is not translated: the prompts are written in English, and what a model writes is
+shown as it wrote it.
 """
 
 from __future__ import annotations
@@ -106,7 +106,6 @@ _FR: dict[str, str] = {
 }
 
 _TABLES: dict[str, dict[str, str]] = {"en": _EN, "fr": _FR}
-_LANGUAGE_NAMES = {"en": "English", "fr": "French"}
 
 
 def labels(lang: str = "en") -> dict[str, str]:
@@ -122,11 +121,6 @@ def threat_label(level: int, lang: str = "en") -> str:
 def stage_label(stage: str, lang: str = "en") -> str:
     """A progress stage (``scan``, ``describe``…) as shown to a person."""
     return labels(lang).get(f"stage_{stage}", stage)
-
-
-def answer_language(lang: str) -> str:
-    """The language's English name, for prompts such as "Answer in French."."""
-    return _LANGUAGE_NAMES.get(lang, "English")
 
 
 def clock(seconds: float) -> str:

@@ -18,7 +18,7 @@ from veille.report.schema import Report, Stats
 from veille.report.writers import write_all
 from veille.settings import Settings
 from veille.types import Event, VideoInfo
-from veille.video.probe import probe, truncation_warnings
+from veille.video.probe import played_to, probe, truncation_warnings
 from veille.video.scan import ScanResult, scan_video
 from veille.workcache import Memo, open_memo, scan_with_memo
 
@@ -76,6 +76,7 @@ def analyze(
     try:
         scan, reused = scan_with_memo(memo, info, lambda: _scan(info, settings, progress))
         _check_decoded(info, scan)
+        info = played_to(info, scan.end_s)
         outcome = _events(info, scan, settings, progress, memo=memo, models=models)
     except KeyboardInterrupt:
         _finish(info, scan, _partial_outcome(info, scan, settings), settings, folder, started, complete=False)

@@ -93,7 +93,7 @@ def _judge_scored(
     verdicts = {}
     for item, level, p, text in zip(group, levels, probs, written, strict=True):
         title = clean_title(text) or clean_title(item.description.split(". ")[0])
-        verdicts[item.chunk_id] = Judgement(item.chunk_id, level, round(float(p[level]), 3), title, "")
+        verdicts[item.chunk_id] = Judgement(item.chunk_id, level, round(float(p[level]), 3), title)
     return verdicts, 2
 
 
