@@ -14,10 +14,10 @@ import av
 import numpy as np
 import pytest
 
+from tests.test_badinput import write_clip
 from veille.cli import main
 from veille.video.atoms import index_missing
 from veille.video.probe import probe
-from tests.test_badinput import write_clip
 
 N, FPS = 100, 10  # 10 s, a block moving all the way through
 
@@ -48,8 +48,8 @@ def _last_packet_end(path: Path) -> float:
     """Where the video really stops: the end of the last packet PyAV can demux."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        ends = [float((p.pts + (p.duration or 0)) * stream.time_base) for p in container.demux(stream) if p.pts is not None]
-    return max(ends)
+        ends = [(p.pts + (p.duration or 0)) * stream.time_base for p in container.demux(stream) if p.pts is not None]
+    return float(max(ends))
 
 
 def _analyze(path: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict, str]:
@@ -120,3 +120,13 @@ def test_probe_of_a_cut_faststart_mp4_counts_only_the_frames_there(files: dict[s
     assert abs(info.frame_count - frames) <= 1  # the last packet may be there in part
     assert info.frame_count < N / 2
     assert info.declared_duration_s == pytest.approx(N / FPS)
+
+
+def test_a_resumed_run_still_knows_where_the_video_stops(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = _analyze(files["mkv_cut"], tmp_path, capsys)[1]
+    code, again, err = _analyze(files["mkv_cut"], tmp_path, capsys)  # the scan comes from the work cache
+    assert code == 0, err
+    assert again["video"] == first["video"] and again["video"]["declared_duration_s"] is not None
+    assert any("truncated" in w for w in again["warnings"])
