@@ -31,10 +31,9 @@ class TopBox:
 
 
 def top_level_boxes(path: Path) -> list[TopBox]:
-    """The top-level boxes of ``path``, in file order; empty when it does not look like an MP4/MOV.
-
-    The walk stops at the first box that runs past the end of the file (it is listed, incomplete).
-    """
+    """The top-level boxes of ``path``, in file order; empty when it does not look like an MP4/MOV
+    (its first box is not a known top-level one). The walk stops at the first box that runs past
+    the end of the file (listed, incomplete) or that makes no sense (not listed)."""
     boxes: list[TopBox] = []
     path = Path(path)
     total = path.stat().st_size
@@ -52,7 +51,7 @@ def top_level_boxes(path: Path) -> list[TopBox]:
                 break
             boxes.append(TopBox(kind.decode("latin-1"), pos, size, pos + size <= total))
             pos += size
-    return boxes if boxes and boxes[0].kind.encode("latin-1") in _TOP_LEVEL else []
+    return boxes
 
 
 def _printable(kind: bytes) -> bool:
