@@ -170,6 +170,90 @@ def eval_activity(data_dir: Path) -> None:
     click.echo(format_scores(evaluate_activity(data_dir)))
 
 
+@eval_group.command("anomaly")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    envvar="VEILLE_DATA_DIR",
+    required=True,
+    help="Folder holding ucsd_ped1/, ucsd_ped2/ (with train/), cdnet_highway/ (or set VEILLE_DATA_DIR).",
+)
+def eval_anomaly(data_dir: Path) -> None:
+    """Frame-level ROC AUC of the unusual-for-this-camera score on UCSD Ped1/Ped2, and its speed."""
+    from veille.anomaly.commands import format_anomaly_eval
+    from veille.anomaly.evaluate import evaluate_anomaly
+
+    click.echo(format_anomaly_eval(*evaluate_anomaly(data_dir)))
+
+
+def _camera_store(cameras_dir: Path | None, config: Path | None = None):
+    from veille.anomaly.store import CameraStore
+
+    return CameraStore(_settings(config, {"cameras_dir": cameras_dir}).cameras_dir)
+
+
+_cameras_dir_option = click.option(
+    "--cameras-dir", type=click.Path(path_type=Path), help="Folder of camera profiles (default: user data folder)."
+)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--camera", required=True, help="Name of the camera (letters, digits, '_', '.', '-').")
+@_cameras_dir_option
+@click.option("--config", type=click.Path(path_type=Path), help="Settings file (default ./veille.toml).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
+def calibrate(inputs: tuple[str, ...], camera: str, cameras_dir: Path | None, config: Path | None, quiet: bool) -> None:
+    """Learn what is normal for a camera from ordinary footage (files, folders or globs); again to add more."""
+    from veille.anomaly.commands import run_calibrate
+    from veille.console import Console
+    from veille.inputs import expand_inputs
+
+    store = _camera_store(cameras_dir, config)
+    console = Console(quiet=quiet)
+    for line in run_calibrate(expand_inputs(inputs), camera, store, console.progress()):
+        if not quiet:
+            click.echo(line)
+
+
+@cli.group()
+def cameras() -> None:
+    """List, show and remove the cameras veille has learned."""
+
+
+@cameras.command("list")
+@_cameras_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cameras_list(cameras_dir: Path | None, as_json: bool) -> None:
+    """The cameras with a profile."""
+    from veille.anomaly.commands import cameras_list as listing
+
+    click.echo("\n".join(listing(_camera_store(cameras_dir), as_json=as_json)))
+
+
+@cameras.command("show")
+@click.argument("name")
+@_cameras_dir_option
+def cameras_show(name: str, cameras_dir: Path | None) -> None:
+    """What a camera's profile has learned."""
+    from veille.anomaly.commands import cameras_show as show
+
+    click.echo("\n".join(show(_camera_store(cameras_dir), name)))
+
+
+@cameras.command("remove")
+@click.argument("names", nargs=-1, required=True)
+@_cameras_dir_option
+def cameras_remove(names: tuple[str, ...], cameras_dir: Path | None) -> None:
+    """Delete cameras' profiles."""
+    from veille.anomaly.commands import cameras_remove as remove
+
+    store = _camera_store(cameras_dir)
+    for name in names:
+        click.echo("\n".join(remove(store, name)))
+
+
 @cli.group()
 def models() -> None:
     """List, download and remove the models veille uses."""

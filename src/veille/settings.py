@@ -86,6 +86,7 @@ class Settings(_Strict):
     verbose: bool = False
     quiet: bool = False
     scan: ScanSettings = Field(default_factory=ScanSettings)
+    cameras_dir: Path | None = Field(None, description="folder of camera profiles (default: the user data folder)")
 
 
 def _nest(flat: dict[str, str]) -> dict[str, Any]:
