@@ -41,7 +41,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def profile(clips):
-    return calibrate_on("street", [clips["calibration"]])[0]
+    return calibrate_on("street", [clips["calibration"]]).profile
 
 
 def _curve(clips, name: str, profile) -> AnomalyCurve:
@@ -61,7 +61,7 @@ def test_fast_object_among_slow_ones_scores_higher(clips, profile) -> None:
 
 def test_fast_object_is_normal_where_fast_things_are_usual(clips, profile) -> None:
     """Calibrated on footage where the far lane's boxes go that fast, the same clip is not unusual."""
-    used_to_fast = calibrate_on("street-fast", [clips["calibration_fast"]])[0]
+    used_to_fast = calibrate_on("street-fast", [clips["calibration_fast"]]).profile
     fast = _curve(clips, "fast_top", used_to_fast)
     assert max(fast.scores) < used_to_fast.meta.normal_scores["p99"] + 0.3
     assert max(fast.scores) < max(_curve(clips, "fast_top", profile).scores) - 0.8

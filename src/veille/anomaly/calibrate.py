@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from veille import __version__
-from veille.anomaly.features import FrameObs, MotionFeatures, analysis_frame_size, frame_interval, window_grid
+from veille.anomaly.features import (
+    FrameObs,
+    MotionFeatures,
+    analysis_frame_size,
+    frame_interval,
+    own_threads,
+    window_grid,
+)
 from veille.anomaly.frames import gray_frames
 from veille.anomaly.model import NormalModel, normal_quantiles
 from veille.anomaly.profile import SAMPLE_FRAMES, CameraProfile, ProfileMeta, SourceVideo, bin_index
@@ -111,11 +118,23 @@ def learn(
     sources: Sequence[tuple[VideoInfo, Sequence[Span] | None]],
     *,
     progress: Callable[[float], None] | None = None,
+    cpu: list[float] | None = None,
 ) -> tuple[int, float, list[SourceVideo]]:
     """Stream ``sources`` (videos, optionally only some spans of them) into ``profile``'s counts.
 
-    Returns the frames analysed, the seconds of footage, and a record of each source.
+    Returns the frames analysed, the seconds of footage, and a record of each source. ``cpu``, when
+    given, gets the CPU seconds of this thread and of the decoding thread added to its two items.
     """
+    own, decode = time.thread_time(), [0.0]
+    with own_threads():
+        out = _learn(profile, sources, progress, decode)
+    if cpu is not None:
+        cpu[0] += time.thread_time() - own
+        cpu[1] += decode[0]
+    return out
+
+
+def _learn(profile, sources, progress, decode: list[float]) -> tuple[int, float, list[SourceVideo]]:
     acc = Accumulator(profile)
     total_frames, total_s, done_s = 0, 0.0, 0.0
     records: list[SourceVideo] = []
@@ -124,7 +143,7 @@ def learn(
         interval = frame_interval(info.fps)
         features = MotionFeatures(size)
         frames = 0
-        for item in gray_frames(info, size, interval, spans):
+        for item in gray_frames(info, size, interval, spans, decode):
             if item.fresh:
                 features.reset()
             obs = features.update(item.image, item.t_s)

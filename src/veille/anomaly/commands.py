@@ -138,13 +138,17 @@ def format_anomaly_eval(results: list[DatasetScore], quiet: QuietCheck | None) -
     lines.append("per clip (pooled scores): " + "; ".join(
         f"{r.dataset} " + " ".join(f"{k[4:]}:{_pct(v)}" for k, v in r.clip_auc.items()) for r in results
     ))  # fmt: skip
-    lines.append("speed (x real time: seconds of footage per second; CPU: per CPU-second, all threads)")
+    lines.append(
+        "speed in x real time (seconds of footage per second): wall = measured here; CPU = per CPU-second of "
+        "all threads; 2 cores = footage / the busier of the two threads (decoding, statistics), what two "
+        "free cores reach"
+    )
     for r in results:
         lines.append(
             f"  {r.dataset}: calibration {r.calibration_s:.0f} s of footage in {r.calibration_wall_s:.1f} s "
-            f"({_x(r.calibration_s, r.calibration_wall_s)} wall, {_x(r.calibration_s, r.calibration_cpu_s)} CPU); "
+            f"({_speeds(r.calibration_s, r.calibration_wall_s, r.calibration_cpu_s, r.calibration_threads_s)}); "
             f"scoring {r.scored_s:.0f} s in {r.scoring_wall_s:.1f} s "
-            f"({_x(r.scored_s, r.scoring_wall_s)} wall, {_x(r.scored_s, r.scoring_cpu_s)} CPU)"
+            f"({_speeds(r.scored_s, r.scoring_wall_s, r.scoring_cpu_s, r.scoring_threads_s)})"
         )
     if quiet is not None:
         lines.append(
@@ -157,3 +161,7 @@ def format_anomaly_eval(results: list[DatasetScore], quiet: QuietCheck | None) -
 
 def _x(footage_s: float, spent_s: float) -> str:
     return f"{footage_s / spent_s:.0f}x" if spent_s > 0 else "-"
+
+
+def _speeds(footage_s: float, wall_s: float, cpu_s: float, threads_s: tuple[float, float]) -> str:
+    return f"{_x(footage_s, wall_s)} wall, {_x(footage_s, cpu_s)} CPU, {_x(footage_s, max(threads_s))} on 2 cores"

@@ -42,10 +42,12 @@ class DatasetScore:
     clip_auc: dict[str, float] = field(default_factory=dict)
     calibration_s: float = 0.0  # footage learned from
     calibration_wall_s: float = 0.0
-    calibration_cpu_s: float = 0.0
+    calibration_cpu_s: float = 0.0  # the whole process
+    calibration_threads_s: tuple[float, float] = (0.0, 0.0)  # CPU of the statistics thread, the decoding thread
     scored_s: float = 0.0  # footage scored
     scoring_wall_s: float = 0.0
     scoring_cpu_s: float = 0.0
+    scoring_threads_s: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(slots=True)
@@ -87,13 +89,24 @@ def _minmax(x: np.ndarray) -> np.ndarray:
     return (x - x.min()) / span if span > 0 else np.zeros_like(x)
 
 
-def calibrate_on(name: str, videos: list[Path]) -> tuple[CameraProfile, float, float, float]:
-    """A profile learned from ``videos`` (not saved): profile, seconds, wall and CPU seconds."""
-    started, cpu = time.perf_counter(), time.process_time()
+@dataclass(slots=True)
+class Timed:
+    """A profile learned for an evaluation, and what learning it took."""
+
+    profile: CameraProfile
+    seconds: float
+    wall_s: float
+    cpu_s: float
+    threads_s: tuple[float, float]
+
+
+def calibrate_on(name: str, videos: list[Path]) -> Timed:
+    """A profile learned from ``videos`` (not saved), with the footage's length and the time taken."""
+    started, cpu, threads = time.perf_counter(), time.process_time(), [0.0, 0.0]
     infos = [probe(v) for v in videos]
     profile = new_profile(name, infos[0])
-    _, seconds, _ = learn(profile, [(i, None) for i in infos])
-    return profile, seconds, time.perf_counter() - started, time.process_time() - cpu
+    _, seconds, _ = learn(profile, [(i, None) for i in infos], cpu=threads)
+    return Timed(profile, seconds, time.perf_counter() - started, time.process_time() - cpu, (threads[0], threads[1]))
 
 
 def evaluate_dataset(folder: Path) -> DatasetScore:
@@ -103,10 +116,13 @@ def evaluate_dataset(folder: Path) -> DatasetScore:
     clips = sorted(p for p in folder.glob("Test*.mp4") if p.stem in truth)
     if not train or not clips:
         raise InputNotFoundError(f"{folder} needs train/*.mp4 and Test*.mp4 with ground_truth.json")
-    profile, seconds, wall, cpu = calibrate_on(folder.name, train)
-    result = DatasetScore(folder.name, len(train), len(clips), 0, 0, 0.0, 0.0, calibration_s=seconds)
-    result.calibration_wall_s, result.calibration_cpu_s = wall, cpu
+    learned = calibrate_on(folder.name, train)
+    profile = learned.profile
+    result = DatasetScore(folder.name, len(train), len(clips), 0, 0, 0.0, 0.0, calibration_s=learned.seconds)
+    result.calibration_wall_s, result.calibration_cpu_s = learned.wall_s, learned.cpu_s
+    result.calibration_threads_s = learned.threads_s
     scores, norms, labels = [], [], []
+    flow_cpu = decode_cpu = 0.0
     for clip in clips:
         info = probe(clip)
         curve = score_video(info, profile)
@@ -119,6 +135,8 @@ def evaluate_dataset(folder: Path) -> DatasetScore:
         result.scored_s += info.duration_s
         result.scoring_wall_s += curve.wall_s
         result.scoring_cpu_s += curve.cpu_s
+        flow_cpu, decode_cpu = flow_cpu + curve.flow_cpu_s, decode_cpu + curve.decode_cpu_s
+    result.scoring_threads_s = (flow_cpu, decode_cpu)
     all_labels = np.concatenate(labels)
     result.frames, result.anomalous = len(all_labels), int(all_labels.sum())
     result.pooled_auc = roc_auc(np.concatenate(scores), all_labels)

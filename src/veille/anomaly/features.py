@@ -19,6 +19,8 @@ Perspective is handled by learning each window separately (see :mod:`veille.anom
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -54,6 +56,18 @@ def frame_interval(fps: float) -> float:
     return max(1, round(fps / TARGET_RATE)) / fps
 
 
+@contextlib.contextmanager
+def own_threads() -> Iterator[None]:
+    """OpenCV's thread pool off meanwhile: the frames here are small, so its workers mostly wait
+    (and spin, burning a third more CPU); decoding on a second thread keeps two cores busy instead."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
 @dataclass(frozen=True, slots=True)
 class FrameObs:
     """One analysed frame's windows, each array (rows, columns) of ``float32``."""
@@ -68,6 +82,15 @@ class FrameObs:
     def sizes(self) -> np.ndarray:
         """Blob sizes per window, measured now if they were not yet."""
         return self.size if self.size is not None else blob_sizes(self.moving)
+
+    def size_at(self, row: int, col: int) -> float:
+        """The blob size of one window (cheaper than :meth:`sizes` when they were not measured)."""
+        if self.size is not None:
+            return float(self.size[row, col])
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(self.moving, connectivity=8)
+        inside = labels[row * CELL : row * CELL + 2 * CELL, col * CELL : col * CELL + 2 * CELL]
+        found = np.unique(inside[inside > 0])
+        return float(stats[found, cv2.CC_STAT_AREA].max() / self.moving.size) if found.size else 0.0
 
     @property
     def active(self) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -47,16 +48,17 @@ def gray_frames(
     size: tuple[int, int],
     interval_s: float,
     spans: Sequence[tuple[float, float]] | None = None,
+    cpu: list[float] | None = None,
 ) -> Iterator[GrayFrame]:
     """Frames of ``info.path`` at least ``interval_s`` apart (within ``spans`` if given), as gray
     ``size`` images. Frames are picked by their timestamps, so variable frame rates are fine.
 
     Decoding happens on a helper thread; its errors are raised here. Closing the iterator early
-    stops the thread.
+    stops the thread. The helper's CPU seconds are added to ``cpu[0]`` when given.
     """
     out: queue.Queue = queue.Queue(maxsize=_QUEUE)
     stop = threading.Event()
-    worker = threading.Thread(target=_produce, args=(info, size, interval_s, spans, out, stop), daemon=True)
+    worker = threading.Thread(target=_produce, args=(info, size, interval_s, spans, out, stop, cpu), daemon=True)
     worker.start()
     try:
         while True:
@@ -74,7 +76,8 @@ def gray_frames(
         worker.join()
 
 
-def _produce(info, size, interval_s, spans, out: queue.Queue, stop: threading.Event) -> None:
+def _produce(info, size, interval_s, spans, out: queue.Queue, stop: threading.Event, cpu) -> None:
+    started = time.thread_time()
     try:
         for item in _decode(info, size, interval_s, spans):
             if stop.is_set():
@@ -83,6 +86,9 @@ def _produce(info, size, interval_s, spans, out: queue.Queue, stop: threading.Ev
     except BaseException as exc:  # handed to the consumer, raised there
         out.put(exc)
         return
+    finally:
+        if cpu is not None:
+            cpu[0] += time.thread_time() - started
     out.put(_DONE)
 
 

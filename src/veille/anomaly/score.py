@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from veille.anomaly.calibrate import size_mismatch
-from veille.anomaly.features import MotionFeatures, frame_interval
+from veille.anomaly.features import MotionFeatures, frame_interval, own_threads
 from veille.anomaly.frames import GrayFrame, gray_frames, merge_spans
 from veille.anomaly.model import NormalModel
 from veille.anomaly.profile import CameraProfile
@@ -33,13 +33,15 @@ class AnomalyCurve:
     scores: list[float] = field(default_factory=list)
     window: list[int] = field(default_factory=list)  # flat index of the most unusual window, -1 when quiet
     speed_ratio: list[float] = field(default_factory=list)  # its speed over its usual (median) speed
-    size_ratio: list[float] = field(default_factory=list)  # its largest blob over its usual blob size
+    size_ratio: list[float] = field(default_factory=list)  # its largest blob over its usual size (unusual frames)
     rarity: list[float] = field(default_factory=list)  # how rarely it moves in normal footage (0: often)
     grid: tuple[int, int] = (0, 0)
     threshold: float = 0.0  # the 99th percentile of normal frames' scores for this camera
     frames: int = 0
     wall_s: float = 0.0
-    cpu_s: float = 0.0
+    cpu_s: float = 0.0  # the whole process's
+    flow_cpu_s: float = 0.0  # the scoring thread's (optical flow, statistics)
+    decode_cpu_s: float = 0.0  # the decoding thread's
 
     def points(self) -> list[tuple[float, float]]:
         """``[(time_s, score)]``, times increasing."""
@@ -57,9 +59,8 @@ class Scorer:
     def __init__(self, profile: CameraProfile) -> None:
         self.model = NormalModel(profile)
         self.features = MotionFeatures(tuple(profile.meta.analysis_size), sizes=False)
-        normal = profile.meta.normal_scores
-        self.curve = AnomalyCurve(profile.meta.name, grid=profile.grid, threshold=normal.get("p99", 0.0))
-        self._explain_from = normal.get("p90", 0.0)  # blob sizes are measured only on frames above this
+        threshold = profile.meta.normal_scores.get("p99", 0.0)
+        self.curve = AnomalyCurve(profile.meta.name, grid=profile.grid, threshold=threshold)
         self._recent: list[tuple[float, float]] = []
 
     def feed(self, item: GrayFrame) -> None:
@@ -76,7 +77,7 @@ class Scorer:
             r, k = divmod(top, c.grid[1])
             m = self.model
             speed = float(obs.speed[r, k] / max(m.speed_median[r, k], 1e-9))
-            size = float(obs.sizes()[r, k] / max(m.size_median[r, k], 1e-12)) if raw >= self._explain_from else 0.0
+            size = obs.size_at(r, k) / max(m.size_median[r, k], 1e-12) if raw > c.threshold else 0.0
             rare = float(m.rarity[r, k])
         self._recent = [(t, s) for t, s in self._recent if t > item.t_s - SMOOTH_S] + [(item.t_s, raw)]
         c.times.append(round(item.t_s, 3))
@@ -124,18 +125,21 @@ def score_video(
 ) -> AnomalyCurve:
     """The anomaly curve of ``info`` (only within ``spans`` when given; between them a 0 point)."""
     check_fits(profile, info)
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
     interval = frame_interval(info.fps)
     scorer = Scorer(profile)
     size = tuple(profile.meta.analysis_size)
     parts = [None] if spans is None else [[span] for span in merge_spans(spans, 2.0)]
-    for part in parts:
-        for i, item in enumerate(gray_frames(info, size, interval, part)):
-            scorer.feed(item)
-            if progress is not None and i % 50 == 0:
-                progress(item.t_s)
-        if part is not None:
-            scorer.quiet_from(part[0][1])
+    decode = [0.0]
+    with own_threads():
+        for part in parts:
+            for i, item in enumerate(gray_frames(info, size, interval, part, decode)):
+                scorer.feed(item)
+                if progress is not None and i % 50 == 0:
+                    progress(item.t_s)
+            if part is not None:
+                scorer.quiet_from(part[0][1])
     curve = scorer.curve
     curve.wall_s, curve.cpu_s = time.perf_counter() - started, time.process_time() - cpu
+    curve.flow_cpu_s, curve.decode_cpu_s = time.thread_time() - own, decode[0]
     return curve
