@@ -160,8 +160,8 @@ def test_memory_stays_flat_however_long_the_footage(monkeypatch: pytest.MonkeyPa
         acc.add(FrameObs(i / 5, share, energy / np.maximum(share, 1e-6), energy, share * 0.01, np.zeros((1, 1))))
     assert len(acc.sample) == 8
     assert profile.active.max() == 100 and profile.energy.sum() == 100 * grid[0] * grid[1]
-    seen = {round(float(f.max()), 2) for f in acc.sample}
-    assert len(seen) > 2  # a random sample of the whole stream, not just its start
+    latest = max(float(f.max()) for f in acc.sample)
+    assert latest > 0.005 * 100  # a random sample of the whole stream, not just its start
 
 
 def test_default_folder_follows_the_platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
