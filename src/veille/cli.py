@@ -46,6 +46,8 @@ def _analyze_options(func):
         click.option("--strict", is_flag=True, default=None, help="Fail instead of falling back to motion-only."),
         click.option("--clips", is_flag=True, default=None, help="Cut a video clip around each event."),
         click.option("--lang", type=click.Choice(["en", "fr"]), help="Report language."),
+        click.option("--camera", help="Rank events by how unusual for this calibrated camera ('self': the video)."),
+        click.option("--cameras-dir", type=click.Path(path_type=Path), help="Folder of camera profiles."),
         click.option("--config", type=click.Path(path_type=Path), help="Settings file (default ./veille.toml)."),
         click.option("--verbose", "-v", is_flag=True, default=None, help="Say more."),
         click.option("--quiet", "-q", is_flag=True, default=None, help="Print only errors."),
@@ -82,6 +84,7 @@ def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]
     """Analyse every input; exit 1 if any failed (after the others were done)."""
     settings = _settings(config, flags)
     constants.apply_offline(settings.offline)
+    _check_camera(settings)
     from veille.batch import run_batch
     from veille.console import Console
     from veille.inputs import expand_inputs
@@ -103,6 +106,14 @@ def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]
     if batch.failures:
         console.failures([(Path(i.video), i.error or "failed") for i in batch.failures], len(videos))
         sys.exit(1)
+
+
+def _check_camera(settings: Any) -> None:
+    """An unknown, damaged or newer camera profile is one error line before any video is read."""
+    from veille.anomaly.store import SELF, CameraStore
+
+    if settings.camera and settings.camera != SELF:
+        CameraStore(settings.cameras_dir).load(settings.camera)
 
 
 @contextlib.contextmanager

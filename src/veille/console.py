@@ -193,10 +193,17 @@ class Console:
         return f"{report.video.path}: {found}"
 
     def _result_lines(self, result: AnalysisResult) -> None:
+        from veille.report.ranking import anomaly_note, ranked_events, ranking_line
+
+        report = result.report
         self._echo(self._headline(result))
-        for event in result.report.events:
+        if ranking_line(report, self.lang):
+            self._echo(f"  {ranking_line(report, self.lang)}")
+        for event in ranked_events(report):
             threat = threat_label(event.threat_level, self.lang)
-            self._echo(f"  {clock(event.start_s)}–{clock(event.end_s)}  [{threat}]  {event.title}")
+            note = anomaly_note(report, event, self.lang)
+            note = f"  — {note}" if note else ""
+            self._echo(f"  {clock(event.start_s)}–{clock(event.end_s)}  [{threat}]  {event.title}{note}")
         for path in self._report_paths(result):
             self._echo(f"{labels(self.lang)['report']}: {path}")
 
@@ -205,14 +212,23 @@ class Console:
         from rich.table import Table
         from rich.text import Text
 
+        from veille.report.ranking import anomaly_note, is_unusual, ranked_events, ranking_line
+
         t = labels(self.lang)
-        table = Table(title=Text(self._headline(result)), title_justify="left", show_edge=False)
+        report = result.report
+        caption = Text(ranking_line(report, self.lang)) if report.anomaly else None
+        table = Table(title=Text(self._headline(result)), title_justify="left", show_edge=False, caption=caption)
         table.add_column(t["time"], no_wrap=True)
         table.add_column(t["threat"], no_wrap=True)
         table.add_column(t["title"])
-        for e in result.report.events:
+        if report.anomaly:
+            table.add_column(t["anomaly_curve"])
+        for e in ranked_events(report):
             threat = Text(threat_label(e.threat_level, self.lang), style=THREAT_STYLES[e.threat_level])
-            table.add_row(Text(f"{clock(e.start_s)}–{clock(e.end_s)}"), threat, Text(e.title))
+            cells = [Text(f"{clock(e.start_s)}–{clock(e.end_s)}"), threat, Text(e.title)]
+            if report.anomaly:
+                cells.append(Text(anomaly_note(report, e, self.lang), style="magenta" if is_unusual(report, e) else ""))
+            table.add_row(*cells)
         rich_out = RichConsole(file=self.out or sys.stdout, force_terminal=True, highlight=False)
         rich_out.print(table)
         for path in self._report_paths(result):

@@ -55,7 +55,14 @@ _EN: dict[str, str] = {
     "stage_reason": "Judging",
     "stage_clips": "Cutting clips",
     "stage_download": "Downloading",
+    "stage_learn": "Learning what is usual",
+    "stage_anomaly": "Scoring how unusual",
     "none": "none",
+    "anomaly_score": "score",
+    "anomaly_curve": "how unusual for this camera",
+    "anomaly_usual": "usual up to",
+    "ranked_camera": "Most unusual for camera '{camera}' first (usual up to a score of {threshold}).",
+    "ranked_self": "Most unusual within this video first (learned from the video itself; usual up to {threshold}).",
 }
 
 _FR: dict[str, str] = {
@@ -102,7 +109,14 @@ _FR: dict[str, str] = {
     "stage_reason": "Jugement",
     "stage_clips": "Découpe des extraits",
     "stage_download": "Téléchargement",
+    "stage_learn": "Apprentissage de l'habituel",
+    "stage_anomaly": "Mesure de l'inhabituel",
     "none": "aucun",
+    "anomaly_score": "score",
+    "anomaly_curve": "inhabituel pour cette caméra",
+    "anomaly_usual": "habituel jusqu'à",
+    "ranked_camera": "Le plus inhabituel pour la caméra « {camera} » d'abord (habituel jusqu'à {threshold}).",
+    "ranked_self": "Le plus inhabituel dans cette vidéo d'abord (apprise d'elle-même ; habituel jusqu'à {threshold}).",
 }
 
 _TABLES: dict[str, dict[str, str]] = {"en": _EN, "fr": _FR}

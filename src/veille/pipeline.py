@@ -23,6 +23,7 @@ from veille.video.scan import ScanResult, scan_video
 from veille.workcache import Memo, open_memo, scan_with_memo
 
 if TYPE_CHECKING:
+    from veille.anomaly.score import AnomalyCurve
     from veille.models.manager import ModelManager
 
 
@@ -69,15 +70,18 @@ def analyze(
     progress = progress or NullProgress()
     video = Path(video)
     info = probe(video)
+    camera = _camera(info, settings)
     folder = folder or report_folder(settings.out_dir, video)
     started = time.perf_counter()
     memo = open_memo(folder, info, settings)
     scan: ScanResult | None = None
+    curve: AnomalyCurve | None = None
     try:
         scan, reused = scan_with_memo(memo, info, lambda: _scan(info, settings, progress))
         _check_decoded(info, scan)
         info = played_to(info, scan.end_s)
-        outcome = _events(info, scan, settings, progress, memo=memo, models=models)
+        curve = _anomaly(info, scan, camera, progress)
+        outcome = _events(info, scan, settings, progress, memo=memo, models=models, curve=curve)
     except KeyboardInterrupt:
         _finish(info, scan, _partial_outcome(info, scan, settings), settings, folder, started, complete=False)
         raise AnalysisInterrupted(
@@ -90,7 +94,7 @@ def analyze(
         progress.warn(note)
     outcome.warnings[:0] = notes
     reused_chunks = memo.reused_chunks() or (len(scan.chunks) if reused else 0)
-    return _finish(info, scan, outcome, settings, folder, started, reused_chunks=reused_chunks)
+    return _finish(info, scan, outcome, settings, folder, started, reused_chunks=reused_chunks, curve=curve)
 
 
 def _finish(
@@ -103,6 +107,7 @@ def _finish(
     *,
     complete: bool = True,
     reused_chunks: int = 0,
+    curve: AnomalyCurve | None = None,
 ) -> AnalysisResult:
     """Build the report (whole, or partial after an interruption) and write every format atomically."""
     scan = scan or ScanResult()
@@ -131,6 +136,10 @@ def _finish(
         warnings=[mask_credentials(w) for w in [*scan.warnings, *outcome.warnings]],
         complete=complete,
     )
+    if curve is not None:  # analyze --camera
+        from veille.anomaly.analysis import with_anomaly
+
+        report = with_anomaly(report, curve, settings.lang)
     if settings.clips and complete:
         from veille.report.clips import add_clips
 
@@ -159,6 +168,25 @@ def _partial_outcome(info: VideoInfo, scan: ScanResult | None, settings: Setting
     return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang), warnings=[warning])
 
 
+def _camera(info: VideoInfo, settings: Settings) -> object | None:
+    """``analyze --camera``: the camera's profile, checked against the video before the scan."""
+    if not settings.camera:
+        return None
+    from veille.anomaly.analysis import camera_for
+    from veille.anomaly.store import CameraStore
+
+    return camera_for(info, settings.camera, CameraStore(settings.cameras_dir))
+
+
+def _anomaly(info: VideoInfo, scan: ScanResult, camera: object | None, progress: Progress) -> AnomalyCurve | None:
+    """How unusual each active moment is for the camera (None without one)."""
+    if camera is None:
+        return None
+    from veille.anomaly.analysis import anomaly_curve
+
+    return anomaly_curve(info, scan.segments, camera, progress)
+
+
 def _scan(info: VideoInfo, settings: Settings, progress: Progress) -> ScanResult:
     progress.start("scan", info.duration_s, unit="s")
     scan = scan_video(info, settings.scan, progress=lambda t: progress.update("scan", t))
@@ -176,6 +204,7 @@ def _events(
     *,
     memo: Memo | None = None,
     models: ModelManager | None = None,
+    curve: AnomalyCurve | None = None,
 ) -> EventsOutcome:
     """Events of the chunks; model stages store and reuse per-chunk work through ``memo``.
 
@@ -189,13 +218,14 @@ def _events(
     if settings.profile == "motion" or not any(c.keyframes for c in chunks):
         return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang))
     from veille.analysis.engine import run_models
+    from veille.anomaly.analysis import judge_facts
     from veille.models.manager import ModelManager as Manager
 
     warnings: list[str] = []
     manager = models or Manager(settings, progress=progress, warnings=warnings)
     manager.rebind(progress=progress, warnings=warnings)
     try:
-        outcome = run_models(info, chunks, settings, manager, progress=progress, memo=memo)
+        outcome = run_models(info, chunks, settings, manager, progress=progress, memo=memo, facts=judge_facts(curve))
     finally:
         if models is None or settings.cleanup_after_analysis:
             manager.close()

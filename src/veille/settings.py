@@ -87,6 +87,7 @@ class Settings(_Strict):
     quiet: bool = False
     scan: ScanSettings = Field(default_factory=ScanSettings)
     cameras_dir: Path | None = Field(None, description="folder of camera profiles (default: the user data folder)")
+    camera: str | None = Field(None, description="score how unusual each moment is for this camera ('self': the video)")
 
 
 def _nest(flat: dict[str, str]) -> dict[str, Any]:

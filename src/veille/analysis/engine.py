@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,10 +47,12 @@ def run_models(
     progress: Progress,
     memo: Any | None = None,
     options: AnalysisOptions | None = None,
+    facts: Callable[[float, float], str] | None = None,
 ) -> EventsOutcome:
     """Describe, ground and judge the chunks with the manager's models; events, summary and counts.
 
     A describer that cannot be had gives motion-only events (the manager warns, or raises when strict).
+    ``facts(start_s, end_s)``, when given, tells the judge how usual a chunk's movement is for the camera.
     """
     options = options or AnalysisOptions()
     work = [c for c in chunks if not c.heartbeat and c.keyframes]
@@ -59,7 +62,7 @@ def run_models(
         return outcome
     described = [c for c in work if c.id in descriptions]
     grounded = _ground(described, settings, manager, progress, outcome)
-    verdicts = _reason(described, descriptions, settings, manager, progress, memo, options, outcome)
+    verdicts = _reason(described, descriptions, settings, manager, progress, memo, options, outcome, facts)
     results = [
         ChunkResult(c, descriptions.get(c.id), verdicts.get(c.id), grounded.get(c.id, c.keyframes)) for c in chunks
     ]
@@ -141,16 +144,18 @@ def _reason(
     memo: Any,
     options: AnalysisOptions,
     outcome: EventsOutcome,
+    facts: Callable[[float, float], str] | None = None,
 ) -> dict[int, Judgement]:
     if not described:
         return {}
     llm = manager.get("reasoner") if manager.spec("reasoner") is not None else None
     if llm is None:  # no reasoner: the description stands, judged normal with low confidence
         return {c.id: _unjudged(c.id, descriptions[c.id]) for c in described}
-    key = llm.info.id
-    found = {c.id: memo.get("judge", memo_key(c, key)) for c in described} if memo else {}
+    fact = {c.id: facts(c.start_s, c.end_s) for c in described} if facts else {}
+    keys = {c.id: memo_key(c, llm.info.id + _fact_tag(fact.get(c.id, ""))) for c in described}
+    found = {c.id: memo.get("judge", keys[c.id]) for c in described} if memo else {}
     cached = {cid: Judgement(cid, v["level"], v["confidence"], v["title"]) for cid, v in found.items() if v}
-    items = [JudgeItem(c.id, c.start_s, c.end_s, descriptions[c.id]) for c in described]
+    items = [JudgeItem(c.id, c.start_s, c.end_s, descriptions[c.id], fact.get(c.id, "")) for c in described]
     todo = [i for i in items if i.chunk_id not in cached]
     verdicts, calls, warnings = judge(
         todo,
@@ -166,12 +171,17 @@ def _reason(
             if (j := verdicts.get(chunk.id)) is not None:
                 memo.put(
                     "judge",
-                    memo_key(chunk, key),
+                    keys[chunk.id],
                     {"level": j.threat_level, "confidence": j.confidence, "title": j.title},
                 )
     outcome.llm_calls += calls
     _warn(progress, outcome, warnings)
     return {**cached, **verdicts}
+
+
+def _fact_tag(fact: str) -> str:
+    """A verdict judged with camera facts is kept apart from one judged without (or with others)."""
+    return f"+camera:{hashlib.sha256(fact.encode()).hexdigest()[:12]}" if fact else ""
 
 
 def _unjudged(chunk_id: int, description: str) -> Judgement:

@@ -58,12 +58,14 @@ def fingerprint(path: Path) -> str:
     return f"{size}:{digest.hexdigest()[:32]}"
 
 
-def size_mismatch(name: str, profile_size: tuple[int, int], info: VideoInfo) -> CameraProfileError:
-    """The one-line error for footage whose picture is not the camera's size."""
+def size_mismatch(
+    name: str, profile_size: tuple[int, int], info: VideoInfo, what: str | None = None
+) -> CameraProfileError:
+    """The one-line error for footage (``what``, by default its path) whose picture is not the camera's size."""
     pw, ph = profile_size
     return CameraProfileError(
-        f"{info.path} is {info.width}x{info.height} but camera '{name}' was calibrated on {pw}x{ph} footage; "
-        f"use footage of the same camera and size, or calibrate another --camera name"
+        f"{what or info.path} is {info.width}x{info.height} but camera '{name}' was calibrated on {pw}x{ph} "
+        "footage; use footage of the same camera and size, or another --camera"
     )
 
 
@@ -94,6 +96,16 @@ class Accumulator:
             if slot < SAMPLE_FRAMES:
                 self.sample[slot] = frame
 
+    def add_quiet(self, frames: int) -> None:
+        """Count ``frames`` analysed frames in which nothing moved (without decoding them)."""
+        quiet = np.zeros(self.profile.grid, np.float16)
+        for _ in range(frames):
+            self.seen += 1
+            if len(self.sample) < SAMPLE_FRAMES:
+                self.sample.append(quiet)
+            elif (slot := int(self.rng.integers(0, self.seen))) < SAMPLE_FRAMES:
+                self.sample[slot] = quiet
+
     def finish(self) -> CameraProfile:
         """The profile with its sample and the quantiles of normal scores filled in."""
         p = self.profile
@@ -119,22 +131,24 @@ def learn(
     *,
     progress: Callable[[float], None] | None = None,
     cpu: list[float] | None = None,
+    quiet_s: float = 0.0,
 ) -> tuple[int, float, list[SourceVideo]]:
     """Stream ``sources`` (videos, optionally only some spans of them) into ``profile``'s counts.
 
-    Returns the frames analysed, the seconds of footage, and a record of each source. ``cpu``, when
-    given, gets the CPU seconds of this thread and of the decoding thread added to its two items.
+    ``quiet_s``: more seconds of footage known to hold no motion (counted, not decoded). Returns the
+    frames analysed, the seconds of footage, and a record of each source. ``cpu``, when given, gets
+    the CPU seconds of this thread and of the decoding thread added to its two items.
     """
     own, decode = time.thread_time(), [0.0]
     with own_threads():
-        out = _learn(profile, sources, progress, decode)
+        out = _learn(profile, sources, progress, decode, quiet_s)
     if cpu is not None:
         cpu[0] += time.thread_time() - own
         cpu[1] += decode[0]
     return out
 
 
-def _learn(profile, sources, progress, decode: list[float]) -> tuple[int, float, list[SourceVideo]]:
+def _learn(profile, sources, progress, decode: list[float], quiet_s: float) -> tuple[int, float, list[SourceVideo]]:
     acc = Accumulator(profile)
     total_frames, total_s, done_s = 0, 0.0, 0.0
     records: list[SourceVideo] = []
@@ -157,8 +171,10 @@ def _learn(profile, sources, progress, decode: list[float]) -> tuple[int, float,
         total_frames += frames
         total_s += seconds
         done_s += info.duration_s
-    profile.meta.frames += total_frames
-    profile.meta.seconds = round(profile.meta.seconds + total_s, 3)
+    quiet = round(quiet_s / frame_interval(sources[0][0].fps)) if quiet_s > 0 and sources else 0
+    acc.add_quiet(quiet)
+    profile.meta.frames += total_frames + quiet
+    profile.meta.seconds = round(profile.meta.seconds + total_s + quiet_s, 3)
     acc.finish()
     return total_frames, total_s, records
 

@@ -106,7 +106,7 @@ class Scorer:
 def check_fits(profile: CameraProfile, info: VideoInfo) -> None:
     """Raise the one-line error naming both sizes when ``info`` is not the camera's size."""
     if (info.width, info.height) != (profile.meta.width, profile.meta.height):
-        raise size_mismatch(profile.meta.name, (profile.meta.width, profile.meta.height), info)
+        raise size_mismatch(profile.meta.name, (profile.meta.width, profile.meta.height), info, "the video")
 
 
 def score_frames(scorer: Scorer, frames: Iterable[GrayFrame]) -> AnomalyCurve:

@@ -73,6 +73,26 @@ class ReportEvent(_Model):
     source: Literal["vlm", "motion"]
     keyframes: list[ReportKeyframe] = Field(default_factory=list)
     clip: str | None = None
+    anomaly_score: float | None = Field(
+        default=None, ge=0, exclude_if=lambda v: v is None, description="how unusual for the camera (analyze --camera)"
+    )
+    anomaly_reason: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
+class ReportAnomaly(_Model):
+    """How unusual each analysed moment was for the camera (``analyze --camera``).
+
+    ``curve`` holds ``[time_s, score]`` pairs, times increasing: a point for every analysed frame
+    (five a second) in the stretches with activity, and a 0 point where each stretch ends; a
+    frame without a point has the score of the last point before it (0 before the first). Scores
+    are ≥ 0, higher is more unusual, and compare across videos of the same camera. ``threshold``
+    is the camera's normal 99th percentile: above it is unusual.
+    """
+
+    camera: str
+    threshold: float = Field(ge=0)
+    curve: list[tuple[float, float]] = Field(default_factory=list)
+    self_calibrated: bool = False
 
 
 class ModelInfo(_Model):
@@ -124,6 +144,7 @@ class Report(_Model):
     models: dict[str, ModelInfo | None] = Field(default_factory=dict)
     stats: Stats = Field(default_factory=Stats)
     warnings: list[str] = Field(default_factory=list)
+    anomaly: ReportAnomaly | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 def json_schema() -> dict:

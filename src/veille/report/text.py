@@ -11,6 +11,7 @@ from pathlib import Path
 
 from veille.i18n import clock, labels, threat_label
 from veille.io import write_text
+from veille.report.ranking import anomaly_note, ranked_events, ranking_line
 from veille.report.schema import Report, ReportEvent
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -23,7 +24,7 @@ def md_escape(text: str, *, inline: bool = True) -> str:
     return " ".join(text.split()) if inline else "\n".join(line.strip() for line in text.splitlines())
 
 
-def _md_event(event: ReportEvent, lang: str) -> list[str]:
+def _md_event(event: ReportEvent, lang: str, note: str = "") -> list[str]:
     t = labels(lang)
     lines = [
         f"### {clock(event.start_s)}–{clock(event.end_s)} · **{threat_label(event.threat_level, lang)}** · "
@@ -32,6 +33,7 @@ def _md_event(event: ReportEvent, lang: str) -> list[str]:
         md_escape(event.description, inline=False),
         "",
         f"{t['confidence']} {event.confidence:.0%} · {t[f'source_{event.source}']}"
+        + (f" · {md_escape(note)}" if note else "")
         + (f" · [{t['clip']}](<{event.clip}>)" if event.clip else ""),
         "",
     ]
@@ -60,8 +62,10 @@ def render_markdown(report: Report, lang: str = "en") -> str:
     ]
     if not report.events:
         lines += [t["no_events"], ""]
-    for event in report.events:
-        lines += _md_event(event, lang)
+    if ranking_line(report, lang):
+        lines += [md_escape(ranking_line(report, lang)), ""]
+    for event in ranked_events(report):
+        lines += _md_event(event, lang, anomaly_note(report, event, lang))
     stats = report.stats
     lines += [f"## {t['stats']}", "", "| | |", "|---|---:|"]
     for key in ("frames_total", "packets_scanned", "frames_decoded", "frames_to_vlm", "vlm_calls", "llm_calls"):
