@@ -174,3 +174,12 @@ def test_anomaly_strings_are_escaped_in_html_and_markdown() -> None:
     md = render_markdown(report)
     assert "<script>" not in md and "\\*\\*bold\\*\\*" in md and "\\[link\\]" in md
     assert json.loads(report.model_dump_json())["anomaly"]["curve"][1] == [5.0, 3.0]
+
+
+def test_a_camera_added_later_reuses_the_scan(veille, scene_files, cams, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, _, err, plain = _analyze(veille, scene_files["video"], out)
+    assert code == 0 and plain["stats"]["reused_chunks"] == 0, err
+    code, _, err, ranked = _analyze(veille, scene_files["video"], out, "--camera", "street", "--cameras-dir", cams)
+    assert code == 0, err
+    assert ranked["stats"]["reused_chunks"] > 0 and ranked["anomaly"]["curve"]
