@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from veille.i18n import clock, labels, stage_label, threat_label
+from veille.i18n import clock, events_found, labels, stage_label, threat_label
 
 if TYPE_CHECKING:
     from veille.pipeline import AnalysisResult
@@ -189,7 +189,7 @@ class Console:
 
     def _headline(self, result: AnalysisResult) -> str:
         report = result.report
-        found = labels(self.lang)["events_found"].format(n=len(report.events), duration=clock(report.video.duration_s))
+        found = events_found(len(report.events), report.video.duration_s, self.lang)
         return f"{report.video.path}: {found}"
 
     def _result_lines(self, result: AnalysisResult) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from veille.i18n import clock, labels, threat_label
+from veille.i18n import clock, events_found, labels, threat_label
 from veille.io import write_text
 from veille.report.schema import Report, ReportEvent
 
@@ -49,7 +49,7 @@ def render_markdown(report: Report, lang: str = "en") -> str:
         lines += [f"> **{t['incomplete']}**", ""]
     lines += [
         f"{t['duration']} {clock(video.duration_s)} · {video.width}×{video.height} · {md_escape(video.codec)} · "
-        + t["events_found"].format(n=len(report.events), duration=clock(video.duration_s)),
+        + events_found(len(report.events), video.duration_s, lang),
         "",
         f"## {t['summary']}",
         "",
