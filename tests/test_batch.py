@@ -42,8 +42,8 @@ def test_batch_with_bad_files_analyses_the_good_ones(clips: Path, tmp_path: Path
     code = _run("analyze", str(clips), "--profile", "motion", "--out", str(out))
     captured = capsys.readouterr()
     assert code == 1
-    assert "2 of 5 input(s) failed" in captured.err
-    summary = captured.err[captured.err.index("input(s) failed") :]
+    assert "2 of 5 inputs failed" in captured.err
+    summary = captured.err[captured.err.index("inputs failed") :]
     assert "broken.mp4" in summary and "empty.mkv" in summary and "Traceback" not in captured.err
     index = json.loads((out / "index.json").read_text())
     assert index["complete"] is True and index["total"] == 5 and index["failed"] == 2

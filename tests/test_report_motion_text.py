@@ -75,7 +75,9 @@ def test_motion_summary() -> None:
     chunk = Chunk(0, 0, 2.0, 9.0, keyframes=(Keyframe(3.0, image, 0.02),), max_regions=1, peak_score=0.02)
     events = motion_events([chunk], W, H)
     assert motion_summary(60, events) == (
-        "1 stretch(es) of movement, 7 s in all, in 60 s of video (motion analysis only, no model)."
+        "1 stretch of movement, 7 s in all, in 60 s of video (motion analysis only, no model)."
     )
     assert motion_summary(60, [], lang="fr") == "Aucun mouvement dans 60 s de vidéo."
-    assert motion_summary(60, events, lang="fr").startswith("1 passage(s) avec du mouvement, 7 s en tout")
+    assert motion_summary(60, events, lang="fr").startswith("1 passage avec du mouvement, 7 s en tout")
+    assert motion_summary(60, events * 2).startswith("2 stretches of movement, 14 s in all")
+    assert motion_summary(60, events * 2, lang="fr").startswith("2 passages avec du mouvement, 14 s en tout")

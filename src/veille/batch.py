@@ -74,8 +74,11 @@ def run_batch(
     *,
     progress: Callable[[], Progress] | None = None,
     on_done: Callable[[BatchItem, AnalysisResult | None], None] | None = None,
+    on_start: Callable[[int, BatchItem], None] | None = None,
 ) -> BatchResult:
     """Analyse every video into its own folder under ``settings.out_dir``; keep going after failures.
+
+    ``on_start(n, item)`` is called before the n-th video (from 1), ``on_done`` after each.
 
     Raises:
         AnalysisInterrupted or KeyboardInterrupt: after writing the index marked incomplete.
@@ -90,7 +93,7 @@ def run_batch(
     write_index(result, previous=old, videos=videos, complete=False)  # fails early when --out is unusable
     shared = _shared_models(settings)
     try:
-        _run_items(videos, items, settings, result, old, shared, progress, on_done)
+        _run_items(videos, items, settings, result, old, shared, progress, on_done, on_start)
     finally:
         if shared is not None:
             shared.close()
@@ -117,10 +120,13 @@ def _run_items(
     shared: Any,
     progress: Callable[[], Progress] | None,
     on_done: Callable[[BatchItem, AnalysisResult | None], None] | None,
+    on_start: Callable[[int, BatchItem], None] | None = None,
 ) -> None:
     from veille.pipeline import analyze
 
-    for video, item in zip(videos, items, strict=True):
+    for n, (video, item) in enumerate(zip(videos, items, strict=True), start=1):
+        if on_start is not None:
+            on_start(n, item)
         analysis = None
         folder = Path(settings.out_dir) / item.folder
         try:

@@ -91,17 +91,25 @@ def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]
     _model_logs(settings.verbose and not settings.quiet)
     console = Console(verbose=settings.verbose, quiet=settings.quiet, lang=settings.lang)
     videos = expand_inputs(inputs)
+    total = len(videos)
+    position = {"now": ""}
+
+    def start(n: int, item) -> None:
+        if total > 1:
+            position["now"] = f"[{n}/{total}]"
+            console.starting(position["now"], item.video)
 
     def done(item, result) -> None:
         if result is not None:
-            console.result(result)
-        elif item.error:
-            console.error(f"{item.video}: {item.error}")
+            console.result(result, position["now"])
+        elif item.error:  # the path once: most messages start with it already
+            said = item.error if item.error.startswith(item.video) else f"{item.video}: {item.error}"
+            console.error(f"{position['now']} {said}".lstrip())
 
     with _sigterm_as_interrupt():
-        batch = run_batch(videos, settings, progress=console.progress, on_done=done)
+        batch = run_batch(videos, settings, progress=console.progress, on_done=done, on_start=start)
+    console.batch_summary(total, [i.video for i in batch.failures], Path(settings.out_dir) / "index.html")
     if batch.failures:
-        console.failures([(Path(i.video), i.error or "failed") for i in batch.failures], len(videos))
         sys.exit(1)
 
 
@@ -130,13 +138,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 )
 def sample(out: Path, seconds: float) -> None:
     """Make a synthetic CCTV-like clip OUT (and its ground truth OUT.json)."""
+    from veille.console import Console
+    from veille.i18n import count
     from veille.sample import make_sample
 
-    truth = make_sample(out, seconds=seconds)
-    click.echo(
-        f"wrote {out} ({seconds:.0f} s) and {out.with_suffix('.json')} "
-        f"({len(truth['active_intervals'])} active intervals)"
-    )
+    truth = make_sample(out, seconds=seconds, progress=Console().progress())
+    intervals = count(len(truth["active_intervals"]), "active interval")
+    click.echo(f"wrote {out} ({seconds:.0f} s) and {out.with_suffix('.json')} ({intervals})")
 
 
 @cli.command()

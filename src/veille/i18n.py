@@ -55,6 +55,11 @@ _EN: dict[str, str] = {
     "stage_reason": "Judging",
     "stage_clips": "Cutting clips",
     "stage_download": "Downloading",
+    "stage_sample": "Making",
+    "elapsed": "elapsed",
+    "took": "took",
+    "index": "index",
+    "batch_done": "{videos}: {ok} analysed, {failed} failed",
     "none": "none",
 }
 
@@ -102,6 +107,11 @@ _FR: dict[str, str] = {
     "stage_reason": "Jugement",
     "stage_clips": "Découpe des extraits",
     "stage_download": "Téléchargement",
+    "stage_sample": "Fabrication de",
+    "elapsed": "depuis",
+    "took": "en",
+    "index": "index",
+    "batch_done": "{videos} : {ok} {analysed}, {failed} en échec",
     "none": "aucun",
 }
 
@@ -152,6 +162,14 @@ def count(n: int, noun: str, lang: str = "en") -> str:
     table = _NOUNS.get(lang, _NOUNS["en"])
     one, many = table.get(noun) or _NOUNS["en"].get(noun) or (noun, noun + "s")
     return f"{n} {plural(n, one, many, lang)}"
+
+
+def batch_done(total: int, failed: int, lang: str = "en") -> str:
+    """The closing line of a batch: "5 videos: 3 analysed, 2 failed"."""
+    ok = total - failed
+    analysed = plural(ok, "analysée", "analysées", "fr")
+    videos = count(total, "video", lang)
+    return labels(lang)["batch_done"].format(videos=videos, ok=ok, failed=failed, analysed=analysed)
 
 
 def events_found(n: int, duration_s: float, lang: str = "en") -> str:

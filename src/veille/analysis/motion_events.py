@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from veille.i18n import count
 from veille.types import Box, Chunk, Event, Keyframe
 
 # Where movement is, as a phrase with its preposition, keyed by (row, column); "" is the middle.
@@ -144,11 +145,11 @@ def _spread(frames: list[Keyframe], k: int) -> list[Keyframe]:
 _SUMMARIES = {
     "en": (
         "No movement found in {d:.0f} s of video.",
-        "{n} stretch(es) of movement, {a:.0f} s in all, in {d:.0f} s of video (motion analysis only, no model).",
+        "{stretches}, {a:.0f} s in all, in {d:.0f} s of video (motion analysis only, no model).",
     ),
     "fr": (
         "Aucun mouvement dans {d:.0f} s de vidéo.",
-        "{n} passage(s) avec du mouvement, {a:.0f} s en tout, sur {d:.0f} s de vidéo "
+        "{stretches}, {a:.0f} s en tout, sur {d:.0f} s de vidéo "
         "(analyse du mouvement seule, sans modèle).",
     ),
 }
@@ -160,4 +161,4 @@ def motion_summary(duration_s: float, events: Sequence[Event], *, lang: str = "e
     if not events:
         return none.format(d=duration_s)
     active = sum(e.end_s - e.start_s for e in events)
-    return some.format(n=len(events), a=active, d=duration_s)
+    return some.format(stretches=count(len(events), "stretch", lang), a=active, d=duration_s)
