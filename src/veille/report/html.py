@@ -80,6 +80,7 @@ def _stats_rows(report: Report, lang: str) -> list[tuple[str, str]]:
         (text["scan_s"], f"{stats.scan_s:.1f} s"),
         (text["analysis_s"], f"{stats.analysis_s:.1f} s"),
         (text["realtime_factor"], f"{stats.realtime_factor:g}×"),
+        *([(text["download_s"], f"{stats.download_s:.1f} s")] if stats.download_s > 0 else []),
     ]
 
 
