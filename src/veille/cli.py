@@ -20,6 +20,12 @@ from veille import __version__, constants
 from veille.errors import VeilleError
 
 PROFILES = ("motion", "fast", "default", "full")
+EXIT_CODES = """\b
+Exit codes:
+  0    every input was analysed
+  1    an input or its analysis failed (the others were still analysed)
+  2    usage error (an unknown option or value, an invalid settings file)
+  130  interrupted (Ctrl-C or SIGTERM; the partial report and the index are written)"""
 
 
 def _analyze_options(func):
@@ -28,7 +34,11 @@ def _analyze_options(func):
         click.option(
             "--out", "out_dir", type=click.Path(path_type=Path), help="Report folder (default ./veille-reports)."
         ),
-        click.option("--profile", type=click.Choice(PROFILES), help="motion (no model), fast, default or full."),
+        click.option(
+            "--profile",
+            type=click.Choice(PROFILES),
+            help="motion (no model), fast, default or full [default: default, or `profile` in the settings].",
+        ),
         click.option("--vlm", help="Describer: catalog name, repo id or local folder."),
         click.option("--llm", help="Reasoner: catalog name, repo id, local folder, or 'none'."),
         click.option("--grounder", help="Grounder: catalog name, repo id, local folder, or 'none'."),
@@ -61,7 +71,7 @@ def cli() -> None:
     """veille: a local, private AI analyst for recorded surveillance video."""
 
 
-@cli.command()
+@cli.command(epilog=EXIT_CODES)
 @click.argument("inputs", nargs=-1, required=True)
 @_analyze_options
 def analyze(inputs: tuple[str, ...], config: Path | None, **flags: Any) -> None:
