@@ -196,7 +196,9 @@ def _summary(
     if text:
         return text
     worst = max((e.threat_level for e in events), default=0)
-    return f"{len(events)} event(s) in {info.duration_s:.0f} s of video; highest threat level {worst}."
+    from veille.i18n import count
+
+    return f"{count(len(events), 'event')} in {info.duration_s:.0f} s of video; highest threat level {worst}."
 
 
 def _warn(progress: Progress, outcome: EventsOutcome, warnings: Sequence[str]) -> None:

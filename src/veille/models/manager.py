@@ -63,6 +63,7 @@ class ModelManager:
         self._loaded: dict[str, Any] = {}
         self._failed: set[str] = set()
         self._info: dict[str, ModelInfo | None] = {}
+        self.download_s = 0.0  # time spent resolving and downloading models, retries and failures included
 
     def rebind(self, *, progress: Progress, warnings: list[str]) -> None:
         """Report to another analysis's progress and warnings (a manager shared across a batch)."""
@@ -106,11 +107,15 @@ class ModelManager:
     def _load(self, role: str, spec: str) -> Any:
         from veille.models.hub import ensure_model
 
-        resolved = ensure_model(
-            spec,
-            cache_dir=self.settings.cache_dir,
-            reporter=self._reporter,
-        )
+        fetching = time.perf_counter()
+        try:
+            resolved = ensure_model(
+                spec,
+                cache_dir=self.settings.cache_dir,
+                reporter=self._reporter,
+            )
+        finally:
+            self.download_s += time.perf_counter() - fetching
         device = resolve_device(self.options.device)
         before, started = memory_bytes(device), time.perf_counter()
         try:
