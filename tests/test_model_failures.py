@@ -16,6 +16,8 @@ from veille.models import manager
 from veille.pipeline import analyze
 from veille.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 
 def _break(monkeypatch: pytest.MonkeyPatch, faults: dict[str, str]) -> None:
     """Every backend the manager builds for a role in ``faults`` fails that way."""
@@ -38,6 +40,7 @@ def _settings(tiny_models: dict[str, Path], out: Path, *, grounder: bool) -> Set
         grounder=str(tiny_models["kosmos2"]) if grounder else "none",
         device="cpu",
         load_in_8bit=False,
+        dtype="fp32",
         out_dir=out,
         formats=["json"],
         resume=False,
