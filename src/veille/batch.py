@@ -21,6 +21,7 @@ from veille.io import write_text
 from veille.redact import mask_credentials
 
 if TYPE_CHECKING:
+    from veille.models.session import ModelSession
     from veille.pipeline import AnalysisResult
     from veille.progress import Progress
     from veille.settings import Settings
@@ -91,24 +92,17 @@ def run_batch(
     items = [BatchItem(video=mask_credentials(str(v)), folder=folders[v]) for v in videos]
     result = BatchResult(items, out_dir)
     write_index(result, previous=old, videos=videos, complete=False)  # fails early when --out is unusable
-    shared = _shared_models(settings)
-    try:
-        _run_items(videos, items, settings, result, old, shared, progress, on_done, on_start)
-    finally:
-        if shared is not None:
-            shared.close()
+    with _model_session(settings) as models:
+        _run_items(videos, items, settings, result, old, models, progress, on_done, on_start)
     write_index(result, previous=old, videos=videos, complete=True)
     return result
 
 
-def _shared_models(settings: Settings) -> Any:
-    """One model manager for the whole batch when models are to stay loaded between videos."""
-    if settings.cleanup_after_analysis or settings.profile == "motion":
-        return None
-    from veille.models.manager import ModelManager
-    from veille.progress import NullProgress
+def _model_session(settings: Settings) -> ModelSession:
+    """The models of the whole run; its lifetime decides whether they stay loaded between videos."""
+    from veille.models.session import ModelSession
 
-    return ModelManager(settings, progress=NullProgress(), warnings=[])
+    return ModelSession(settings)
 
 
 def _run_items(
@@ -117,7 +111,7 @@ def _run_items(
     settings: Settings,
     result: BatchResult,
     old: list[dict[str, Any]],
-    shared: Any,
+    models: ModelSession,
     progress: Callable[[], Progress] | None,
     on_done: Callable[[BatchItem, AnalysisResult | None], None] | None,
     on_start: Callable[[int, BatchItem], None] | None = None,
@@ -136,7 +130,7 @@ def _run_items(
                 settings,
                 progress=progress() if progress else None,
                 folder=folder,
-                models=shared,
+                models=models,
             )
             _fill(item, analysis)
         except KeyboardInterrupt:  # AnalysisInterrupted included

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from veille.video.scan import ScanResult, scan_video
 from veille.workcache import Memo, open_memo, scan_with_memo
 
 if TYPE_CHECKING:
-    from veille.models.manager import ModelManager
+    from veille.models.session import ModelSession
 
 
 @dataclass(slots=True)
@@ -52,7 +53,7 @@ def analyze(
     *,
     progress: Progress | None = None,
     folder: Path | None = None,
-    models: ModelManager | None = None,
+    models: ModelSession | None = None,
 ) -> AnalysisResult:
     """Analyse one video and write its report.
 
@@ -61,9 +62,8 @@ def analyze(
         settings: the analysis settings (defaults when omitted).
         progress: receives progress and warnings (nothing is printed by the library).
         folder: where to write the report (default ``settings.out_dir / <video stem>``).
-        models: a model manager shared across analyses (a batch with ``cleanup_after_analysis``
-            off keeps its models loaded from one video to the next); by default each analysis
-            has its own and frees its models at the end.
+        models: the model session of a run of several videos (its lifetime decides whether models
+            stay loaded from one video to the next); by default the analysis has its own.
     """
     settings = settings or Settings()
     progress = progress or NullProgress()
@@ -176,12 +176,11 @@ def _events(
     progress: Progress,
     *,
     memo: Memo | None = None,
-    models: ModelManager | None = None,
+    models: ModelSession | None = None,
 ) -> EventsOutcome:
     """Events of the chunks; model stages store and reuse per-chunk work through ``memo``.
 
-    Models are freed at the end unless a shared ``models`` manager is given and
-    ``cleanup_after_analysis`` is off.
+    The session is told when the video is done; it frees what its lifetime says.
     """
     chunks = scan.chunks
     motion = motion_events(
@@ -190,17 +189,18 @@ def _events(
     if settings.profile == "motion" or not any(c.keyframes for c in chunks):
         return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang))
     from veille.analysis.engine import run_models
-    from veille.models.manager import ModelManager as Manager
+    from veille.models.session import ModelSession
 
     warnings: list[str] = []
-    manager = models or Manager(settings, progress=progress, warnings=warnings)
-    manager.rebind(progress=progress, warnings=warnings)
-    fetched_before = getattr(manager, "download_s", 0.0)
-    try:
-        outcome = run_models(info, chunks, settings, manager, progress=progress, memo=memo)
-    finally:
-        if models is None or settings.cleanup_after_analysis:
-            manager.close()
+    with nullcontext(models) if models is not None else ModelSession(settings) as session:
+        session.rebind(progress=progress, warnings=warnings)
+        fetched_before = session.download_s
+        try:
+            outcome = run_models(info, chunks, settings, session, progress=progress, memo=memo)
+        finally:
+            session.video_done()
+        model_info = session.info()
+        download_s = session.download_s - fetched_before
     outcome.warnings[:0] = warnings
     if not outcome.vlm_calls and not outcome.events:  # no describer could be had: motion-only
         warning = f"profile '{settings.profile}': no describer model available; motion-only events"
@@ -208,10 +208,10 @@ def _events(
         outcome = EventsOutcome(
             motion,
             summary=_motion_summary(info, motion, settings.lang),
-            models=manager.info(),
+            models=model_info,
             warnings=[*warnings, warning],
         )
-    outcome.download_s = getattr(manager, "download_s", 0.0) - fetched_before
+    outcome.download_s = download_s
     return outcome
 
 

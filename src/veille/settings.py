@@ -78,6 +78,7 @@ class Settings(_Strict):
     strict: bool = False
     cleanup_after_analysis: bool = True
     keep_models_loaded: bool = False
+    model_lifetime: Literal["stage", "video", "batch"] | None = None  # unset: from the two keys above
     out_dir: Path = Path(constants.DEFAULT_OUT_DIR)
     formats: list[Format] = Field(default_factory=lambda: list(ALL_FORMATS))
     lang: Literal["en", "fr"] = "en"

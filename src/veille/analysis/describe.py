@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from veille.analysis.parsing import clean_description
 from veille.analysis.prompts import describe_prompt
@@ -12,12 +12,15 @@ from veille.errors import BackendError
 from veille.i18n import count
 from veille.types import Chunk
 
+if TYPE_CHECKING:
+    from veille.backends.base import VisionLanguageModel
+
 log = logging.getLogger(__name__)
 
 
 def describe_chunks(
     chunks: Sequence[Chunk],
-    vlm: Any,
+    vlm: VisionLanguageModel,
     *,
     context: str = "",
     batch_size: int = 1,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from veille.analysis.parsing import clean_description, clean_title, parse_judgements
 from veille.analysis.prompts import JudgeItem, summary_prompt
 from veille.analysis.prompts import judge_prompt as make_judge_prompt
-from veille.backends.base import ScoringTextModel
+from veille.backends.base import ScoringTextModel, TextModel
 from veille.errors import BackendError
 from veille.i18n import count
 from veille.types import Judgement
@@ -25,7 +24,7 @@ MAX_ROUNDS = 4
 
 def judge(
     items: Sequence[JudgeItem],
-    llm: Any,
+    llm: TextModel,
     *,
     context: str = "",
     rubric: str | None = None,
@@ -61,7 +60,9 @@ def judge(
     return out, calls, warnings
 
 
-def _judge_written(group: Sequence[JudgeItem], llm: Any, prompt: str, warnings: list[str]) -> dict[int, Judgement]:
+def _judge_written(
+    group: Sequence[JudgeItem], llm: TextModel, prompt: str, warnings: list[str]
+) -> dict[int, Judgement]:
     try:
         text = llm.generate(prompt, max_new_tokens=TOKENS_PER_VERDICT * len(group) + 4, stop=("Scenes:",))
     except BackendError as exc:
@@ -73,7 +74,7 @@ def _judge_written(group: Sequence[JudgeItem], llm: Any, prompt: str, warnings: 
 
 
 def _judge_scored(
-    group: Sequence[JudgeItem], llm: Any, prompt: str, warnings: list[str]
+    group: Sequence[JudgeItem], llm: ScoringTextModel, prompt: str, warnings: list[str]
 ) -> tuple[dict[int, Judgement] | None, int]:
     """Answer ``[id] level: N title: …`` for each chunk, side by side: N weighed, the title written.
 
@@ -99,7 +100,7 @@ def _judge_scored(
 
 
 def summarise(
-    lines: Sequence[str], llm: Any, *, context: str = "", max_chars: int = 3000, max_new_tokens: int = 64
+    lines: Sequence[str], llm: TextModel, *, context: str = "", max_chars: int = 3000, max_new_tokens: int = 64
 ) -> tuple[str | None, int]:
     """A two-sentence summary of event lines, built batch → aggregate when they outgrow ``max_chars``.
 

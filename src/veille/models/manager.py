@@ -1,8 +1,9 @@
-"""Lazy models for one analysis: resolve (download on first use), load, log, release.
+"""Lazy models: resolve (download on first use), load, log, release.
 
 A model is only resolved and loaded when :meth:`ModelManager.get` is first called for its role.
 When a model cannot be had, the manager warns and returns ``None`` (the pipeline falls back to
-motion-only events), or raises with ``strict``.
+motion-only events), or raises with ``strict``. When a model is freed is not the manager's
+decision: :class:`veille.models.session.ModelSession` owns the manager and decides.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veille.errors import ModelError
-from veille.models.catalog import PROFILES, ROLES, lookup
+from veille.models.catalog import PROFILES, ROLES
 from veille.models.progress import DownloadReporter, ProgressReporter
 from veille.models.runtime import RuntimeOptions, memory_bytes, release, resolve_device
 from veille.progress import Progress
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 BackendFactory = Callable[..., Any]
 ROLE_FLAGS = {"describer": "vlm", "reasoner": "llm", "grounder": "grounder"}
-VISION_ROLES = ("describer", "grounder")
 
 
 def _default_factory(role: str, path: Path, options: RuntimeOptions, **kwargs: Any) -> Any:
@@ -36,7 +36,7 @@ def _default_factory(role: str, path: Path, options: RuntimeOptions, **kwargs: A
 
 
 class ModelManager:
-    """Owns the models of an analysis; loads each lazily and frees them on :meth:`close`."""
+    """Loads each model lazily and frees it when told (:meth:`release`, :meth:`close`)."""
 
     def __init__(
         self,
@@ -88,9 +88,6 @@ class ModelManager:
         spec = self.spec(role)
         if spec is None or role in self._failed:
             return None
-        if role == "reasoner" and not self.settings.keep_models_loaded:
-            for other in VISION_ROLES:
-                self.release(other)
         try:
             backend = self._load(role, spec)
         except ModelError as exc:
@@ -171,15 +168,3 @@ class ModelManager:
     def info(self) -> dict[str, ModelInfo | None]:
         """``report.models``: how each role's model ran (``None`` for roles that had none)."""
         return {role: self._info.get(role) for role in ROLES}
-
-    def catalog_title(self, role: str) -> str | None:
-        """A human title for the role's model, when the catalog knows it."""
-        spec = self.spec(role)
-        entry = lookup(spec) if spec else None
-        return entry.title if entry else spec
-
-    def __enter__(self) -> ModelManager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
