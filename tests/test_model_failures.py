@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.model_faults import break_model
+from veille.i18n import count
 from veille.models import manager
 from veille.pipeline import analyze
 from veille.settings import Settings
@@ -69,4 +70,4 @@ def test_failing_reasoner_and_grounder_leave_described_events_unjudged_and_unbox
     assert any(w.startswith("reasoner failed") and "RuntimeError: mat1 and mat2" in w for w in report.warnings)
     assert any("grounding failed" in w and "FloatingPointError" in w for w in report.warnings)
     assert {b.label for e in report.events for k in e.keyframes for b in k.boxes} <= {"motion"}
-    assert report.summary.startswith(f"{len(report.events)} event(s) in")  # the summary without the reasoner
+    assert report.summary.startswith(count(len(report.events), "event") + " in")  # the summary without the reasoner
