@@ -173,6 +173,18 @@ class Console:
         """An error on stderr (always shown)."""
         self._echo(f"veille: error: {message}", err=True)
 
+    def note(self, message: str) -> None:
+        """A line on stderr that the user should see before the work starts (hidden with ``--quiet``)."""
+        if not self.quiet:
+            self._echo(f"veille: {message}", err=True)
+
+    def fallback(self, message: str) -> None:
+        """The run's closing line when it went without a model it asked for: on stderr, even with ``--quiet``.
+
+        One line is not noise when the analysis is not what was asked for.
+        """
+        self._echo(f"veille: warning: {message}", err=True)
+
     def result(self, result: AnalysisResult) -> None:
         """The events of a finished analysis and where its report is."""
         if self.quiet:

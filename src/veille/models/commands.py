@@ -5,18 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from veille.errors import ModelError
-from veille.models.cache import cache_info, remove_repo
+from veille.models.cache import remove_repo, repo_sizes
 from veille.models.catalog import PROFILES, ROLES
 from veille.models.progress import DownloadReporter, human_bytes
 
 
 def profile_models(profile: str, overrides: dict[str, str | None] | None = None) -> list[str]:
-    """The model specs a profile uses, with ``--vlm/--llm/--grounder`` style overrides by role."""
+    """The model specs a profile uses, with ``--vlm/--llm/--grounder`` style overrides by role.
+
+    Models on an OpenAI-compatible server (``openai:MODEL``) are left out: there is nothing to fetch.
+    """
+    from veille.settings import REMOTE_PREFIX
+
     overrides = overrides or {}
     specs = []
     for role in ROLES:
         spec = overrides.get(role) or PROFILES[profile][role]
-        if spec and spec.lower() != "none":
+        if spec and spec.lower() != "none" and not spec.startswith(REMOTE_PREFIX):
             specs.append(spec)
     return specs
 
@@ -45,7 +50,7 @@ def download_models(
             continue
         path = download(source, cache_dir=cache_dir, reporter=reporter)
         assert source.repo_id is not None
-        size = cache_info(source.repo_id, cache_dir, source.revision).size_on_disk
+        size = repo_sizes([source.repo_id], cache_dir).get(source.repo_id, 0)
         lines.append(f"{source.label}: ready ({human_bytes(size)} in the cache) at {path}")
     return lines
 

@@ -5,6 +5,10 @@ byte, bounded exponential-backoff retries on connection errors, timeouts and HTT
 files resume through huggingface_hub), and one clear :class:`~veille.errors.ModelError` per
 failure. Offline mode must be set before huggingface_hub is imported
 (:func:`veille.constants.apply_offline`).
+
+A cached snapshot is used with no network at all; which one a revision names is huggingface_hub's
+answer (:func:`veille.models.cache.cached_snapshot`). Failures are kept in the run's record
+(:mod:`veille.models.record`): a Hub that did not answer is not asked again in the same run.
 """
 
 from __future__ import annotations
@@ -16,13 +20,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from veille import constants
 from veille.errors import DiskSpaceError, ModelDownloadError, ModelError, ModelNotCachedError
-from veille.models.cache import cache_info, hub_cache_dir
+from veille.models.cache import cached_snapshot, hub_cache_dir
 from veille.models.catalog import SAFE_PATTERNS, CatalogEntry, lookup
 from veille.models.progress import DownloadReporter, NullReporter, human_bytes, tqdm_class_for
+from veille.models.record import RUN
+
+if TYPE_CHECKING:
+    from veille.backends.openai_compat import RemoteEndpoint
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,14 +56,33 @@ class ModelSource:
         """A name for messages: the catalog name, repo id or folder."""
         return self.entry.name if self.entry else self.spec
 
+    @property
+    def pinned(self) -> bool:
+        """True when a revision other than the default one was asked for (``NAME@REV``, ``--revision``)."""
+        return self.repo_id is not None and self.revision != (self.entry.revision if self.entry else "main")
+
+    @property
+    def download_command(self) -> str:
+        """The command that fetches this model (at its pinned revision, if any)."""
+        pin = f" --revision {self.revision}" if self.pinned else ""
+        return f"veille models download {self.label}{pin}"
+
 
 @dataclass(frozen=True, slots=True)
 class ResolvedModel:
-    """A model on local disk."""
+    """A model on local disk, or (``endpoint``, no ``path``) on an OpenAI-compatible server."""
 
-    path: Path
+    path: Path | None
     model_id: str
     revision: str | None
+    endpoint: RemoteEndpoint | None = None
+
+    def factory_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the backend factory (``model_id``, ``revision``, ``endpoint``)."""
+        kwargs: dict[str, Any] = {"model_id": self.model_id, "revision": self.revision}
+        if self.endpoint is not None:
+            kwargs["endpoint"] = self.endpoint
+        return kwargs
 
 
 def source_for(spec: str, *, revision: str | None = None) -> ModelSource:
@@ -86,8 +113,8 @@ def ensure_model(
     cache_dir: Path | None = None,
     revision: str | None = None,
     reporter: DownloadReporter | None = None,
-    retries: int = DEFAULT_RETRIES,
-    backoff_s: float = DEFAULT_BACKOFF_S,
+    retries: int | None = None,
+    backoff_s: float | None = None,
 ) -> ResolvedModel:
     """The local folder of ``spec``: a cached snapshot with no network at all, else a download.
 
@@ -99,9 +126,9 @@ def ensure_model(
     if source.local_dir is not None:
         return ResolvedModel(source.local_dir, str(source.local_dir), None)
     assert source.repo_id is not None
-    info = cache_info(source.repo_id, cache_dir, source.revision)
-    if info.state == "complete" and info.snapshot is not None:
-        return ResolvedModel(info.snapshot, source.repo_id, info.snapshot.name)
+    state, snapshot = cached_snapshot(source.repo_id, source.revision, cache_dir, source.allow_patterns)
+    if state == "complete" and snapshot is not None:
+        return ResolvedModel(snapshot, source.repo_id, snapshot.name)
     if constants.is_offline():
         raise _not_cached(source)
     path = download(source, cache_dir=cache_dir, reporter=reporter, retries=retries, backoff_s=backoff_s)
@@ -113,21 +140,49 @@ def download(
     *,
     cache_dir: Path | None = None,
     reporter: DownloadReporter | None = None,
-    retries: int = DEFAULT_RETRIES,
-    backoff_s: float = DEFAULT_BACKOFF_S,
+    retries: int | None = None,
+    backoff_s: float | None = None,
 ) -> Path:
-    """Fetch the allowed files of ``source`` into the cache (resuming partial files); return the snapshot."""
-    import huggingface_hub as hf
+    """Fetch the allowed files of ``source`` into the cache (resuming partial files); return the snapshot.
 
+    Raises at once, with no request, when this run already found the Hub unreachable or the repo missing.
+    """
     if source.repo_id is None:
         assert source.local_dir is not None
         return source.local_dir
     if constants.is_offline():
-        info = cache_info(source.repo_id, cache_dir, source.revision)
-        if info.state == "complete" and info.snapshot is not None:
-            return info.snapshot
+        state, snapshot = cached_snapshot(source.repo_id, source.revision, cache_dir, source.allow_patterns)
+        if state == "complete" and snapshot is not None:
+            return snapshot
         raise _not_cached(source)
+    from huggingface_hub import constants as hub_constants
+
+    endpoint = hub_constants.ENDPOINT
+    earlier = _recorded_failure(source, endpoint)
+    if earlier is not None:
+        raise earlier
     reporter = reporter or NullReporter()
+    retries = DEFAULT_RETRIES if retries is None else retries  # read now: a test may shorten them
+    backoff_s = DEFAULT_BACKOFF_S if backoff_s is None else backoff_s
+    try:
+        return _fetch(source, cache_dir=cache_dir, reporter=reporter, retries=retries, backoff_s=backoff_s)
+    except ModelDownloadError as exc:
+        if exc.__cause__ is not None and _is_transient(exc.__cause__):
+            RUN.note_down(endpoint, exc.__cause__)
+        raise
+    except DiskSpaceError:
+        raise
+    except ModelError as exc:
+        RUN.note_repo_failure(endpoint, source.repo_id, source.revision, exc)
+        raise
+
+
+def _fetch(
+    source: ModelSource, *, cache_dir: Path | None, reporter: DownloadReporter, retries: int, backoff_s: float
+) -> Path:
+    import huggingface_hub as hf
+
+    assert source.repo_id is not None
     common: dict[str, Any] = {"revision": source.revision, "cache_dir": str(hub_cache_dir(cache_dir))}
     patterns = list(source.allow_patterns)
 
@@ -173,11 +228,36 @@ def check_disk_space(source: ModelSource, missing: int, cache_dir: Path | None =
 
 
 def _not_cached(source: ModelSource) -> ModelNotCachedError:
-    name = source.entry.name if source.entry else source.spec
+    title = source.entry.title if source.entry else source.repo_id
+    at = f" at revision {source.revision}" if source.pinned else ""
     return ModelNotCachedError(
-        f"{source.entry.title if source.entry else source.repo_id} is not in the cache and offline mode is on;"
-        f" run `veille models download {name}` while online"
+        f"{title}{at} is not in the cache and offline mode is on; run `{source.download_command}` while online"
     )
+
+
+def _recorded_failure(source: ModelSource, endpoint: str) -> ModelError | None:
+    """The failure this run already met for ``source`` (its Hub unreachable, the repo missing), as a new error."""
+    cause = RUN.endpoint_down(endpoint)
+    if cause is not None:
+        error: ModelError = ModelDownloadError(
+            f"{source.label} was not downloaded: the Hub ({endpoint}) did not answer earlier in this run"
+            f" ({_reason(cause)}); check the network and run the command again"
+        )
+        error.__cause__ = cause
+        return error
+    assert source.repo_id is not None
+    earlier = RUN.repo_failure(endpoint, source.repo_id, source.revision)
+    if earlier is None:
+        return None
+    error = type(earlier)(str(earlier))
+    error.__cause__ = earlier.__cause__
+    return error
+
+
+def failure_reason(error: BaseException) -> str:
+    """A few words on why a download failed: ``HTTP 503``, ``ConnectError: …``, or the error's own text."""
+    cause = error.__cause__
+    return _reason(cause) if cause is not None else str(error)
 
 
 def _with_retries(
@@ -203,8 +283,8 @@ def _with_retries(
                 ) from exc
             delay = backoff_s * (2**attempt)
             attempt += 1
-            reporter.message(f"{source.label}: {_reason(exc)}; retry {attempt}/{retries} in {delay:.1f} s")
-            logger.info("retrying %s after %s", source.label, exc)
+            reporter.warn(f"{source.label}: {_reason(exc)}; retry {attempt}/{retries} in {delay:.1f} s")
+            logger.debug("retrying %s after %r", source.label, exc)
             time.sleep(delay)
 
 

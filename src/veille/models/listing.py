@@ -7,15 +7,16 @@ from pathlib import Path
 
 import click
 
-from veille.models.cache import cache_info, hub_cache_dir
+from veille.models.cache import cache_info, hub_cache_dir, repo_sizes
 from veille.models.catalog import CATALOG, profiles_using
 
 
 def model_rows(cache_dir: Path | None = None) -> list[dict]:
     """One dict per catalog model: name, role, repo, size, cache state, path, profiles."""
     rows = []
+    sizes = repo_sizes([e.repo_id for e in CATALOG.values()], cache_dir)
     for entry in CATALOG.values():
-        info = cache_info(entry.repo_id, cache_dir, entry.revision)
+        info = cache_info(entry.repo_id, cache_dir, entry.revision, entry.allow_patterns, sizes=sizes)
         rows.append(
             {
                 "name": entry.name,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veille.errors import ModelError
+from veille.models.availability import note_unavailable, resolve_model
 from veille.models.catalog import PROFILES, ROLES, lookup
 from veille.models.progress import DownloadReporter, ProgressReporter
 from veille.models.runtime import RuntimeOptions, memory_bytes, release, resolve_device
@@ -29,7 +30,7 @@ ROLE_FLAGS = {"describer": "vlm", "reasoner": "llm", "grounder": "grounder"}
 VISION_ROLES = ("describer", "grounder")
 
 
-def _default_factory(role: str, path: Path, options: RuntimeOptions, **kwargs: Any) -> Any:
+def _default_factory(role: str, path: Path | None, options: RuntimeOptions, **kwargs: Any) -> Any:
     from veille.backends.factory import create_backend
 
     return create_backend(role, path, options, **kwargs)
@@ -96,6 +97,7 @@ class ModelManager:
             self._failed.add(role)
             if self.settings.strict:
                 raise
+            note_unavailable(role, spec, exc)
             message = f"{role} '{spec}' is unavailable ({exc}); continuing without it"
             self.progress.warn(message)
             self.warnings.append(message)
@@ -104,19 +106,11 @@ class ModelManager:
         return backend
 
     def _load(self, role: str, spec: str) -> Any:
-        from veille.models.hub import ensure_model
-
-        resolved = ensure_model(
-            spec,
-            cache_dir=self.settings.cache_dir,
-            reporter=self._reporter,
-        )
+        resolved = resolve_model(role, spec, self.settings, reporter=self._reporter)
         device = resolve_device(self.options.device)
         before, started = memory_bytes(device), time.perf_counter()
         try:
-            backend = self._factory(
-                role, resolved.path, self.options, model_id=resolved.model_id, revision=resolved.revision
-            )
+            backend = self._factory(role, resolved.path, self.options, **resolved.factory_kwargs())
         except ModelError:
             raise
         except (OSError, ValueError, RuntimeError, ImportError, KeyError) as exc:
