@@ -19,7 +19,8 @@ from veille import constants
 from veille.errors import ModelDownloadError, ModelError, ModelNotCachedError
 from veille.models.cache import cached_snapshot, hub_cache_dir
 from veille.models.commands import profile_models
-from veille.models.hub import ModelSource, ResolvedModel, ensure_model, failure_reason, source_for
+from veille.models.hub import ModelSource, ResolvedModel, ensure_model, source_for
+from veille.models.hub_errors import failure_reason
 from veille.models.progress import DownloadReporter, human_bytes
 from veille.models.record import RUN
 from veille.settings import REMOTE_PREFIX

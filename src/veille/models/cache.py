@@ -5,18 +5,18 @@ The folder follows huggingface_hub's precedence, read at call time: ``--cache-di
 veille passes the folder explicitly) > ``HF_HOME/hub`` > ``XDG_CACHE_HOME/huggingface/hub`` >
 ``~/.cache/huggingface/hub``.
 
-Which snapshot a revision (branch, tag or commit) names, and whether it holds every file, is
-huggingface_hub's answer: ``snapshot_download(local_files_only=True)`` reads the cache's refs and its
-record of each commit's files, and never falls back to another revision. Sizes come from its cache
-scanner. huggingface_hub is imported only when the repo's folder exists, so ``models list`` on a
-cache without veille's models imports none of it.
+Which snapshot a revision (branch, tag or commit) names is huggingface_hub's answer, never another
+revision's snapshot: before a model is used, ``snapshot_download(local_files_only=True)``, which also
+checks the snapshot against its record of the commit's files; for listings, its cache scanner, which
+imports in a fraction of the time. huggingface_hub is imported only when a repo's folder exists, so
+``models list`` on a cache without veille's models imports none of it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -99,50 +99,47 @@ def _has_weights(snapshot: Path) -> bool:
     return any(p.name.endswith(".safetensors") and p.is_file() for p in snapshot.iterdir())
 
 
-def repo_sizes(repo_ids: Iterable[str], cache_dir: Path | str | None = None) -> dict[str, int]:
-    """Bytes on disk of each cached repo of ``repo_ids`` (absent: not in the cache).
+def cache_infos(wanted: Sequence[tuple[str, str]], cache_dir: Path | str | None = None) -> list[CacheInfo]:
+    """What the cache holds of each ``(repo_id, revision)``, from one pass of huggingface_hub's cache scanner.
 
-    huggingface_hub's cache scanner counts each blob once; unfinished downloads (``*.incomplete``) are
-    added, as they take space too. A repo the scanner finds damaged (a snapshot link whose blob is
-    gone) is measured file by file.
+    For listings: the scanner (not the downloader, which takes seconds to import) reads the refs, the
+    snapshots and the blob sizes, each blob counted once, unfinished downloads (``*.incomplete``) added.
+    The revision's snapshot is ``complete`` when it holds a ``config.json`` and its safetensors; the
+    full check of every file happens when the model is used (:func:`cached_snapshot`), where a partial
+    snapshot resumes. A repo cached only at other revisions is ``partial``, as is one the scanner finds
+    damaged (a snapshot link whose blob is gone), measured file by file.
     """
-    folders = {repo_id: repo_folder(repo_id, cache_dir) for repo_id in repo_ids}
-    present = {repo_id: folder for repo_id, folder in folders.items() if folder.is_dir()}
-    if not present:
-        return {}
+    folders = [repo_folder(repo_id, cache_dir) for repo_id, _revision in wanted]
+    if not any(folder.is_dir() for folder in folders):
+        return [CacheInfo("no", 0, None) for _ in wanted]
     from huggingface_hub import scan_cache_dir
 
     scan = scan_cache_dir(hub_cache_dir(cache_dir))
-    scanned = {repo.repo_path.name: repo.size_on_disk for repo in scan.repos}
-    sizes = {}
-    for repo_id, folder in present.items():
-        size = scanned.get(folder.name)
-        sizes[repo_id] = _dir_size(folder) if size is None else size
+    repos = {repo.repo_path.name: repo for repo in scan.repos}
+    unfinished: dict[str, int] = {}
     for item in scan.incomplete_files:
-        for repo_id, folder in present.items():
-            if folder.name in scanned and item.file_path.parent.parent == folder:
-                sizes[repo_id] += item.size_on_disk
-    return sizes
+        name = item.file_path.parent.parent.name
+        unfinished[name] = unfinished.get(name, 0) + item.size_on_disk
+    out = []
+    for (_repo_id, revision), folder in zip(wanted, folders, strict=True):
+        repo = repos.get(folder.name)
+        if repo is None:
+            size = _dir_size(folder) if folder.is_dir() else 0
+            out.append(CacheInfo("partial" if size else "no", size, None))
+            continue
+        size = repo.size_on_disk + unfinished.get(folder.name, 0)
+        cached = repo.refs.get(revision) or next((r for r in repo.revisions if r.commit_hash == revision), None)
+        if cached is None:
+            out.append(CacheInfo("partial" if size else "no", size, None))
+        else:
+            complete = _has_weights(cached.snapshot_path)
+            out.append(CacheInfo("complete" if complete else "partial", size, cached.snapshot_path))
+    return out
 
 
-def cache_info(
-    repo_id: str,
-    cache_dir: Path | str | None = None,
-    revision: str = "main",
-    allow_patterns: Sequence[str] | None = None,
-    *,
-    sizes: dict[str, int] | None = None,
-) -> CacheInfo:
-    """Whether ``repo_id`` is cached at ``revision`` (complete / partial / no), its size on disk and snapshot.
-
-    ``partial`` also covers a repo cached only at other revisions. ``sizes`` (from :func:`repo_sizes`)
-    saves a scan of the cache per repo.
-    """
-    size = (sizes if sizes is not None else repo_sizes([repo_id], cache_dir)).get(repo_id, 0)
-    state, snapshot = cached_snapshot(repo_id, revision, cache_dir, allow_patterns)
-    if state == "no" and size:
-        state = "partial"
-    return CacheInfo(state, size, snapshot)
+def cache_info(repo_id: str, cache_dir: Path | str | None = None, revision: str = "main") -> CacheInfo:
+    """What the cache holds of ``repo_id`` at ``revision`` (see :func:`cache_infos`)."""
+    return cache_infos([(repo_id, revision)], cache_dir)[0]
 
 
 def _dir_size(folder: Path) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from veille.errors import ModelError
-from veille.models.cache import remove_repo, repo_sizes
+from veille.models.cache import cache_info, remove_repo
 from veille.models.catalog import PROFILES, ROLES
 from veille.models.progress import DownloadReporter, human_bytes
 
@@ -50,7 +50,7 @@ def download_models(
             continue
         path = download(source, cache_dir=cache_dir, reporter=reporter)
         assert source.repo_id is not None
-        size = repo_sizes([source.repo_id], cache_dir).get(source.repo_id, 0)
+        size = cache_info(source.repo_id, cache_dir, source.revision).size_on_disk
         lines.append(f"{source.label}: ready ({human_bytes(size)} in the cache) at {path}")
     return lines
 

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from veille import constants
-from veille.errors import DiskSpaceError, ModelDownloadError, ModelError, ModelNotCachedError
+from veille.errors import DiskSpaceError, ModelDownloadError, ModelError
 from veille.models.cache import cached_snapshot, hub_cache_dir
 from veille.models.catalog import SAFE_PATTERNS, CatalogEntry, lookup
+from veille.models.hub_errors import is_transient, map_error, not_cached, reason
 from veille.models.progress import DownloadReporter, NullReporter, human_bytes, tqdm_class_for
 from veille.models.record import RUN
 
@@ -130,7 +131,7 @@ def ensure_model(
     if state == "complete" and snapshot is not None:
         return ResolvedModel(snapshot, source.repo_id, snapshot.name)
     if constants.is_offline():
-        raise _not_cached(source)
+        raise not_cached(source)
     path = download(source, cache_dir=cache_dir, reporter=reporter, retries=retries, backoff_s=backoff_s)
     return ResolvedModel(path, source.repo_id, path.name)
 
@@ -154,7 +155,7 @@ def download(
         state, snapshot = cached_snapshot(source.repo_id, source.revision, cache_dir, source.allow_patterns)
         if state == "complete" and snapshot is not None:
             return snapshot
-        raise _not_cached(source)
+        raise not_cached(source)
     from huggingface_hub import constants as hub_constants
 
     endpoint = hub_constants.ENDPOINT
@@ -167,7 +168,7 @@ def download(
     try:
         return _fetch(source, cache_dir=cache_dir, reporter=reporter, retries=retries, backoff_s=backoff_s)
     except ModelDownloadError as exc:
-        if exc.__cause__ is not None and _is_transient(exc.__cause__):
+        if exc.__cause__ is not None and is_transient(exc.__cause__):
             RUN.note_down(endpoint, exc.__cause__)
         raise
     except DiskSpaceError:
@@ -227,21 +228,13 @@ def check_disk_space(source: ModelSource, missing: int, cache_dir: Path | None =
         )
 
 
-def _not_cached(source: ModelSource) -> ModelNotCachedError:
-    title = source.entry.title if source.entry else source.repo_id
-    at = f" at revision {source.revision}" if source.pinned else ""
-    return ModelNotCachedError(
-        f"{title}{at} is not in the cache and offline mode is on; run `{source.download_command}` while online"
-    )
-
-
 def _recorded_failure(source: ModelSource, endpoint: str) -> ModelError | None:
     """The failure this run already met for ``source`` (its Hub unreachable, the repo missing), as a new error."""
     cause = RUN.endpoint_down(endpoint)
     if cause is not None:
         error: ModelError = ModelDownloadError(
             f"{source.label} was not downloaded: the Hub ({endpoint}) did not answer earlier in this run"
-            f" ({_reason(cause)}); check the network and run the command again"
+            f" ({reason(cause)}); check the network and run the command again"
         )
         error.__cause__ = cause
         return error
@@ -252,12 +245,6 @@ def _recorded_failure(source: ModelSource, endpoint: str) -> ModelError | None:
     error = type(earlier)(str(earlier))
     error.__cause__ = earlier.__cause__
     return error
-
-
-def failure_reason(error: BaseException) -> str:
-    """A few words on why a download failed: ``HTTP 503``, ``ConnectError: …``, or the error's own text."""
-    cause = error.__cause__
-    return _reason(cause) if cause is not None else str(error)
 
 
 def _with_retries(
@@ -271,92 +258,18 @@ def _with_retries(
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # mapped below; anything unknown is re-raised
-            if not _is_transient(exc):
-                mapped = _map_error(exc, source)
+            if not is_transient(exc):
+                mapped = map_error(exc, source)
                 if mapped is exc:
                     raise
                 raise mapped from exc
             if attempt >= retries:
                 raise ModelDownloadError(
-                    f"downloading {source.label} failed after {attempt + 1} tries ({_reason(exc)}); check the"
+                    f"downloading {source.label} failed after {attempt + 1} tries ({reason(exc)}); check the"
                     " network and run the command again: finished files are kept and partial ones resume"
                 ) from exc
             delay = backoff_s * (2**attempt)
             attempt += 1
-            reporter.warn(f"{source.label}: {_reason(exc)}; retry {attempt}/{retries} in {delay:.1f} s")
+            reporter.warn(f"{source.label}: {reason(exc)}; retry {attempt}/{retries} in {delay:.1f} s")
             logger.debug("retrying %s after %r", source.label, exc)
             time.sleep(delay)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    node: BaseException | None = exc
-    while node is not None and node not in out:
-        out.append(node)
-        node = node.__cause__ or node.__context__
-    return out
-
-
-def _status(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Connection errors, timeouts, cut transfers and HTTP 5xx (also when wrapped by the hub)."""
-    import httpx2
-    from huggingface_hub.errors import OfflineModeIsEnabled
-
-    for item in _chain(exc):
-        if isinstance(item, OfflineModeIsEnabled):
-            return False
-        if isinstance(item, (httpx2.TransportError, TimeoutError, ConnectionError)):
-            return True
-        status = _status(item)
-        if status is not None and status >= 500:
-            return True
-    return False
-
-
-def _reason(exc: BaseException) -> str:
-    for item in _chain(exc):
-        status = _status(item)
-        if status is not None:
-            return f"HTTP {status}"
-    root = _chain(exc)[-1]
-    return f"{type(root).__name__}: {root}".strip().rstrip(":")[:200]
-
-
-def _map_error(exc: Exception, source: ModelSource) -> Exception:
-    """A one-line veille error for a non-transient hub failure (unknown ones pass through).
-
-    The hub may wrap the cause (a dry run raises ``DryRunError`` from the real error): the chain is searched.
-    """
-    for item in _chain(exc):
-        mapped = _map_one(item, source)
-        if mapped is not None:
-            return mapped
-    return exc
-
-
-def _map_one(exc: BaseException, source: ModelSource) -> Exception | None:
-    from huggingface_hub import errors as e
-
-    repo, rev = source.repo_id, source.revision
-    if isinstance(exc, ModelError):
-        return exc
-    if isinstance(exc, e.GatedRepoError):
-        return ModelError(
-            f"{repo} is gated: accept its terms on huggingface.co, then log in with `hf auth login` and retry"
-        )
-    if isinstance(exc, e.RepositoryNotFoundError):
-        return ModelError(f"{repo} was not found on the Hugging Face Hub (or is private); check the repo id")
-    if isinstance(exc, e.RevisionNotFoundError):
-        return ModelError(f"revision '{rev}' does not exist in {repo}; use a branch, tag or commit that exists")
-    if isinstance(exc, (e.OfflineModeIsEnabled, e.LocalEntryNotFoundError)) and constants.is_offline():
-        return _not_cached(source)
-    if isinstance(exc, e.HfHubHTTPError):
-        return ModelDownloadError(f"the Hub refused {repo} ({_reason(exc)}); try again later")
-    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
-        return DiskSpaceError(f"the disk filled up while downloading {source.label}; free space or use --cache-dir")
-    return None
