@@ -77,6 +77,7 @@ def test_a_batch_tries_the_hub_once_and_says_what_is_missing(
     unavailable = [ln for ln in lines if "is unavailable" in ln]
     assert len(unavailable) == 3  # each video's own warning (and report) says it
     assert "smolvlm-256m could not be downloaded (HTTP 503)" in unavailable[0]
+    assert all("(HTTP 503; not asked again in this run)" in ln for ln in unavailable[1:])
     assert f"still needs smolvlm-256m (513.0 MB), phi-2 (5.6 GB): {FETCH_FAST} fetches them all" in unavailable[0]
     assert "--profile motion needs no model" in unavailable[0]
     assert lines.index(retries[-1]) < lines.index(unavailable[0])

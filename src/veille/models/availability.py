@@ -20,7 +20,7 @@ from veille.errors import ModelDownloadError, ModelError, ModelNotCachedError
 from veille.models.cache import cached_snapshot, hub_cache_dir
 from veille.models.commands import profile_models
 from veille.models.hub import ModelSource, ResolvedModel, ensure_model, source_for
-from veille.models.hub_errors import failure_reason
+from veille.models.hub_errors import NotRetried, failure_reason
 from veille.models.progress import DownloadReporter, human_bytes
 from veille.models.record import RUN
 from veille.settings import REMOTE_PREFIX
@@ -73,7 +73,8 @@ def _not_had(spec: str, error: ModelError, settings: Settings) -> str:
     at = f" at revision {source.revision}" if source.pinned else ""
     if isinstance(error, ModelNotCachedError):
         return f"{source.label}{at} is not in the cache and offline mode is on; {_advice(settings, 'while online')}"
-    return f"{source.label}{at} could not be downloaded ({failure_reason(error)}); {_advice(settings, 'when online')}"
+    why = failure_reason(error) + ("; not asked again in this run" if isinstance(error, NotRetried) else "")
+    return f"{source.label}{at} could not be downloaded ({why}); {_advice(settings, 'when online')}"
 
 
 def _advice(settings: Settings, when: str) -> str:

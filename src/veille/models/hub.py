@@ -26,7 +26,7 @@ from veille import constants
 from veille.errors import DiskSpaceError, ModelDownloadError, ModelError
 from veille.models.cache import cached_snapshot, hub_cache_dir
 from veille.models.catalog import SAFE_PATTERNS, CatalogEntry, lookup
-from veille.models.hub_errors import is_transient, map_error, not_cached, reason
+from veille.models.hub_errors import NotRetried, is_transient, map_error, not_cached, reason
 from veille.models.progress import DownloadReporter, NullReporter, human_bytes, tqdm_class_for
 from veille.models.record import RUN
 
@@ -232,7 +232,7 @@ def _recorded_failure(source: ModelSource, endpoint: str) -> ModelError | None:
     """The failure this run already met for ``source`` (its Hub unreachable, the repo missing), as a new error."""
     cause = RUN.endpoint_down(endpoint)
     if cause is not None:
-        error: ModelError = ModelDownloadError(
+        error: ModelError = NotRetried(
             f"{source.label} was not downloaded: the Hub ({endpoint}) did not answer earlier in this run"
             f" ({reason(cause)}); check the network and run the command again"
         )

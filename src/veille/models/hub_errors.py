@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from veille.models.hub import ModelSource
 
 
+class NotRetried(ModelDownloadError):
+    """A download not even tried: this run already found its Hub unreachable."""
+
+
 def not_cached(source: ModelSource) -> ModelNotCachedError:
     """The error for a model that is not in the cache while offline (naming a pinned revision)."""
     title = source.entry.title if source.entry else source.repo_id

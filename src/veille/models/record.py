@@ -8,6 +8,9 @@ record keeps, for the length of one command (the CLI clears it when it starts):
   later downloads from them fail at once, with the same reason;
 - the remote servers that could not be reached;
 - the models each role had to go without, for the run's closing line.
+
+A program that runs several independent analyses in one process and wants each to try the network
+afresh calls ``RUN.clear()`` between them, as the CLI does at the start of each command.
 """
 
 from __future__ import annotations
