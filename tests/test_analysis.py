@@ -179,9 +179,9 @@ def test_smooth_levels(levels: list[int], confidences: list[float], groups: list
 
 def test_adjacent_chunks_of_one_story_merge_into_one_event() -> None:
     results = [
-        ChunkResult(chunk(0), "A man walks.", Judgement(0, 0, 0.9, "Man walks", "")),
-        ChunkResult(chunk(1), "A man walks.", Judgement(1, 0, 0.7, "Man walks on", "")),
-        ChunkResult(chunk(2), "He tries a window.", Judgement(2, 1, 0.95, "Window tried", "")),
+        ChunkResult(chunk(0), "A man walks.", Judgement(0, 0, 0.9, "Man walks")),
+        ChunkResult(chunk(1), "A man walks.", Judgement(1, 0, 0.7, "Man walks on")),
+        ChunkResult(chunk(2), "He tries a window.", Judgement(2, 1, 0.95, "Window tried")),
         ChunkResult(chunk(3, segment=1), "A cat.", None),
     ]
     events = build_events(results, 32, 24)

@@ -166,7 +166,7 @@ def _report(out: Path, name: str) -> dict:
         ("zero_byte", "empty (0 bytes)"),
         ("text", "not a readable video"),
         ("random", "not a readable video"),
-        ("no_index", "not a readable video"),
+        ("no_index", "has no index"),
         ("audio", "only audio"),
         ("jpg", "still image"),
         ("png", "still image"),
@@ -244,7 +244,8 @@ def test_rotated_phone_video(bad, veille, tmp_path: Path) -> None:
     assert code == 0, err
     report = _report(tmp_path / "out", "phone")
     assert report["complete"] is True and report["stats"]["frames_decoded"] > 0
-    assert (report["video"]["width"], report["video"]["height"]) == (W, H)
+    # stored W x H, shown turned 90° counter-clockwise: the report gives the upright size
+    assert (report["video"]["width"], report["video"]["height"], report["video"]["rotation"]) == (H, W, 270)
 
 
 def test_no_read_permission(bad, veille, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

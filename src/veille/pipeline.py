@@ -18,7 +18,7 @@ from veille.report.schema import Report, Stats
 from veille.report.writers import write_all
 from veille.settings import Settings
 from veille.types import Event, VideoInfo
-from veille.video.probe import probe, truncation_warnings
+from veille.video.probe import played_to, probe, truncation_warnings
 from veille.video.scan import ScanResult, scan_video
 from veille.workcache import Memo, open_memo, scan_with_memo
 
@@ -76,6 +76,7 @@ def analyze(
     try:
         scan, reused = scan_with_memo(memo, info, lambda: _scan(info, settings, progress))
         _check_decoded(info, scan)
+        info = played_to(info, scan.end_s)
         outcome = _events(info, scan, settings, progress, memo=memo, models=models)
     except KeyboardInterrupt:
         _finish(info, scan, _partial_outcome(info, scan, settings), settings, folder, started, complete=False)
@@ -105,7 +106,7 @@ def _finish(
 ) -> AnalysisResult:
     """Build the report (whole, or partial after an interruption) and write every format atomically."""
     scan = scan or ScanResult()
-    elapsed = time.perf_counter() - started
+    elapsed = max(0.0, time.perf_counter() - started - outcome.download_s)  # downloads are reported apart
     stats = Stats(
         frames_total=info.frame_count,
         packets_scanned=scan.packets_scanned,
@@ -118,6 +119,7 @@ def _finish(
         realtime_factor=round(info.duration_s / elapsed, 2) if elapsed > 0 else 0.0,
         scan_modes=scan_modes(scan.stretches),
         reused_chunks=reused_chunks,
+        download_s=round(outcome.download_s, 3),
     )
     report = build_report(
         info=info,
@@ -193,6 +195,7 @@ def _events(
     warnings: list[str] = []
     manager = models or Manager(settings, progress=progress, warnings=warnings)
     manager.rebind(progress=progress, warnings=warnings)
+    fetched_before = getattr(manager, "download_s", 0.0)
     try:
         outcome = run_models(info, chunks, settings, manager, progress=progress, memo=memo)
     finally:
@@ -208,6 +211,7 @@ def _events(
             models=manager.info(),
             warnings=[*warnings, warning],
         )
+    outcome.download_s = getattr(manager, "download_s", 0.0) - fetched_before
     return outcome
 
 

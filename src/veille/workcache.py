@@ -195,6 +195,7 @@ def scan_record(scan: ScanResult) -> dict[str, Any]:
         "frames_decoded": scan.frames_decoded,
         "scan_s": scan.scan_s,
         "warnings": list(scan.warnings),
+        "end_s": scan.end_s,
     }
 
 
@@ -225,6 +226,7 @@ def restore_scan(record: Mapping[str, Any], info: VideoInfo) -> ScanResult:
         warnings=list(record["warnings"]),
         chunk_plans=plans,
         info=info,
+        end_s=record.get("end_s"),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from veille.analysis.parsing import clean_description
 from veille.analysis.prompts import describe_prompt
 from veille.errors import BackendError
+from veille.i18n import count
 from veille.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def describe_chunks(
         try:
             answers = vlm.generate_batch(requests, max_new_tokens=max_new_tokens)
         except BackendError as exc:
-            warnings.append(f"describer failed on {len(batch)} chunk(s): {exc}")
+            warnings.append(f"describer failed on {count(len(batch), 'chunk')}: {exc}")
             answers = [""] * len(batch)
         for chunk, answer in zip(batch, answers, strict=False):
             text = clean_description(answer)

@@ -149,7 +149,7 @@ def _reason(
         return {c.id: _unjudged(c.id, descriptions[c.id]) for c in described}
     key = llm.info.id
     found = {c.id: memo.get("judge", memo_key(c, key)) for c in described} if memo else {}
-    cached = {cid: Judgement(cid, v["level"], v["confidence"], v["title"], "") for cid, v in found.items() if v}
+    cached = {cid: Judgement(cid, v["level"], v["confidence"], v["title"]) for cid, v in found.items() if v}
     items = [JudgeItem(c.id, c.start_s, c.end_s, descriptions[c.id]) for c in described]
     todo = [i for i in items if i.chunk_id not in cached]
     verdicts, calls, warnings = judge(
@@ -176,7 +176,7 @@ def _reason(
 
 def _unjudged(chunk_id: int, description: str) -> Judgement:
     first = description.split(". ")[0]
-    return Judgement(chunk_id, 0, 0.3, clean_title(first), "")
+    return Judgement(chunk_id, 0, 0.3, clean_title(first))
 
 
 def _summary(
@@ -196,7 +196,9 @@ def _summary(
     if text:
         return text
     worst = max((e.threat_level for e in events), default=0)
-    return f"{len(events)} event(s) in {info.duration_s:.0f} s of video; highest threat level {worst}."
+    from veille.i18n import count
+
+    return f"{count(len(events), 'event')} in {info.duration_s:.0f} s of video; highest threat level {worst}."
 
 
 def _warn(progress: Progress, outcome: EventsOutcome, warnings: Sequence[str]) -> None:

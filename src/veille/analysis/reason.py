@@ -10,6 +10,7 @@ from veille.analysis.prompts import JudgeItem, summary_prompt
 from veille.analysis.prompts import judge_prompt as make_judge_prompt
 from veille.backends.base import ScoringTextModel
 from veille.errors import BackendError
+from veille.i18n import count
 from veille.types import Judgement
 
 #: Tokens the reasoner may write per judged chunk (``[12] | 1 | 0.7 | Man tries the door handle``).
@@ -64,7 +65,7 @@ def _judge_written(group: Sequence[JudgeItem], llm: Any, prompt: str, warnings: 
     try:
         text = llm.generate(prompt, max_new_tokens=TOKENS_PER_VERDICT * len(group) + 4, stop=("Scenes:",))
     except BackendError as exc:
-        warnings.append(f"reasoner failed on {len(group)} chunk(s): {exc}")
+        warnings.append(f"reasoner failed on {count(len(group), 'chunk')}: {exc}")
         text = ""
     verdicts, problems = parse_judgements(text, [i.chunk_id for i in group])
     warnings += problems
@@ -88,12 +89,12 @@ def _judge_scored(
         starts = [f"{head} {level} title:" for head, level in zip(heads, levels, strict=True)]
         written = llm.continue_each(prompt, starts, max_new_tokens=TITLE_TOKENS, stop=("\n", "["))
     except BackendError as exc:
-        warnings.append(f"reasoner failed on {len(group)} chunk(s): {exc}")
+        warnings.append(f"reasoner failed on {count(len(group), 'chunk')}: {exc}")
         return {}, 2
     verdicts = {}
     for item, level, p, text in zip(group, levels, probs, written, strict=True):
         title = clean_title(text) or clean_title(item.description.split(". ")[0])
-        verdicts[item.chunk_id] = Judgement(item.chunk_id, level, round(float(p[level]), 3), title, "")
+        verdicts[item.chunk_id] = Judgement(item.chunk_id, level, round(float(p[level]), 3), title)
     return verdicts, 2
 
 

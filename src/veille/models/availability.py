@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 from veille import constants
 from veille.errors import ModelDownloadError, ModelError, ModelNotCachedError
+from veille.models import hub
 from veille.models.cache import cached_snapshot, hub_cache_dir
 from veille.models.commands import profile_models
-from veille.models.hub import ModelSource, ResolvedModel, ensure_model, source_for
+from veille.models.hub import ModelSource, ResolvedModel, source_for
 from veille.models.hub_errors import NotRetried, failure_reason
 from veille.models.progress import DownloadReporter, human_bytes
 from veille.models.record import RUN
@@ -43,7 +44,7 @@ def resolve_model(
     if spec.startswith(REMOTE_PREFIX):
         return _remote(role, spec, settings)
     try:
-        return ensure_model(spec, cache_dir=settings.cache_dir, reporter=reporter)
+        return hub.ensure_model(spec, cache_dir=settings.cache_dir, reporter=reporter)
     except (ModelNotCachedError, ModelDownloadError) as exc:
         raise type(exc)(_not_had(spec, exc, settings)) from exc
 
@@ -123,7 +124,8 @@ def _size(sources: list[ModelSource]) -> str:
     unknown = sum(s.entry is None for s in sources)
     amount = human_bytes(known) if known else ""
     if unknown:
-        amount = f"{amount} and {unknown} model(s) of unknown size" if known else "an unknown size"
+        models = "1 model" if unknown == 1 else f"{unknown} models"
+        amount = f"{amount} and {models} of unknown size" if known else "an unknown size"
     return amount
 
 

@@ -64,6 +64,7 @@ class ModelManager:
         self._loaded: dict[str, Any] = {}
         self._failed: set[str] = set()
         self._info: dict[str, ModelInfo | None] = {}
+        self.download_s = 0.0  # time spent resolving and downloading models, retries and failures included
 
     def rebind(self, *, progress: Progress, warnings: list[str]) -> None:
         """Report to another analysis's progress and warnings (a manager shared across a batch)."""
@@ -106,7 +107,11 @@ class ModelManager:
         return backend
 
     def _load(self, role: str, spec: str) -> Any:
-        resolved = resolve_model(role, spec, self.settings, reporter=self._reporter)
+        fetching = time.perf_counter()
+        try:
+            resolved = resolve_model(role, spec, self.settings, reporter=self._reporter)
+        finally:
+            self.download_s += time.perf_counter() - fetching
         device = resolve_device(self.options.device)
         before, started = memory_bytes(device), time.perf_counter()
         try:
