@@ -27,6 +27,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRANSFORMERS_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.chdir(tmp_path)
+    from veille.models.record import RUN
+
+    RUN.clear()  # what a run learnt about unreachable models must not leak from one test to the next
 
 
 @pytest.fixture(scope="session")

@@ -185,7 +185,10 @@ def test_missing_model_offline_warns_and_falls_back(tmp_path: Path, monkeypatch:
     assert manager.get("describer") is None
     assert manager.get("describer") is None  # not retried
     assert factory.calls == []
-    assert len(warned) == 1 and "veille models download smolvlm" in warned[0] and progress.warned == warned
+    assert len(warned) == 1 and progress.warned == warned
+    # the first failure names every missing model of the profile and the one command that fetches them
+    assert "smolvlm (4.5 GB), phi-2 (5.6 GB)" in warned[0] and "`veille models download --profile default`" in warned[0]
+    assert "--profile motion" in warned[0]
 
 
 def test_strict_raises_instead(monkeypatch: pytest.MonkeyPatch) -> None:

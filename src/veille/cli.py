@@ -39,9 +39,15 @@ def _analyze_options(func):
             type=click.Choice(PROFILES),
             help="motion (no model), fast, default or full [default: default, or `profile` in the settings].",
         ),
-        click.option("--vlm", help="Describer: catalog name, repo id or local folder."),
-        click.option("--llm", help="Reasoner: catalog name, repo id, local folder, or 'none'."),
+        click.option("--vlm", help="Describer: catalog name, repo id, local folder, or openai:MODEL (a server's)."),
+        click.option("--llm", help="Reasoner: catalog name, repo id, local folder, openai:MODEL, or 'none'."),
         click.option("--grounder", help="Grounder: catalog name, repo id, local folder, or 'none'."),
+        click.option(
+            "--api-base",
+            help="OpenAI-compatible server of openai:MODEL, e.g. http://127.0.0.1:11434/v1 (Ollama);"
+            " API key from VEILLE_API_KEY or OPENAI_API_KEY.",
+        ),
+        click.option("--llm-api-base", help="The reasoner's server, when not --api-base."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where models run."),
         click.option("--dtype", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), help="Model weights precision."),
         click.option(
@@ -95,12 +101,18 @@ def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]
     from veille.batch import run_batch
     from veille.console import Console
     from veille.inputs import expand_inputs
+    from veille.models.availability import download_notice, fallback_line
+    from veille.models.record import RUN
     from veille.redact import install_log_masking
 
+    RUN.clear()
     install_log_masking()
     _model_logs(settings.verbose and not settings.quiet)
     console = Console(verbose=settings.verbose, quiet=settings.quiet, lang=settings.lang)
     videos = expand_inputs(inputs)
+    notice = download_notice(settings)
+    if notice:
+        console.note(notice)
     total = len(videos)
     position = {"now": ""}
 
@@ -119,6 +131,9 @@ def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]
     with _sigterm_as_interrupt():
         batch = run_batch(videos, settings, progress=console.progress, on_done=done, on_start=start)
     console.batch_summary(total, [i.video for i in batch.failures], Path(settings.out_dir) / "index.html")
+    closing = fallback_line(settings)
+    if closing:
+        console.fallback(closing)
     if batch.failures:
         sys.exit(1)
 
@@ -229,6 +244,9 @@ def models_download(names: tuple[str, ...], revision: str | None, **flags: Any) 
     constants.apply_offline(settings.offline)
     from veille.models.commands import download_models, profile_models
     from veille.models.progress import console_reporter
+    from veille.models.record import RUN
+
+    RUN.clear()
 
     specs = list(names) or profile_models(
         settings.profile, {"describer": settings.vlm, "reasoner": settings.llm, "grounder": settings.grounder}

@@ -193,6 +193,18 @@ class Console:
         """An error on stderr (always shown)."""
         self._echo(f"veille: error: {message}", err=True)
 
+    def note(self, message: str) -> None:
+        """A line on stderr that the user should see before the work starts (hidden with ``--quiet``)."""
+        if not self.quiet:
+            self._echo(f"veille: {message}", err=True)
+
+    def fallback(self, message: str) -> None:
+        """The run's closing line when it went without a model it asked for: on stderr, even with ``--quiet``.
+
+        One line is not noise when the analysis is not what was asked for.
+        """
+        self._echo(f"veille: warning: {message}", err=True)
+
     def starting(self, position: str, video: str) -> None:
         """A video of a batch begins: "[2/5] cam.mp4" (on a terminal, or with ``--verbose``)."""
         if self.quiet:

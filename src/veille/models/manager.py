@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veille.errors import ModelError
+from veille.models.availability import note_unavailable, resolve_model
 from veille.models.catalog import PROFILES, ROLES
 from veille.models.progress import DownloadReporter, ProgressReporter
 from veille.models.runtime import RuntimeOptions, memory_bytes, release, resolve_device
@@ -29,7 +30,7 @@ BackendFactory = Callable[..., Any]
 ROLE_FLAGS = {"describer": "vlm", "reasoner": "llm", "grounder": "grounder"}
 
 
-def _default_factory(role: str, path: Path, options: RuntimeOptions, **kwargs: Any) -> Any:
+def _default_factory(role: str, path: Path | None, options: RuntimeOptions, **kwargs: Any) -> Any:
     from veille.backends.factory import create_backend
 
     return create_backend(role, path, options, **kwargs)
@@ -66,10 +67,15 @@ class ModelManager:
         self.download_s = 0.0  # time spent resolving and downloading models, retries and failures included
 
     def rebind(self, *, progress: Progress, warnings: list[str]) -> None:
-        """Report to another analysis's progress and warnings (a manager shared across a batch)."""
+        """Report to another analysis's progress and warnings (a manager shared across a batch).
+
+        Roles that failed are tried again for the new analysis, so its report says why it went without
+        them; a Hub that did not answer is not asked again in the run (:mod:`veille.models.record`).
+        """
         self.progress = progress
         self.warnings = warnings
         self._reporter = ProgressReporter(progress)
+        self._failed.clear()
 
     def spec(self, role: str) -> str | None:
         """The model named for ``role``: the ``--vlm/--llm/--grounder`` override, else the profile's."""
@@ -94,6 +100,7 @@ class ModelManager:
             self._failed.add(role)
             if self.settings.strict:
                 raise
+            note_unavailable(role, spec, exc)
             message = f"{role} '{spec}' is unavailable ({exc}); continuing without it"
             self.progress.warn(message)
             self.warnings.append(message)
@@ -102,23 +109,15 @@ class ModelManager:
         return backend
 
     def _load(self, role: str, spec: str) -> Any:
-        from veille.models.hub import ensure_model
-
         fetching = time.perf_counter()
         try:
-            resolved = ensure_model(
-                spec,
-                cache_dir=self.settings.cache_dir,
-                reporter=self._reporter,
-            )
+            resolved = resolve_model(role, spec, self.settings, reporter=self._reporter)
         finally:
             self.download_s += time.perf_counter() - fetching
         device = resolve_device(self.options.device)
         before, started = memory_bytes(device), time.perf_counter()
         try:
-            backend = self._factory(
-                role, resolved.path, self.options, model_id=resolved.model_id, revision=resolved.revision
-            )
+            backend = self._factory(role, resolved.path, self.options, **resolved.factory_kwargs())
         except ModelError:
             raise
         except (OSError, ValueError, RuntimeError, ImportError, KeyError) as exc:
