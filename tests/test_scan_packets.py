@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from tests.scan_fixtures import clips_fixture  # noqa: F401 (registers the `clips` fixture)
 from veille.video.bitstream import CLASS_B, CLASS_I, CLASS_P, _Bits, h264_class, iter_nals
 from veille.video.packets import HotGrouper, PacketBaseline, PacketWindow, Span, merge_spans, packet_windows
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.scan_fixtures import clips_fixture, follow_clip_fixture  # noqa: F401 (registers the fixtures)
 from veille.settings import ScanSettings
 from veille.types import Box, MotionSample, Segment, VideoInfo
 from veille.video.chunks import plan_chunks
