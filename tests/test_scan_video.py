@@ -42,9 +42,19 @@ def test_scan_finds_walker_and_picks_mode(clips, encoding: str, mode: str) -> No
         assert result.packets_scanned == info.frame_count
     else:
         assert result.decoded_s >= 0.95 * info.duration_s  # decoded whole (non-reference B-frames skipped)
+    assert result.warnings == []  # a clean file
     chunk = result.chunks[0]
     assert len(chunk.keyframes) == 4 and chunk.keyframes[0].image.shape == (180, 320, 3)
     assert any(k.boxes for k in chunk.keyframes), "keyframes at motion peaks carry their motion boxes"
+    for box in (b for k in chunk.keyframes for b in k.boxes):  # full-resolution pixels, on the walker's rows
+        x0, y0, x1, y1 = box.xyxy
+        assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 180 and y1 > 108 and y0 < 153, box
+
+
+def test_a_mask_over_the_whole_frame_hides_the_walker(clips) -> None:
+    path, _ = clips["vbr"]
+    everything = [[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]]
+    assert scan_video(probe(path), ScanSettings(masks=everything), load_keyframes=False).segments == []
 
 
 def test_lazy_keyframes_match_eager(clips) -> None:
