@@ -257,6 +257,14 @@ def test_batched_answers_match_one_at_a_time(backends: dict[str, Any]) -> None:
     assert phi.reused_tokens - reused >= len(phi._ids(prompt, "")) - 1  # a batch leaves the shared prompt cached
 
 
+def _shared_prefix(seqs: list[list[int]]) -> int:
+    """How many leading tokens all ``seqs`` have in common."""
+    n = 0
+    while all(len(s) > n for s in seqs) and len({s[n] for s in seqs}) == 1:
+        n += 1
+    return n
+
+
 def test_answers_go_on_in_the_caches_of_the_levels_just_weighed(backends: dict[str, Any]) -> None:
     phi = backends["phi"]
     prompt, heads = "Scenes: [3] a man at the door. [12] a van stops.", [" [3] level:", " [12] level:"]
@@ -268,9 +276,10 @@ def test_answers_go_on_in_the_caches_of_the_levels_just_weighed(backends: dict[s
     phi.choose_each(prompt, [" 0", " 1", " 2"], heads)
     computed = phi.computed_tokens
     assert phi.continue_each(prompt, starts, max_new_tokens=5) == alone
-    assert phi.computed_tokens - computed == sum(len(phi._ids("", s)) for s in (" 1 title:", " 1 title:")) - 2 * len(
-        phi._ids("", "")
-    )  # only what each line added was computed
+    # the levels were weighed on each head's tokens up to where " 0", " 1" and " 2" part
+    weighed = [_shared_prefix([phi._ids(prompt, h + c) for c in (" 0", " 1", " 2")]) for h in heads]
+    added = sum(len(phi._ids(prompt, s)) - w for s, w in zip(starts, weighed, strict=True))
+    assert phi.computed_tokens - computed == added  # only what each line added was computed
     assert phi._rows is None  # and those caches are not used twice
 
 

@@ -79,9 +79,9 @@ def test_terminal_progress_bars() -> None:
     progress.update("download model.safetensors", 1e9)
     progress.warn("[red]odd[/red] thing")
     progress.finish("download model.safetensors")
-    assert progress._bars is not None  # the scan is still open
+    assert progress.live  # the scan is still open
     progress.finish("scan")
-    assert progress._bars is None
+    assert not progress.live
     progress.start("describe", 3)
     progress.update("describe", 3)
     progress.finish("describe")

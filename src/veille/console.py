@@ -83,6 +83,11 @@ class _RichProgress:
         self._tasks: dict[str, Any] = {}
         self._units: dict[str, tuple[float | None, str]] = {}
 
+    @property
+    def live(self) -> bool:
+        """Whether the live display is running (some stage is still open)."""
+        return self._bars is not None
+
     def _new_bars(self) -> Any:
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
