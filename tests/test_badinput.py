@@ -176,7 +176,7 @@ def _report(out: Path, name: str) -> dict:
 )
 def test_unusable_file_is_one_line_error(bad, veille, tmp_path: Path, case: str, expected: str) -> None:
     code, _, err = veille(bad[case])
-    assert code == 1
+    assert code == 1, err
     line = _error_line(err)
     assert expected in line and str(bad[case]) in line
     assert "; " in line, "the message says what to do next"

@@ -20,6 +20,12 @@ from veille import __version__, constants
 from veille.errors import VeilleError
 
 PROFILES = ("motion", "fast", "default", "full")
+EXIT_CODES = """\b
+Exit codes:
+  0    every input was analysed
+  1    an input or its analysis failed (the others were still analysed)
+  2    usage error (an unknown option or value, an invalid settings file)
+  130  interrupted (Ctrl-C or SIGTERM; the partial report and the index are written)"""
 
 
 def _analyze_options(func):
@@ -28,10 +34,20 @@ def _analyze_options(func):
         click.option(
             "--out", "out_dir", type=click.Path(path_type=Path), help="Report folder (default ./veille-reports)."
         ),
-        click.option("--profile", type=click.Choice(PROFILES), help="motion (no model), fast, default or full."),
-        click.option("--vlm", help="Describer: catalog name, repo id or local folder."),
-        click.option("--llm", help="Reasoner: catalog name, repo id, local folder, or 'none'."),
+        click.option(
+            "--profile",
+            type=click.Choice(PROFILES),
+            help="motion (no model), fast, default or full [default: default, or `profile` in the settings].",
+        ),
+        click.option("--vlm", help="Describer: catalog name, repo id, local folder, or openai:MODEL (a server's)."),
+        click.option("--llm", help="Reasoner: catalog name, repo id, local folder, openai:MODEL, or 'none'."),
         click.option("--grounder", help="Grounder: catalog name, repo id, local folder, or 'none'."),
+        click.option(
+            "--api-base",
+            help="OpenAI-compatible server of openai:MODEL, e.g. http://127.0.0.1:11434/v1 (Ollama);"
+            " API key from VEILLE_API_KEY or OPENAI_API_KEY.",
+        ),
+        click.option("--llm-api-base", help="The reasoner's server, when not --api-base."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where models run."),
         click.option("--dtype", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), help="Model weights precision."),
         click.option(
@@ -63,7 +79,7 @@ def cli() -> None:
     """veille: a local, private AI analyst for recorded surveillance video."""
 
 
-@cli.command()
+@cli.command(epilog=EXIT_CODES)
 @click.argument("inputs", nargs=-1, required=True)
 @_analyze_options
 def analyze(inputs: tuple[str, ...], config: Path | None, **flags: Any) -> None:
@@ -88,23 +104,40 @@ def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]
     from veille.batch import run_batch
     from veille.console import Console
     from veille.inputs import expand_inputs
+    from veille.models.availability import download_notice, fallback_line
+    from veille.models.record import RUN
     from veille.redact import install_log_masking
 
+    RUN.clear()
     install_log_masking()
     _model_logs(settings.verbose and not settings.quiet)
     console = Console(verbose=settings.verbose, quiet=settings.quiet, lang=settings.lang)
     videos = expand_inputs(inputs)
+    notice = download_notice(settings)
+    if notice:
+        console.note(notice)
+    total = len(videos)
+    position = {"now": ""}
+
+    def start(n: int, item) -> None:
+        if total > 1:
+            position["now"] = f"[{n}/{total}]"
+            console.starting(position["now"], item.video)
 
     def done(item, result) -> None:
         if result is not None:
-            console.result(result)
-        elif item.error:
-            console.error(f"{item.video}: {item.error}")
+            console.result(result, position["now"])
+        elif item.error:  # the path once: most messages start with it already
+            said = item.error if item.error.startswith(item.video) else f"{item.video}: {item.error}"
+            console.error(f"{position['now']} {said}".lstrip())
 
     with _sigterm_as_interrupt():
-        batch = run_batch(videos, settings, progress=console.progress, on_done=done)
+        batch = run_batch(videos, settings, progress=console.progress, on_done=done, on_start=start)
+    console.batch_summary(total, [i.video for i in batch.failures], Path(settings.out_dir) / "index.html")
+    closing = fallback_line(settings)
+    if closing:
+        console.fallback(closing)
     if batch.failures:
-        console.failures([(Path(i.video), i.error or "failed") for i in batch.failures], len(videos))
         sys.exit(1)
 
 
@@ -141,13 +174,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 )
 def sample(out: Path, seconds: float) -> None:
     """Make a synthetic CCTV-like clip OUT (and its ground truth OUT.json)."""
+    from veille.console import Console
+    from veille.i18n import count
     from veille.sample import make_sample
 
-    truth = make_sample(out, seconds=seconds)
-    click.echo(
-        f"wrote {out} ({seconds:.0f} s) and {out.with_suffix('.json')} "
-        f"({len(truth['active_intervals'])} active intervals)"
-    )
+    truth = make_sample(out, seconds=seconds, progress=Console().progress())
+    intervals = count(len(truth["active_intervals"]), "active interval")
+    click.echo(f"wrote {out} ({seconds:.0f} s) and {out.with_suffix('.json')} ({intervals})")
 
 
 @cli.command()
@@ -306,6 +339,9 @@ def models_download(names: tuple[str, ...], revision: str | None, **flags: Any) 
     constants.apply_offline(settings.offline)
     from veille.models.commands import download_models, profile_models
     from veille.models.progress import console_reporter
+    from veille.models.record import RUN
+
+    RUN.clear()
 
     specs = list(names) or profile_models(
         settings.profile, {"describer": settings.vlm, "reasoner": settings.llm, "grounder": settings.grounder}

@@ -39,6 +39,7 @@ _EN: dict[str, str] = {
     "scan_s": "scan time",
     "analysis_s": "analysis time",
     "realtime_factor": "speed (× real time)",
+    "download_s": "model downloads (not in the analysis time)",
     "models": "Models",
     "warnings": "Warnings",
     "segments": "stretches with movement",
@@ -48,7 +49,7 @@ _EN: dict[str, str] = {
     "threat": "threat",
     "title": "title",
     "report": "report",
-    "events_found": "{n} event(s) in {duration}",
+    "events_found": "{events} in {duration}",
     "stage_scan": "Scanning",
     "stage_describe": "Describing",
     "stage_ground": "Grounding",
@@ -57,6 +58,11 @@ _EN: dict[str, str] = {
     "stage_download": "Downloading",
     "stage_learn": "Learning what is usual",
     "stage_anomaly": "Scoring how unusual",
+    "stage_sample": "Making",
+    "elapsed": "elapsed",
+    "took": "took",
+    "index": "index",
+    "batch_done": "{videos}: {ok} analysed, {failed} failed",
     "none": "none",
     "anomaly_score": "score",
     "anomaly_curve": "how unusual for this camera",
@@ -93,6 +99,7 @@ _FR: dict[str, str] = {
     "scan_s": "temps de parcours",
     "analysis_s": "temps d'analyse",
     "realtime_factor": "vitesse (× temps réel)",
+    "download_s": "téléchargement des modèles (hors temps d'analyse)",
     "models": "Modèles",
     "warnings": "Avertissements",
     "segments": "passages avec mouvement",
@@ -102,7 +109,7 @@ _FR: dict[str, str] = {
     "threat": "menace",
     "title": "titre",
     "report": "rapport",
-    "events_found": "{n} événement(s) en {duration}",
+    "events_found": "{events} en {duration}",
     "stage_scan": "Parcours",
     "stage_describe": "Description",
     "stage_ground": "Localisation",
@@ -111,6 +118,11 @@ _FR: dict[str, str] = {
     "stage_download": "Téléchargement",
     "stage_learn": "Apprentissage de l'habituel",
     "stage_anomaly": "Mesure de l'inhabituel",
+    "stage_sample": "Fabrication de",
+    "elapsed": "depuis",
+    "took": "en",
+    "index": "index",
+    "batch_done": "{videos} : {ok} {analysed}, {failed} en échec",
     "none": "aucun",
     "anomaly_score": "score",
     "anomaly_curve": "inhabituel pour cette caméra",
@@ -120,6 +132,22 @@ _FR: dict[str, str] = {
 }
 
 _TABLES: dict[str, dict[str, str]] = {"en": _EN, "fr": _FR}
+
+# Nouns counted in reports and on the console: (singular, plural) per language.
+_NOUNS: dict[str, dict[str, tuple[str, str]]] = {
+    "en": {
+        "event": ("event", "events"),
+        "stretch": ("stretch of movement", "stretches of movement"),
+        "video": ("video", "videos"),
+        "input": ("input", "inputs"),
+    },
+    "fr": {
+        "event": ("événement", "événements"),
+        "stretch": ("passage avec du mouvement", "passages avec du mouvement"),
+        "video": ("vidéo", "vidéos"),
+        "input": ("entrée", "entrées"),
+    },
+}
 
 
 def labels(lang: str = "en") -> dict[str, str]:
@@ -135,6 +163,33 @@ def threat_label(level: int, lang: str = "en") -> str:
 def stage_label(stage: str, lang: str = "en") -> str:
     """A progress stage (``scan``, ``describe``…) as shown to a person."""
     return labels(lang).get(f"stage_{stage}", stage)
+
+
+def plural(n: float, one: str, many: str, lang: str = "en") -> str:
+    """``one`` or ``many`` as ``n`` asks in ``lang``: English has the singular for 1 only, French
+    for 0 and 1 ("0 événement", "1,5 seconde")."""
+    singular = abs(n) < 2 if lang == "fr" else n == 1
+    return one if singular else many
+
+
+def count(n: int, noun: str, lang: str = "en") -> str:
+    """``n`` and the noun in the right number: "1 event", "3 events", "0 événement", "2 passages…"."""
+    table = _NOUNS.get(lang, _NOUNS["en"])
+    one, many = table.get(noun) or _NOUNS["en"].get(noun) or (noun, noun + "s")
+    return f"{n} {plural(n, one, many, lang)}"
+
+
+def batch_done(total: int, failed: int, lang: str = "en") -> str:
+    """The closing line of a batch: "5 videos: 3 analysed, 2 failed"."""
+    ok = total - failed
+    analysed = plural(ok, "analysée", "analysées", "fr")
+    videos = count(total, "video", lang)
+    return labels(lang)["batch_done"].format(videos=videos, ok=ok, failed=failed, analysed=analysed)
+
+
+def events_found(n: int, duration_s: float, lang: str = "en") -> str:
+    """The headline of a result: "3 events in 0:02:00", "1 événement en 0:00:30"."""
+    return labels(lang)["events_found"].format(events=count(n, "event", lang), duration=clock(duration_s))
 
 
 def clock(seconds: float) -> str:

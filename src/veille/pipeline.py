@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,7 @@ from veille.workcache import Memo, open_memo, scan_with_memo
 
 if TYPE_CHECKING:
     from veille.anomaly.score import AnomalyCurve
-    from veille.models.manager import ModelManager
+    from veille.models.session import ModelSession
 
 
 @dataclass(slots=True)
@@ -53,7 +54,7 @@ def analyze(
     *,
     progress: Progress | None = None,
     folder: Path | None = None,
-    models: ModelManager | None = None,
+    models: ModelSession | None = None,
 ) -> AnalysisResult:
     """Analyse one video and write its report.
 
@@ -62,9 +63,8 @@ def analyze(
         settings: the analysis settings (defaults when omitted).
         progress: receives progress and warnings (nothing is printed by the library).
         folder: where to write the report (default ``settings.out_dir / <video stem>``).
-        models: a model manager shared across analyses (a batch with ``cleanup_after_analysis``
-            off keeps its models loaded from one video to the next); by default each analysis
-            has its own and frees its models at the end.
+        models: the model session of a run of several videos (its lifetime decides whether models
+            stay loaded from one video to the next); by default the analysis has its own.
     """
     settings = settings or Settings()
     progress = progress or NullProgress()
@@ -111,7 +111,7 @@ def _finish(
 ) -> AnalysisResult:
     """Build the report (whole, or partial after an interruption) and write every format atomically."""
     scan = scan or ScanResult()
-    elapsed = time.perf_counter() - started
+    elapsed = max(0.0, time.perf_counter() - started - outcome.download_s)  # downloads are reported apart
     stats = Stats(
         frames_total=info.frame_count,
         packets_scanned=scan.packets_scanned,
@@ -124,6 +124,7 @@ def _finish(
         realtime_factor=round(info.duration_s / elapsed, 2) if elapsed > 0 else 0.0,
         scan_modes=scan_modes(scan.stretches),
         reused_chunks=reused_chunks,
+        download_s=round(outcome.download_s, 3),
     )
     report = build_report(
         info=info,
@@ -203,13 +204,12 @@ def _events(
     progress: Progress,
     *,
     memo: Memo | None = None,
-    models: ModelManager | None = None,
+    models: ModelSession | None = None,
     curve: AnomalyCurve | None = None,
 ) -> EventsOutcome:
     """Events of the chunks; model stages store and reuse per-chunk work through ``memo``.
 
-    Models are freed at the end unless a shared ``models`` manager is given and
-    ``cleanup_after_analysis`` is off.
+    The session is told when the video is done; it frees what its lifetime says.
     """
     chunks = scan.chunks
     motion = motion_events(
@@ -219,16 +219,19 @@ def _events(
         return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang))
     from veille.analysis.engine import run_models
     from veille.anomaly.analysis import judge_facts
-    from veille.models.manager import ModelManager as Manager
+    from veille.models.session import ModelSession
 
     warnings: list[str] = []
-    manager = models or Manager(settings, progress=progress, warnings=warnings)
-    manager.rebind(progress=progress, warnings=warnings)
-    try:
-        outcome = run_models(info, chunks, settings, manager, progress=progress, memo=memo, facts=judge_facts(curve))
-    finally:
-        if models is None or settings.cleanup_after_analysis:
-            manager.close()
+    facts = judge_facts(curve)
+    with nullcontext(models) if models is not None else ModelSession(settings) as session:
+        session.rebind(progress=progress, warnings=warnings)
+        fetched_before = session.download_s
+        try:
+            outcome = run_models(info, chunks, settings, session, progress=progress, memo=memo, facts=facts)
+        finally:
+            session.video_done()
+        model_info = session.info()
+        download_s = session.download_s - fetched_before
     outcome.warnings[:0] = warnings
     if not outcome.vlm_calls and not outcome.events:  # no describer could be had: motion-only
         warning = f"profile '{settings.profile}': no describer model available; motion-only events"
@@ -236,9 +239,10 @@ def _events(
         outcome = EventsOutcome(
             motion,
             summary=_motion_summary(info, motion, settings.lang),
-            models=manager.info(),
+            models=model_info,
             warnings=[*warnings, warning],
         )
+    outcome.download_s = download_s
     return outcome
 
 

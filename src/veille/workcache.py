@@ -43,6 +43,7 @@ _NOT_IN_DIGEST = {
     "offline",
     "cleanup_after_analysis",
     "keep_models_loaded",
+    "model_lifetime",
     "clips",
     "device",
 }

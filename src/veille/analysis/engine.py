@@ -19,6 +19,7 @@ from veille.progress import Progress
 from veille.types import Chunk, Event, Judgement, Keyframe, VideoInfo
 
 if TYPE_CHECKING:
+    from veille.models.session import ModelSession
     from veille.settings import Settings
 
 
@@ -42,35 +43,34 @@ def run_models(
     info: VideoInfo,
     chunks: list[Chunk],
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     *,
     progress: Progress,
     memo: Any | None = None,
     options: AnalysisOptions | None = None,
     facts: Callable[[float, float], str] | None = None,
 ) -> EventsOutcome:
-    """Describe, ground and judge the chunks with the manager's models; events, summary and counts.
+    """Describe, ground and judge the chunks with the session's models; events, summary and counts.
 
     A describer that cannot be had gives motion-only events (the manager warns, or raises when strict).
+    The session is told when each stage is done; it decides which models to free then.
     ``facts(start_s, end_s)``, when given, tells the judge how usual a chunk's movement is for the camera.
     """
     options = options or AnalysisOptions()
     work = [c for c in chunks if not c.heartbeat and c.keyframes]
     outcome = EventsOutcome(events=[])
-    descriptions = _describe(work, settings, manager, progress, memo, options, outcome)
+    descriptions = _describe(work, settings, models, progress, memo, options, outcome)
     if descriptions is None:
         return outcome
     described = [c for c in work if c.id in descriptions]
-    grounded = _ground(described, settings, manager, progress, outcome)
-    verdicts = _reason(described, descriptions, settings, manager, progress, memo, options, outcome, facts)
+    grounded = _ground(described, models, progress, outcome)
+    verdicts = _reason(described, descriptions, settings, models, progress, memo, options, outcome, facts)
     results = [
         ChunkResult(c, descriptions.get(c.id), verdicts.get(c.id), grounded.get(c.id, c.keyframes)) for c in chunks
     ]
     outcome.events = build_events(results, info.width, info.height, keyframes=settings.scan.keyframes_per_chunk)
-    outcome.summary = _summary(outcome.events, settings, manager, options, outcome, info)
-    outcome.models = manager.info()
-    if not settings.keep_models_loaded:
-        manager.close()
+    outcome.summary = _summary(outcome.events, settings, models, options, outcome, info)
+    outcome.models = models.info()
     return outcome
 
 
@@ -82,13 +82,13 @@ def _stage(progress: Progress, name: str, total: int) -> Any:
 def _describe(
     work: Sequence[Chunk],
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     progress: Progress,
     memo: Any,
     options: AnalysisOptions,
     outcome: EventsOutcome,
 ) -> dict[int, str] | None:
-    vlm = manager.get("describer")
+    vlm = models.describer()
     if vlm is None:
         return None
     model_id = vlm.info.id
@@ -113,25 +113,23 @@ def _describe(
     outcome.vlm_calls, outcome.frames_to_vlm = calls, frames
     _warn(progress, outcome, warnings)
     _log_time(progress, "describe", started)
-    if not settings.keep_models_loaded:
-        manager.release("describer")
+    models.stage_done("describer")
     return {**cached, **texts}
 
 
 def _ground(
-    described: Sequence[Chunk], settings: Settings, manager: Any, progress: Progress, outcome: EventsOutcome
+    described: Sequence[Chunk], models: ModelSession, progress: Progress, outcome: EventsOutcome
 ) -> dict[int, tuple[Keyframe, ...]]:
-    if not described or manager.spec("grounder") is None:
+    if not described or models.spec("grounder") is None:
         return {}
-    grounder = manager.get("grounder")
+    grounder = models.grounder()
     if grounder is None:
         return {}
     progress.start("ground", len(described), unit="chunks")
     grounded, warnings = ground_chunks(described, grounder)
     progress.finish("ground")
     _warn(progress, outcome, warnings)
-    if not settings.keep_models_loaded:
-        manager.release("grounder")
+    models.stage_done("grounder")
     return grounded
 
 
@@ -139,7 +137,7 @@ def _reason(
     described: Sequence[Chunk],
     descriptions: dict[int, str],
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     progress: Progress,
     memo: Any,
     options: AnalysisOptions,
@@ -148,7 +146,7 @@ def _reason(
 ) -> dict[int, Judgement]:
     if not described:
         return {}
-    llm = manager.get("reasoner") if manager.spec("reasoner") is not None else None
+    llm = models.reasoner()
     if llm is None:  # no reasoner: the description stands, judged normal with low confidence
         return {c.id: _unjudged(c.id, descriptions[c.id]) for c in described}
     fact = {c.id: facts(c.start_s, c.end_s) for c in described} if facts else {}
@@ -192,13 +190,13 @@ def _unjudged(chunk_id: int, description: str) -> Judgement:
 def _summary(
     events: Sequence[Event],
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     options: AnalysisOptions,
     outcome: EventsOutcome,
     info: VideoInfo,
 ) -> str:
     lines = [f"{clock(e.start_s)} level {e.threat_level}: {e.title}. {e.description[:200]}" for e in events]
-    llm = manager.get("reasoner") if lines and manager.spec("reasoner") is not None else None
+    llm = models.reasoner() if lines else None
     text, calls = (
         summarise(lines, llm, context=settings.context, max_new_tokens=options.summary_tokens) if llm else (None, 0)
     )
@@ -206,7 +204,9 @@ def _summary(
     if text:
         return text
     worst = max((e.threat_level for e in events), default=0)
-    return f"{len(events)} event(s) in {info.duration_s:.0f} s of video; highest threat level {worst}."
+    from veille.i18n import count
+
+    return f"{count(len(events), 'event')} in {info.duration_s:.0f} s of video; highest threat level {worst}."
 
 
 def _warn(progress: Progress, outcome: EventsOutcome, warnings: Sequence[str]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from veille.i18n import clock, labels
+from veille.i18n import clock, events_found, labels
 from veille.io import write_text
 from veille.report.ranking import anomaly_note, is_unusual, ranked_events, ranking_line
 from veille.report.schema import Report, ReportAnomaly, ReportEvent
@@ -101,6 +101,7 @@ def _stats_rows(report: Report, lang: str) -> list[tuple[str, str]]:
         (text["scan_s"], f"{stats.scan_s:.1f} s"),
         (text["analysis_s"], f"{stats.analysis_s:.1f} s"),
         (text["realtime_factor"], f"{stats.realtime_factor:g}×"),
+        *([(text["download_s"], f"{stats.download_s:.1f} s")] if stats.download_s > 0 else []),
     ]
 
 
@@ -114,6 +115,7 @@ def context(report: Report, lang: str = "en") -> dict[str, Any]:
         "name": Path(video.path).name,
         "video": video,
         "duration": clock(duration),
+        "found": events_found(len(report.events), duration, lang),
         "summary": report.summary,
         "events": [_event_view(e, duration, lang, report) for e in ranked_events(report)],
         "ranking": ranking_line(report, lang),

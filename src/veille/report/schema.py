@@ -124,10 +124,11 @@ class Stats(_Model):
     vlm_calls: int = 0
     llm_calls: int = 0
     scan_s: float = 0.0
-    analysis_s: float = 0.0
-    realtime_factor: float = 0.0
+    analysis_s: float = 0.0  # wall time of the analysis, model downloads (download_s) not counted
+    realtime_factor: float = 0.0  # video duration / analysis_s
     scan_modes: list[ScanMode] = Field(default_factory=list)
     reused_chunks: int = 0
+    download_s: float = 0.0  # waiting for model downloads, retries included (optional: 0 in older reports)
 
 
 class Report(_Model):

@@ -119,7 +119,10 @@ def to_rgb(frame: av.VideoFrame) -> np.ndarray:
 
 def damaged_warning(count: int) -> str:
     """The report warning for ``count`` packets that could not be decoded."""
-    return f"{count} damaged packet(s) could not be decoded and were skipped"
+    from veille.i18n import plural
+
+    packets, were = plural(count, "packet", "packets"), plural(count, "was", "were")
+    return f"{count} damaged {packets} could not be decoded and {were} skipped"
 
 
 def decode_frames(
