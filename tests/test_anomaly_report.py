@@ -143,17 +143,17 @@ def test_judge_prompt_carries_the_camera_facts() -> None:
     assert "Camera facts" not in judge_prompt([JudgeItem(1, 0, 10, "A cyclist.")])
 
 
-def test_engine_hands_the_facts_to_the_judge_and_keeps_verdicts_apart() -> None:
-    from tests.test_analysis import INFO, DictMemo, FakeManager, chunk
+def test_engine_hands_the_facts_to_the_judge_and_keeps_verdicts_apart(tmp_path: Path) -> None:
+    from tests.test_analysis import INFO, DictMemo, chunk, fake_session
 
     llm = FakeBackend("llm", default=lambda p: "[0] | 1 | 0.8 | Fast cyclist" if "Scenes:" in p else "A cyclist.")
-    manager = FakeManager(describer=FakeBackend("vlm", default="A cyclist rides fast."), reasoner=llm)
+    session = fake_session(tmp_path, describer=FakeBackend("vlm", default="A cyclist rides fast."), reasoner=llm)
     memo = DictMemo()
-    run_models(INFO, [chunk(0)], Settings(), manager, progress=NullProgress(), memo=memo)
+    run_models(INFO, [chunk(0)], Settings(), session, progress=NullProgress(), memo=memo)
     assert "Camera facts" not in llm.history[0].prompt
     calls = len(llm.history)
     facts = lambda start, end: f"unusual for this camera: moving fast ({start:.0f}-{end:.0f} s)"  # noqa: E731
-    run_models(INFO, [chunk(0)], Settings(), manager, progress=NullProgress(), memo=memo, facts=facts)
+    run_models(INFO, [chunk(0)], Settings(), session, progress=NullProgress(), memo=memo, facts=facts)
     judged = [c.prompt for c in llm.history[calls:] if "Scenes:" in c.prompt]
     assert judged and "Camera facts: unusual for this camera: moving fast (0-10 s)." in judged[0]
 

@@ -46,6 +46,8 @@ _NOT_IN_DIGEST = {
     "model_lifetime",
     "clips",
     "device",
+    "camera",  # the anomaly curve is computed afresh; judge verdicts are kept per camera facts
+    "cameras_dir",
 }
 
 
