@@ -174,3 +174,16 @@ def test_default_folder_follows_the_platform(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setattr("sys.platform", "darwin")
     assert default_cameras_dir() == tmp_path / "home" / "Library" / "Application Support" / "veille" / "cameras"
     assert CameraStore().folder == default_cameras_dir()
+
+
+def test_quiet_footage_does_not_lower_the_normal_threshold(footage) -> None:
+    """The camera's "usual up to" comes from frames with movement: hours of nothing do not lower it."""
+    from veille.anomaly.calibrate import learn
+
+    info = probe(footage["a"])
+    busy, quiet = new_profile("busy", info), new_profile("quiet", info)
+    learn(busy, [(info, None)])
+    learn(quiet, [(info, None)], quiet_s=600)
+    assert quiet.meta.frames == busy.meta.frames + 3000 and quiet.meta.seconds == pytest.approx(busy.meta.seconds + 600)
+    assert quiet.meta.normal_scores["p99"] == pytest.approx(busy.meta.normal_scores["p99"], abs=0.25)
+    assert quiet.meta.normal_scores["p99"] > 0.5

@@ -87,9 +87,9 @@ class NormalModel:
         return float(scores.sum() / TOP), best
 
     def sample_scores(self) -> np.ndarray:
-        """Frame scores of the profile's sample of calibration frames."""
+        """Frame scores of the frames with movement in the profile's sample of calibration frames."""
         sample = self.profile.sample.astype(np.float64)
-        return np.array([self.frame_score(frame, frame > 0)[0] for frame in sample])
+        return np.array([self.frame_score(frame, frame > 0)[0] for frame in sample if frame.max() > 0])
 
 
 def _tail(le: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -104,7 +104,11 @@ def _tail(le: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def normal_quantiles(model: NormalModel) -> dict[str, float]:
-    """Quantiles of the scores of normal (calibration) frames, for the profile's metadata."""
+    """Quantiles of the scores of normal (calibration) frames with movement, for the profile's metadata.
+
+    Quiet frames are left out: on a camera that is quiet 95 % of the time, the 99th percentile of all
+    frames would be the 80th of the moving ones, and one moment in five would look unusual.
+    """
     scores = model.sample_scores()
     if not scores.size:
         return {}
