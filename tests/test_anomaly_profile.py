@@ -15,6 +15,7 @@ from veille.anomaly import calibrate as calibration
 from veille.anomaly import profile as profile_module
 from veille.anomaly.calibrate import Accumulator, calibrate, new_profile
 from veille.anomaly.features import FrameObs
+from veille.anomaly.model import NormalModel
 from veille.anomaly.profile import PROFILE_FORMAT, from_file, to_bytes
 from veille.anomaly.store import CameraStore, default_cameras_dir
 from veille.errors import CameraProfileError
@@ -176,8 +177,9 @@ def test_default_folder_follows_the_platform(monkeypatch: pytest.MonkeyPatch, tm
     assert CameraStore().folder == default_cameras_dir()
 
 
-def test_quiet_footage_does_not_lower_the_normal_threshold(footage) -> None:
-    """The camera's "usual up to" comes from frames with movement: hours of nothing do not lower it."""
+def test_quiet_footage_changes_neither_threshold_nor_rarity(footage) -> None:
+    """The camera's "usual up to" and how rarely each place moves come from frames with movement:
+    hours of nothing do not change them."""
     from veille.anomaly.calibrate import learn
 
     info = probe(footage["a"])
@@ -187,3 +189,5 @@ def test_quiet_footage_does_not_lower_the_normal_threshold(footage) -> None:
     assert quiet.meta.frames == busy.meta.frames + 3000 and quiet.meta.seconds == pytest.approx(busy.meta.seconds + 600)
     assert quiet.meta.normal_scores["p99"] == pytest.approx(busy.meta.normal_scores["p99"], abs=0.25)
     assert quiet.meta.normal_scores["p99"] > 0.5
+    assert quiet.meta.moving_frames == busy.meta.moving_frames > 0
+    assert np.allclose(NormalModel(quiet).rarity, NormalModel(busy).rarity)  # nor make every place rare

@@ -76,6 +76,7 @@ class Accumulator:
         self.profile = profile
         self.rng = np.random.default_rng(seed + profile.meta.frames)
         self.seen = profile.meta.frames
+        self.moving = 0  # frames added here in which something moved
         self.sample = list(profile.sample.astype(np.float16))
 
     def add(self, obs: FrameObs) -> None:
@@ -83,6 +84,7 @@ class Accumulator:
         p = self.profile
         active = obs.active
         p.active += active
+        self.moving += bool(active.any())
         rows, cols = np.nonzero(active)
         for name, grid in (("energy", obs.energy), ("speed", obs.speed), ("size", obs.sizes())):
             values = grid[rows, cols]
@@ -174,6 +176,7 @@ def _learn(profile, sources, progress, decode: list[float], quiet_s: float) -> t
     quiet = round(quiet_s / frame_interval(sources[0][0].fps)) if quiet_s > 0 and sources else 0
     acc.add_quiet(quiet)
     profile.meta.frames += total_frames + quiet
+    profile.meta.moving_frames += acc.moving
     profile.meta.seconds = round(profile.meta.seconds + total_s + quiet_s, 3)
     acc.finish()
     return total_frames, total_s, records

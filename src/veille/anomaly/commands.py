@@ -99,7 +99,7 @@ def cameras_show(store: CameraStore, name: str) -> list[str]:
 def describe_normal(profile: CameraProfile) -> list[str]:
     """What was learned, in a few figures."""
     model = NormalModel(profile)
-    frames = max(profile.meta.frames, 1)
+    frames = max(profile.meta.moving_frames or profile.meta.frames, 1)
     moving = profile.active / frames
     still = float((moving < 0.01).mean())
     seen = profile.active > 0
@@ -107,7 +107,8 @@ def describe_normal(profile: CameraProfile) -> list[str]:
     normal = profile.meta.normal_scores
     grid = profile.grid
     return [
-        f"regions: {grid[0]}x{grid[1]} overlapping windows; {still:.0%} of them move in under 1% of frames",
+        f"regions: {grid[0]}x{grid[1]} overlapping windows; {still:.0%} of them move in under 1% of the frames "
+        "with movement",
         f"usual speed of moving things: {speed:.3f} frame heights per second (median over regions)",
         "scores of normal frames: "
         + (", ".join(f"{k} {v:.2f}" for k, v in normal.items()) if normal else "unknown (no sample)"),

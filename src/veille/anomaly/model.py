@@ -6,8 +6,8 @@ quantiles are shrunk toward the global ones in proportion to how little they saw
 
 A moving window's score is about ``-log10`` of the chance of seeing that much motion energy there
 in normal footage: 0.3 at its median, 2 at its 99th percentile, then rising ``ALPHA`` per tenfold
-beyond it. Motion where the window moved in less than 1 % of normal frames adds how much rarer than
-1 % that is (``-log10(p) - 2``): movement where nothing usually moves. A frame's score is the mean of
+beyond it. Motion where the window moved in less than 1 % of the normal frames with movement adds how much
+rarer than 1 % that is (``-log10(p) - 2``): movement where nothing usually moves. A frame's score is the mean of
 its ``TOP`` highest windows (neighbouring windows overlap, so this is a little spatial smoothing).
 """
 
@@ -58,7 +58,7 @@ class NormalModel:
         half = np.array([0.5])
         self.speed_median = shrunk_quantiles("speed", profile.speed, counts, half)[0]
         self.size_median = shrunk_quantiles("size", profile.size, counts, half)[0]
-        frames = max(profile.meta.frames, 1)
+        frames = max(profile.meta.moving_frames or profile.meta.frames, 1)  # quiet hours do not make places rare
         p = ((counts + 0.5) / (frames + 1)).astype(np.float32)
         p = 0.5 * p + 0.5 * cv2.blur(p, (3, 3))
         self.rarity = np.maximum(0.0, -np.log10(p) + np.log10(RARE))

@@ -75,6 +75,7 @@ class ProfileMeta(_Strict):
     height: int = Field(gt=0)
     analysis_size: tuple[int, int]
     frames: int = Field(ge=0, description="frames analysed in all")
+    moving_frames: int = Field(0, ge=0, description="analysed frames in which something moved")
     seconds: float = Field(ge=0, description="seconds of footage learned from")
     sources: list[SourceVideo] = Field(default_factory=list)
     created_at: str = ""
