@@ -16,7 +16,7 @@ from veille.backends.fake import FakeBackend
 from veille.cli import main
 from veille.progress import NullProgress
 from veille.report.html import render_html
-from veille.report.schema import Report, ReportAnomaly, ReportEvent, VideoMeta
+from veille.report.schema import Report, ReportAnomaly, ReportEvent, VideoMeta, json_schema
 from veille.report.text import render_markdown
 from veille.settings import Settings
 from veille.video.synth import Stretch, scene, write_video
@@ -174,6 +174,9 @@ def test_anomaly_strings_are_escaped_in_html_and_markdown() -> None:
     md = render_markdown(report)
     assert "<script>" not in md and "\\*\\*bold\\*\\*" in md and "\\[link\\]" in md
     assert json.loads(report.model_dump_json())["anomaly"]["curve"][1] == [5.0, 3.0]
+    schema = json_schema()
+    assert "anomaly" in schema["properties"] and "anomaly_score" in schema["$defs"]["ReportEvent"]["properties"]
+    assert Report.model_validate_json(report.model_dump_json()).schema_version == 1
 
 
 def test_a_camera_added_later_reuses_the_scan(veille, scene_files, cams, tmp_path: Path) -> None:
