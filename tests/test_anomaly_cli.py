@@ -52,6 +52,7 @@ def test_calibrate_list_show_remove(veille, footage, tmp_path: Path) -> None:
     cams = tmp_path / "cams"
     code, out, _ = veille("calibrate", footage["day1"], footage["day2"], "--camera", "gate", "--cameras-dir", cams)
     assert code == 0 and "camera 'gate': learned 40 s from 2 video(s)" in out and str(cams / "gate.npz") in out
+    assert "it now knows" not in out
     code, out, _ = veille("calibrate", footage["day2"], "--camera", "gate", "--cameras-dir", cams)
     assert code == 0 and "already learned" in out and "nothing new" in out
     code, out, _ = veille("cameras", "list", "--cameras-dir", cams)

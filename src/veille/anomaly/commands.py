@@ -43,9 +43,10 @@ def calibration_lines(result: Calibration, store: CameraStore) -> list[str]:
         return lines
     speed = result.seconds / result.wall_s if result.wall_s > 0 else 0.0
     meta = result.profile.meta
+    total = f"; it now knows {meta.seconds:.0f} s from {len(meta.sources)} video(s)"
     lines.append(
         f"camera '{name}': learned {result.seconds:.0f} s from {len(result.added)} video(s) in {result.wall_s:.1f} s "
-        f"({speed:.0f}x real time); it now knows {meta.seconds:.0f} s from {len(meta.sources)} video(s)"
+        f"({speed:.0f}x real time){total if len(meta.sources) > len(result.added) else ''}"
     )
     lines.append(f"profile: {result.path}")
     return lines
