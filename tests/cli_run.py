@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
@@ -83,3 +84,17 @@ def plain_text(text: str) -> str:
     """Terminal output as a person reads it: escape codes removed, each line as last redrawn."""
     text = _ANSI.sub("", text).replace("\r\n", "\n")
     return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def in_process(capsys: Any, argv: list[str]) -> tuple[int, str, str]:
+    """``veille ARGV`` run in this process: (exit code, stdout, stderr); a traceback fails the test."""
+    from veille.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    return code, captured.out, captured.err

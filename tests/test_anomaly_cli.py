@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.anomaly_clips import FPS, TOP, Mover, draw_movers, usual, write_clip
+from tests.cli_run import in_process
 from veille.anomaly.profile import PROFILE_FORMAT, from_file, to_bytes
-from veille.cli import main
 from veille.video.synth import Stretch, scene, write_video
 
 
@@ -30,14 +30,7 @@ def veille(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, 
     """Run the CLI in-process: (exit code, stdout, stderr); never a traceback."""
 
     def run(*args: str | Path) -> tuple[int, str, str]:
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err + captured.out
-        return code, captured.out, captured.err
+        return in_process(capsys, [str(a) for a in args])
 
     return run
 

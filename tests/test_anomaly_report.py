@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.anomaly_clips import BOTTOM, FPS, TOP, Mover, draw_movers, usual, write_clip
+from tests.cli_run import in_process
 from veille.analysis.engine import run_models
 from veille.analysis.prompts import JudgeItem, judge_prompt
 from veille.backends.fake import FakeBackend
-from veille.cli import main
 from veille.progress import NullProgress
 from veille.report.html import render_html
 from veille.report.schema import Report, ReportAnomaly, ReportEvent, VideoMeta, json_schema
@@ -49,14 +49,7 @@ def scene_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture
 def veille(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
     def run(*args: str | Path) -> tuple[int, str, str]:
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err + captured.out
-        return code, captured.out, captured.err
+        return in_process(capsys, [str(a) for a in args])
 
     return run
 

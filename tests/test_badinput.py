@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from veille.cli import main
+from tests.cli_run import in_process
 
 W, H = 160, 120
 
@@ -137,14 +137,7 @@ def veille(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Callable[..., 
 
     def run(*args: str | Path, out: Path | None = None) -> tuple[int, str, str]:
         argv = ["analyze", *map(str, args), "--profile", "motion", "--out", str(out or tmp_path / "out")]
-        try:
-            main(argv)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err + captured.out
-        return code, captured.out, captured.err
+        return in_process(capsys, argv)
 
     return run
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -193,20 +193,25 @@ def schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
+def _data_option(holds: str) -> Callable[[Any], Any]:
+    """``--data DIR`` (or ``VEILLE_DATA_DIR``): the folder of real footage an evaluation reads."""
+    return click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(path_type=Path),
+        envvar="VEILLE_DATA_DIR",
+        required=True,
+        help=f"Folder holding {holds} (or set VEILLE_DATA_DIR).",
+    )
+
+
 @cli.group("eval")
 def eval_group() -> None:
     """Measure veille against footage with ground truth."""
 
 
 @eval_group.command("activity")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(path_type=Path),
-    envvar="VEILLE_DATA_DIR",
-    required=True,
-    help="Folder holding ucsd_ped1/, ucsd_ped2/, cdnet_highway/ (or set VEILLE_DATA_DIR).",
-)
+@_data_option("ucsd_ped1/, ucsd_ped2/, cdnet_highway/")
 def eval_activity(data_dir: Path) -> None:
     """Recall (and precision where labelled) of the activity scan on UCSD Ped1/Ped2 and CDnet highway."""
     from veille.evaluate import evaluate_activity, format_scores
@@ -215,14 +220,7 @@ def eval_activity(data_dir: Path) -> None:
 
 
 @eval_group.command("anomaly")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(path_type=Path),
-    envvar="VEILLE_DATA_DIR",
-    required=True,
-    help="Folder holding ucsd_ped1/, ucsd_ped2/ (with train/), cdnet_highway/ (or set VEILLE_DATA_DIR).",
-)
+@_data_option("ucsd_ped1/, ucsd_ped2/ (with train/), cdnet_highway/")
 def eval_anomaly(data_dir: Path) -> None:
     """Frame-level ROC AUC of the unusual-for-this-camera score on UCSD Ped1/Ped2, and its speed."""
     from veille.anomaly.commands import format_anomaly_eval
