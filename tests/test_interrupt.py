@@ -99,6 +99,8 @@ def test_ctrl_c_during_scan_keeps_what_was_found_and_rerun_resumes(clip: Path, t
     assert any("up to" in w and "resume" in w for w in partial["warnings"])
     saved = state["result"]
     assert 0 < saved["scanned_to_s"] < SECONDS and 0 < saved["frames_decoded"] < whole["stats"]["frames_decoded"]
+    polled, state = state, _saved_scan(out)  # saved once more on Ctrl-C, if it could be: the rerun resumes from it
+    assert state is not None and state["next_id"] >= polled["next_id"] and state["result"]["scanned_to_s"] > 0
 
     again = subprocess.run(_command(clip, out), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr

@@ -160,3 +160,71 @@ def test_a_span_behind_the_decoder_still_decodes_on_one_frame(long_clips: dict[s
     finally:
         pixels.close()
     assert first and len(behind) == 1 and result.frames_decoded == decoded + 1 and pixels.last_t > last
+
+
+def _turned_clip(path: Path, turn: int) -> Path:
+    """12 s of a block moving along the bottom of an upright 120x160 picture, stored turned ``turn``
+    degrees with a display matrix (as a phone records), a keyframe every second."""
+    import av
+    import numpy as np
+
+    def picture(i: int) -> np.ndarray:
+        img = np.full((160, 120, 3), 40, np.uint8)
+        img[4:24, 4:24] = 250
+        x = (i * 3) % 90
+        img[100:130, x : x + 30] = 200
+        return np.ascontiguousarray(np.rot90(img, turn // 90))
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.height, stream.width = picture(0).shape[:2]
+        stream.pix_fmt, stream.options = "yuv420p", {"preset": "ultrafast", "g": str(FPS), "bf": "0"}
+        stream.set_display_rotation(-turn)
+        for i in range(12 * FPS):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(picture(i), format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def _keyframe_changes(path: Path, stop_after_s: float | None = None, state: dict | None = None) -> tuple[list, dict]:
+    """The keyframe check's changes over ``path`` (from ``state`` on when given); with ``stop_after_s``,
+    stop after the keyframe at that time and give the check's state (through JSON) too."""
+    import av
+
+    from veille.video.keycheck import KeyframeCheck
+
+    check = KeyframeCheck(every_s=1.0, target_h=80)
+    if state is not None:
+        check.restore(state)
+    changes: list = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        check.attach(stream)
+        tb = float(stream.time_base)
+        held = set(state["held"]) if state else set()
+        for packet in container.demux(stream):
+            if packet.pts is None or not packet.is_keyframe:
+                continue
+            t = float(packet.pts * tb)
+            if packet.pts in held:
+                check.refeed(packet)
+            elif state is None or t > state["last_t"]:
+                check.feed(t, packet)
+            changes += check.pop_changes()
+            if stop_after_s is not None and t >= stop_after_s:
+                return changes, json.loads(json.dumps(check.state()))
+        check.finish()
+    return changes + check.pop_changes(), check.state()
+
+
+@pytest.mark.parametrize("turn", [0, 90])
+def test_keyframe_check_resumes_upright_with_its_background(tmp_path: Path, turn: int) -> None:
+    """A resumed keyframe check compares the next keyframe with the restored (upright) background: the
+    change across the interruption is found, as without one."""
+    path = _turned_clip(tmp_path / f"turned{turn}.mp4", turn)
+    whole, _ = _keyframe_changes(path)
+    assert len(whole) >= 8, "the moving block changes every keyframe compared"
+    before, state = _keyframe_changes(path, stop_after_s=5.0)
+    assert state["background"] is not None
+    after, _ = _keyframe_changes(path, state=state)
+    assert before + after == whole

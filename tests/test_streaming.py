@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from tests.scan_fixtures import clips_fixture  # noqa: F401 (registers the `clips` fixture)
-from tests.test_analysis import INFO, DictMemo, FakeManager
+from tests.test_analysis import INFO, DictMemo, fake_session
 from veille.analysis.engine import AnalysisOptions, run_models
 from veille.backends.fake import FakeBackend
+from veille.models.session import ModelSession
 from veille.progress import NullProgress
 from veille.report.thumbs import Thumbnails, prune_thumbnails
 from veille.settings import Settings
@@ -81,7 +82,7 @@ class DroppingStore:
         return replace(keyframe, image=None, thumb=f"t{chunk.id}-named")
 
 
-def test_describer_sees_windows_and_images_are_dropped_as_chunks_are_done() -> None:
+def test_describer_sees_windows_and_images_are_dropped_as_chunks_are_done(tmp_path: Path) -> None:
     tracked = Tracked()
     alive_at_calls: list[int] = []
 
@@ -89,13 +90,13 @@ def test_describer_sees_windows_and_images_are_dropped_as_chunks_are_done() -> N
         alive_at_calls.append(tracked.alive())
         return "A person walks past the gate."
 
-    manager = FakeManager(describer=FakeBackend("vlm", default=answer), grounder=FakeBackend("kosmos"))
+    session = fake_session(tmp_path, describer=FakeBackend("vlm", default=answer), grounder=FakeBackend("kosmos"))
     store = DroppingStore()
     outcome = run_models(
         INFO,
         tracked.chunks(12),
         Settings(),
-        manager,
+        session,
         progress=NullProgress(),
         memo=DictMemo(),
         options=AnalysisOptions(describe_batch=3),
@@ -108,28 +109,33 @@ def test_describer_sees_windows_and_images_are_dropped_as_chunks_are_done() -> N
     assert all(k.thumb and k.image is None for e in outcome.events for k in e.keyframes)
 
 
-def test_one_chunk_at_a_time_when_the_batch_is_one() -> None:
+def test_one_chunk_at_a_time_when_the_batch_is_one(tmp_path: Path) -> None:
     tracked = Tracked()
-    manager = FakeManager(describer=FakeBackend("vlm", default="A person walks past the gate."))
+    session = fake_session(tmp_path, describer=FakeBackend("vlm", default="A person walks past the gate."))
     options = AnalysisOptions(describe_batch=1)
     memo = DictMemo()
     for _ in range(2):  # described, then every description from the work cache
         outcome = run_models(
-            INFO, tracked.chunks(5), Settings(), manager, progress=NullProgress(), memo=memo, options=options,
+            INFO, tracked.chunks(5), Settings(), session, progress=NullProgress(), memo=memo, options=options,
             keyframes=DroppingStore(),
         )
         assert len(outcome.events) == 1
     assert max(tracked.alive_at_make) == 0, "a chunk's images were still held when the next was made"
 
 
-def test_no_describer_is_loaded_without_a_chunk_to_describe() -> None:
-    class Counting(FakeManager):
-        def get(self, role: str) -> Any:
-            raise AssertionError(f"{role} loaded for nothing")
+def test_no_describer_is_loaded_without_a_chunk_to_describe(tmp_path: Path) -> None:
+    loads: list[str] = []
 
+    def factory(role: str, *args: Any, **kwargs: Any) -> FakeBackend:
+        loads.append(role)
+        return FakeBackend(role)
+
+    settings = Settings(profile="full", device="cpu", vlm=str(tmp_path), llm="none", grounder="none")
     heartbeat = Chunk(0, -1, 600.0, 601.0, (Keyframe(600.0, np.zeros((2, 2, 3), np.uint8)),), heartbeat=True)
-    outcome = run_models(INFO, iter([heartbeat]), Settings(), Counting(), progress=NullProgress())
+    with ModelSession(settings, factory=factory) as session:
+        outcome = run_models(INFO, iter([heartbeat]), Settings(), session, progress=NullProgress())
     assert outcome.vlm_calls == 0 and outcome.events == []
+    assert loads == [], "a model was loaded for nothing"
 
 
 def test_thumbnails_keep_a_chunk_and_give_back_its_exact_image(clips, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from veille.settings import Settings
 from veille.types import Chunk, VideoInfo
 from veille.video.checkpoint import ResumeError
 from veille.video.chunks import ChunkPlan, load_chunk
+from veille.video.probe import played_to
 from veille.video.scan import STATE_VERSION, Checkpoint, ScanResult, ScanStream
 from veille.workcache import Memo, NullMemo, load_scan_state, save_scan_state, stored_plans
 
@@ -31,6 +32,9 @@ ScanFactory = Callable[[VideoInfo, Settings, Progress, dict[str, Any] | None, Ch
 
 class ChunkFlow:
     """The chunks of one video, streamed from the work cache and the scan (see the module doc).
+
+    ``info`` is the probed video until the scan is over, then what the scan found the file holds (a
+    cut file stops before its header says: :func:`~veille.video.probe.played_to`).
 
     Args:
         info: the probed video.
@@ -69,6 +73,7 @@ class ChunkFlow:
         if state is not None and state.get("result", {}).get("complete"):
             try:
                 self.result.restore(state["result"])
+                self._ended()
                 yield from self._replay(state["next_id"])
                 return
             except (KeyError, TypeError, ValueError):
@@ -81,9 +86,15 @@ class ChunkFlow:
             yield from self._replay(state["next_id"])
         self.progress.start("scan", self.info.duration_s, unit="s")
         yield from stream
+        self._ended()
         self.progress.finish("scan")
         for warning in stream.result.warnings:
             self.progress.warn(warning)
+
+    def _ended(self) -> None:
+        """The scan is over: ``info`` says where the video really stops (a cut file holds less than its
+        header says)."""
+        self.info = played_to(self.info, self.result.end_s)
 
     def _replay(self, before_id: int) -> Iterator[ChunkPlan]:
         for plan in stored_plans(self.memo, before_id):

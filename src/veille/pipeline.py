@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,8 @@ from veille.video.scan import Checkpoint, ScanResult, ScanStream
 from veille.workcache import Memo, open_memo
 
 if TYPE_CHECKING:
-    from veille.models.manager import ModelManager
+    from veille.anomaly.score import AnomalyCurve
+    from veille.models.session import ModelSession
 
 #: Least wall-clock time between two saves of the scan's state in the work cache.
 CHECKPOINT_EVERY_S = 0.5
@@ -63,7 +66,7 @@ def analyze(
     *,
     progress: Progress | None = None,
     folder: Path | None = None,
-    models: ModelManager | None = None,
+    models: ModelSession | None = None,
 ) -> AnalysisResult:
     """Analyse one video and write its report.
 
@@ -72,9 +75,8 @@ def analyze(
         settings: the analysis settings (defaults when omitted).
         progress: receives progress and warnings (nothing is printed by the library).
         folder: where to write the report (default ``settings.out_dir / <video stem>``).
-        models: a model manager shared across analyses (a batch with ``cleanup_after_analysis``
-            off keeps its models loaded from one video to the next); by default each analysis
-            has its own and frees its models at the end.
+        models: the model session of a run of several videos (its lifetime decides whether models
+            stay loaded from one video to the next); by default the analysis has its own.
 
     Raises:
         AnalysisInterrupted: on Ctrl-C (or SIGTERM through the CLI), after writing a partial report;
@@ -84,16 +86,21 @@ def analyze(
     progress = progress or NullProgress()
     video = Path(video)
     info = probe(video)
+    camera = _camera(info, settings)
     folder = folder or report_folder(settings.out_dir, video)
     started = time.perf_counter()
     memo = open_memo(folder, info, settings)
     flow = ChunkFlow(info, settings, folder, memo, progress, _scan)
+    anomaly = _CameraCurve(flow, camera, progress) if camera is not None else None
+    facts = anomaly.fact if anomaly is not None else None
     try:
-        outcome = _events(info, flow, settings, progress, memo=memo, models=models)
+        outcome = _events(flow, settings, progress, memo=memo, models=models, facts=facts)
         _check_decoded(info, flow.result)
+        info = flow.info  # once the scan is over: where a cut file really stops
+        curve = anomaly.curve() if anomaly is not None else None
     except KeyboardInterrupt:
-        partial = _finish(info, flow.result, flow.partial(), settings, folder, started, complete=False)
-        raise AnalysisInterrupted(_interrupted(info, flow.result, partial)) from None
+        partial = _finish(flow.info, flow.result, flow.partial(), settings, folder, started, complete=False)
+        raise AnalysisInterrupted(_interrupted(flow.info, flow.result, partial)) from None
     finally:
         flow.close()
         memo.close()
@@ -102,7 +109,7 @@ def analyze(
         progress.warn(note)
     outcome.warnings[:0] = notes
     reused_chunks = memo.reused_chunks() or flow.reused
-    return _finish(info, flow.result, outcome, settings, folder, started, reused_chunks=reused_chunks)
+    return _finish(info, flow.result, outcome, settings, folder, started, reused_chunks=reused_chunks, curve=curve)
 
 
 def _interrupted(info: VideoInfo, scan: ScanResult, partial: AnalysisResult) -> str:
@@ -123,10 +130,11 @@ def _finish(
     *,
     complete: bool = True,
     reused_chunks: int = 0,
+    curve: AnomalyCurve | None = None,
 ) -> AnalysisResult:
     """Build the report (whole, or partial after an interruption), write every format atomically, and
     remove the thumbnails it does not show."""
-    elapsed = time.perf_counter() - started
+    elapsed = max(0.0, time.perf_counter() - started - outcome.download_s)  # downloads are reported apart
     stats = Stats(
         frames_total=info.frame_count,
         packets_scanned=scan.packets_scanned,
@@ -141,6 +149,7 @@ def _finish(
         reused_chunks=reused_chunks,
         scanned_to_s=round(info.duration_s if scan.complete else scan.scanned_to_s, 3),
         scan_resumed_at_s=None if scan.resumed_at_s is None else round(scan.resumed_at_s, 3),
+        download_s=round(outcome.download_s, 3),
     )
     report = build_report(
         info=info,
@@ -153,6 +162,10 @@ def _finish(
         warnings=[mask_credentials(w) for w in [*scan.warnings, *outcome.warnings]],
         complete=complete,
     )
+    if curve is not None:  # analyze --camera
+        from veille.anomaly.analysis import with_anomaly
+
+        report = with_anomaly(report, curve, settings.lang)
     if settings.clips and complete:
         from veille.report.clips import add_clips
 
@@ -188,44 +201,91 @@ def _scan(
     )
 
 
+def _camera(info: VideoInfo, settings: Settings) -> object | None:
+    """``analyze --camera``: the camera's profile, checked against the video before the scan."""
+    if not settings.camera:
+        return None
+    from veille.anomaly.analysis import camera_for
+    from veille.anomaly.store import CameraStore
+
+    return camera_for(info, settings.camera, CameraStore(settings.cameras_dir))
+
+
+class _CameraCurve:
+    """``analyze --camera``: how unusual each active moment is for the camera, scored once the scan
+    is over (it needs every segment), the first time the judge or the report asks for it."""
+
+    def __init__(self, flow: ChunkFlow, camera: object, progress: Progress) -> None:
+        self.flow, self.camera, self.progress = flow, camera, progress
+        self._curve: AnomalyCurve | None = None
+
+    def curve(self) -> AnomalyCurve:
+        """The curve over the scan's segments (scored on the first call)."""
+        if self._curve is None:
+            if not self.flow.result.complete:
+                raise RuntimeError("the anomaly curve needs the whole scan; it was asked for before the scan ended")
+            from veille.anomaly.analysis import anomaly_curve
+
+            self._curve = anomaly_curve(self.flow.info, self.flow.result.segments, self.camera, self.progress)
+        return self._curve
+
+    def fact(self, start_s: float, end_s: float) -> str:
+        """The judge's line about the chunk ``[start_s, end_s]``."""
+        from veille.anomaly.analysis import chunk_fact
+
+        return chunk_fact(self.curve(), start_s, end_s)
+
+
 def _events(
-    info: VideoInfo,
     flow: ChunkFlow,
     settings: Settings,
     progress: Progress,
     *,
     memo: Memo | None = None,
-    models: ModelManager | None = None,
+    models: ModelSession | None = None,
+    facts: Callable[[float, float], str] | None = None,
 ) -> EventsOutcome:
     """Events of the flow's chunks; model stages store and reuse per-chunk work through ``memo``.
 
-    Models are freed at the end unless a shared ``models`` manager is given and
-    ``cleanup_after_analysis`` is off.
+    The session is told when the video is done; it frees what its lifetime says. ``facts`` tells the
+    judge how usual each chunk is for the camera (``analyze --camera``).
     """
     if settings.profile == "motion":
         for chunk in flow.chunks():
             flow.store.keep(chunk)
             del chunk  # its images go before the next chunk is decoded
-        return _motion_outcome(info, flow.store.chunks, settings)
+        return _motion_outcome(flow.info, flow.store.chunks, settings)
     from veille.analysis.engine import run_models
-    from veille.models.manager import ModelManager as Manager
+    from veille.models.session import ModelSession
 
     warnings: list[str] = []
-    manager = models or Manager(settings, progress=progress, warnings=warnings)
-    manager.rebind(progress=progress, warnings=warnings)
-    try:
-        outcome = run_models(info, flow.chunks(), settings, manager, progress=progress, memo=memo, keyframes=flow.store)
-    finally:
-        if models is None or settings.cleanup_after_analysis:
-            manager.close()
+    with nullcontext(models) if models is not None else ModelSession(settings) as session:
+        session.rebind(progress=progress, warnings=warnings)
+        fetched_before = session.download_s
+        try:
+            outcome = run_models(
+                lambda: flow.info,
+                flow.chunks(),
+                settings,
+                session,
+                progress=progress,
+                memo=memo,
+                keyframes=flow.store,
+                facts=facts,
+            )
+        finally:
+            session.video_done()
+        model_info = session.info()
+        download_s = session.download_s - fetched_before
     outcome.warnings[:0] = warnings
     if not any(c.keyframes for c in flow.store.chunks):  # nothing to describe: no model was needed
-        return _motion_outcome(info, flow.store.chunks, settings, warnings)
-    if not outcome.vlm_calls and not outcome.events:  # no describer could be had: motion-only
+        outcome = _motion_outcome(flow.info, flow.store.chunks, settings, warnings)
+    elif not outcome.vlm_calls and not outcome.events:  # no describer could be had: motion-only
         warning = f"profile '{settings.profile}': no describer model available; motion-only events"
         progress.warn(warning)
-        outcome = _motion_outcome(info, flow.store.chunks, settings, [*warnings, warning])
-        outcome.models = manager.info()
+        outcome = _motion_outcome(flow.info, flow.store.chunks, settings, [*warnings, warning])
+        outcome.models = model_info
+    outcome.download_s = download_s
     return outcome
 
 

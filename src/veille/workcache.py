@@ -43,8 +43,11 @@ _NOT_IN_DIGEST = {
     "offline",
     "cleanup_after_analysis",
     "keep_models_loaded",
+    "model_lifetime",
     "clips",
     "device",
+    "camera",  # the anomaly curve is computed afresh; judge verdicts are kept per camera facts
+    "cameras_dir",
 }
 
 

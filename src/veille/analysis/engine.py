@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ from veille.progress import Progress
 from veille.types import Chunk, Event, Judgement, Keyframe, VideoInfo
 
 if TYPE_CHECKING:
+    from veille.backends.base import VisionLanguageModel
+    from veille.models.session import ModelSession
     from veille.settings import Settings
 
 
@@ -39,42 +42,46 @@ def memo_key(chunk: Chunk, model_id: str) -> str:
 
 
 def run_models(
-    info: VideoInfo,
+    info: VideoInfo | Callable[[], VideoInfo],
     chunks: Iterable[Chunk],
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     *,
     progress: Progress,
     memo: Any | None = None,
     options: AnalysisOptions | None = None,
     keyframes: KeyframeStore | None = None,
+    facts: Callable[[float, float], str] | None = None,
 ) -> EventsOutcome:
-    """Describe, ground and judge the chunks with the manager's models; events, summary and counts.
+    """Describe, ground and judge the chunks with the session's models; events, summary and counts.
 
     ``chunks`` may be a lazy stream (the scan's): they are described in windows of the describer's
     batch size and handed to ``keyframes`` as soon as they are described (the pipeline's store
     writes their thumbnails and drops the images); grounding and judging see only what it kept.
     A describer that cannot be had gives motion-only events (the manager warns, or raises when strict).
+    The session is told when each stage is done; it decides which models to free then.
+    ``facts(start_s, end_s)``, when given, tells the judge how usual a chunk's movement is for the camera;
+    it is first called once every chunk has been described (the scan is over then). ``info`` may be a
+    callable giving the video once the chunks are exhausted (the scan learns where a cut file stops).
     """
     options = options or AnalysisOptions()
     store = keyframes or InMemoryKeyframes()
     outcome = EventsOutcome(events=[])
     kept: list[Chunk] = []
-    descriptions = _describe(chunks, kept, store, settings, manager, progress, memo, options, outcome)
+    descriptions = _describe(chunks, kept, store, settings, models, progress, memo, options, outcome)
     if descriptions is None:
         return outcome
     kept.sort(key=lambda c: c.id)
     described = [c for c in kept if c.id in descriptions]
-    grounded = _ground(described, store, settings, manager, progress, outcome)
-    verdicts = _reason(described, descriptions, settings, manager, progress, memo, options, outcome)
+    grounded = _ground(described, store, models, progress, outcome)
+    verdicts = _reason(described, descriptions, settings, models, progress, memo, options, outcome, facts)
     results = [
         ChunkResult(c, descriptions.get(c.id), verdicts.get(c.id), grounded.get(c.id, c.keyframes)) for c in kept
     ]
-    outcome.events = build_events(results, info.width, info.height, keyframes=settings.scan.keyframes_per_chunk)
-    outcome.summary = _summary(outcome.events, settings, manager, options, outcome, info)
-    outcome.models = manager.info()
-    if not settings.keep_models_loaded:
-        manager.close()
+    video = info() if callable(info) else info
+    outcome.events = build_events(results, video.width, video.height, keyframes=settings.scan.keyframes_per_chunk)
+    outcome.summary = _summary(outcome.events, settings, models, options, outcome, video)
+    outcome.models = models.info()
     return outcome
 
 
@@ -93,7 +100,7 @@ def _describe(
     kept: list[Chunk],
     store: KeyframeStore,
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     progress: Progress,
     memo: Any,
     options: AnalysisOptions,
@@ -112,7 +119,7 @@ def _describe(
         kept.append(store.keep(chunk))
     else:
         return {}
-    vlm = manager.get("describer")
+    vlm = models.describer()
     if vlm is None:
         kept += [store.keep(c) for c in stream]
         return None
@@ -143,8 +150,7 @@ def _describe(
         kept += [store.keep(c) for c in window]
     progress.finish("describe")
     _log_time(progress, "describe", started)
-    if not settings.keep_models_loaded:
-        manager.release("describer")
+    models.stage_done("describer")
     return texts
 
 
@@ -157,7 +163,7 @@ def _prepend(item: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:
 
 def _describe_window(
     window: Sequence[Chunk],
-    vlm: Any,
+    vlm: VisionLanguageModel,
     model_id: str,
     texts: dict[int, str],
     done: int,
@@ -191,14 +197,13 @@ def _describe_window(
 def _ground(
     described: Sequence[Chunk],
     store: KeyframeStore,
-    settings: Settings,
-    manager: Any,
+    models: ModelSession,
     progress: Progress,
     outcome: EventsOutcome,
 ) -> dict[int, tuple[Keyframe, ...]]:
-    if not described or manager.spec("grounder") is None:
+    if not described or models.spec("grounder") is None:
         return {}
-    grounder = manager.get("grounder")
+    grounder = models.grounder()
     if grounder is None:
         return {}
     progress.start("ground", len(described), unit="chunks")
@@ -216,8 +221,7 @@ def _ground(
         _warn(progress, outcome, warnings)
         progress.update("ground", done)
     progress.finish("ground")
-    if not settings.keep_models_loaded:
-        manager.release("grounder")
+    models.stage_done("grounder")
     return grounded
 
 
@@ -225,21 +229,23 @@ def _reason(
     described: Sequence[Chunk],
     descriptions: dict[int, str],
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     progress: Progress,
     memo: Any,
     options: AnalysisOptions,
     outcome: EventsOutcome,
+    facts: Callable[[float, float], str] | None = None,
 ) -> dict[int, Judgement]:
     if not described:
         return {}
-    llm = manager.get("reasoner") if manager.spec("reasoner") is not None else None
+    llm = models.reasoner()
     if llm is None:  # no reasoner: the description stands, judged normal with low confidence
         return {c.id: _unjudged(c.id, descriptions[c.id]) for c in described}
-    key = llm.info.id
-    found = {c.id: memo.get("judge", memo_key(c, key)) for c in described} if memo else {}
-    cached = {cid: Judgement(cid, v["level"], v["confidence"], v["title"], "") for cid, v in found.items() if v}
-    items = [JudgeItem(c.id, c.start_s, c.end_s, descriptions[c.id]) for c in described]
+    fact = {c.id: facts(c.start_s, c.end_s) for c in described} if facts else {}
+    keys = {c.id: memo_key(c, llm.info.id + _fact_tag(fact.get(c.id, ""))) for c in described}
+    found = {c.id: memo.get("judge", keys[c.id]) for c in described} if memo else {}
+    cached = {cid: Judgement(cid, v["level"], v["confidence"], v["title"]) for cid, v in found.items() if v}
+    items = [JudgeItem(c.id, c.start_s, c.end_s, descriptions[c.id], fact.get(c.id, "")) for c in described]
     todo = [i for i in items if i.chunk_id not in cached]
     verdicts, calls, warnings = judge(
         todo,
@@ -255,7 +261,7 @@ def _reason(
             if (j := verdicts.get(chunk.id)) is not None:
                 memo.put(
                     "judge",
-                    memo_key(chunk, key),
+                    keys[chunk.id],
                     {"level": j.threat_level, "confidence": j.confidence, "title": j.title},
                 )
     outcome.llm_calls += calls
@@ -263,21 +269,26 @@ def _reason(
     return {**cached, **verdicts}
 
 
+def _fact_tag(fact: str) -> str:
+    """A verdict judged with camera facts is kept apart from one judged without (or with others)."""
+    return f"+camera:{hashlib.sha256(fact.encode()).hexdigest()[:12]}" if fact else ""
+
+
 def _unjudged(chunk_id: int, description: str) -> Judgement:
     first = description.split(". ")[0]
-    return Judgement(chunk_id, 0, 0.3, clean_title(first), "")
+    return Judgement(chunk_id, 0, 0.3, clean_title(first))
 
 
 def _summary(
     events: Sequence[Event],
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     options: AnalysisOptions,
     outcome: EventsOutcome,
     info: VideoInfo,
 ) -> str:
     lines = [f"{clock(e.start_s)} level {e.threat_level}: {e.title}. {e.description[:200]}" for e in events]
-    llm = manager.get("reasoner") if lines and manager.spec("reasoner") is not None else None
+    llm = models.reasoner() if lines else None
     text, calls = (
         summarise(lines, llm, context=settings.context, max_new_tokens=options.summary_tokens) if llm else (None, 0)
     )
@@ -285,7 +296,9 @@ def _summary(
     if text:
         return text
     worst = max((e.threat_level for e in events), default=0)
-    return f"{len(events)} event(s) in {info.duration_s:.0f} s of video; highest threat level {worst}."
+    from veille.i18n import count
+
+    return f"{count(len(events), 'event')} in {info.duration_s:.0f} s of video; highest threat level {worst}."
 
 
 def _warn(progress: Progress, outcome: EventsOutcome, warnings: Sequence[str]) -> None:

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import click
 
-from veille.models.cache import cache_info, hub_cache_dir
+from veille.models.cache import cache_infos, hub_cache_dir
 from veille.models.catalog import CATALOG, profiles_using
 
 
 def model_rows(cache_dir: Path | None = None) -> list[dict]:
     """One dict per catalog model: name, role, repo, size, cache state, path, profiles."""
     rows = []
-    for entry in CATALOG.values():
-        info = cache_info(entry.repo_id, cache_dir, entry.revision)
+    infos = cache_infos([(e.repo_id, e.revision) for e in CATALOG.values()], cache_dir)
+    for entry, info in zip(CATALOG.values(), infos, strict=True):
         rows.append(
             {
                 "name": entry.name,

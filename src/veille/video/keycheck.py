@@ -15,6 +15,7 @@ import av
 
 from veille.video.decode import analysis_size, small_gray
 from veille.video.motion import MotionDetector
+from veille.video.probe import frame_turn
 
 
 class KeyframeCheck:
@@ -49,6 +50,7 @@ class KeyframeCheck:
         self._ctx: av.CodecContext | None = None
         self._detector: MotionDetector | None = None
         self._size = (0, 0)
+        self._turned = False
         self._tb = 1 / 90000
         self._last_t: float | None = None  # last keyframe packet decoded
         self._frame_t: float | None = None  # last keyframe compared
@@ -63,10 +65,21 @@ class KeyframeCheck:
         self._tb = float(stream.time_base or 0) or 1 / 90000
         self._ctx.thread_type = "SLICE"
         self._ctx.options = {"skip_loop_filter": "all"}  # compared ~160 px high: deblocking is lost anyway
-        width, height = self._ctx.width, self._ctx.height
-        self._size = analysis_size(width, height, self.target_h)
+        self._size = analysis_size(self._ctx.width, self._ctx.height, self.target_h)
         self._detector = MotionDetector(self._size, alpha=1.0, **self._detector_args)
-        if self._background is not None:
+        self._turned = False
+
+    def _turn(self, frame: av.VideoFrame) -> None:
+        """Frames are compared upright (where the masks are drawn): a sideways stream swaps the size.
+
+        A background restored from a saved state (upright already) is applied here, to the detector
+        of the upright size.
+        """
+        self._turned = True
+        if frame_turn(frame) in (90, 270):
+            self._size = (self._size[1], self._size[0])
+            self._detector = MotionDetector(self._size, alpha=1.0, **self._detector_args)
+        if self._background is not None and self._detector is not None:
             self._detector.set_background(self._background)
             self._background = None
 
@@ -116,6 +129,8 @@ class KeyframeCheck:
                 continue
             frame_t = float(frame.pts * self._tb)
             self._held = [pts for pts in self._held if pts > frame.pts]
+            if not self._turned:
+                self._turn(frame)
             self.decoded += 1
             sample = self._detector.update(small_gray(frame, self._size), frame_t)
             if self._frame_t is not None and sample.score >= self.motion_threshold:
@@ -130,7 +145,9 @@ class KeyframeCheck:
         """Where the check is, as JSON (the decoder itself is rebuilt by re-feeding :meth:`held`)."""
         from veille.video.checkpoint import array_state
 
-        background = self._detector.background() if self._detector is not None else self._background
+        background = self._background  # restored and not applied yet (no keyframe compared since)
+        if background is None and self._detector is not None:
+            background = self._detector.background()
         return {
             "last_t": self._last_t,
             "frame_t": self._frame_t,

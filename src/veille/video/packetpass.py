@@ -69,6 +69,7 @@ class PacketPass:
         assert self.reader is not None, "open() first"
         for window in self.reader:
             self.result.packets_scanned = self.counter[0]
+            self.result.reach(window.end_s)
             self.result.keyframe_times += window.times[window.classes == CLASS_I].tolist()
             progress(window.start_s)
             yield self._window(window)

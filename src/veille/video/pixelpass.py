@@ -107,6 +107,8 @@ class PixelPass:
         assert self.span is not None
         if self.span[2] is not None:
             self.result.decoded_s += max(0.0, self.last_t - self.span[2])
+        if self.last_t >= 0:
+            self.result.reach(self.last_t + 1 / self._rate)
         self.span = None
 
     def _rejoin(self, pos_t: float) -> Iterator[Any]:

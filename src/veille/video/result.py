@@ -19,6 +19,7 @@ class ScanResult:
     (the default); otherwise they are empty and ``chunk_plans`` + :meth:`iter_chunks` load them one
     chunk at a time. ``scanned_to_s``: the scan's findings are complete up to this time (the
     duration once ``complete``); ``resumed_at_s``: where this run took up an interrupted scan.
+    ``end_s``: where the last packet demuxed (or frame decoded) ends, i.e. where the video really stops.
     """
 
     segments: list[Segment] = field(default_factory=list)
@@ -35,6 +36,7 @@ class ScanResult:
     scanned_to_s: float = 0.0
     resumed_at_s: float | None = None
     complete: bool = False
+    end_s: float | None = None
 
     def iter_chunks(self) -> Iterator[Chunk]:
         """Chunks with their full-resolution keyframes, decoded one chunk at a time."""
@@ -57,6 +59,7 @@ class ScanResult:
             "keyframe_times": list(self.keyframe_times),
             "scanned_to_s": self.scanned_to_s,
             "complete": self.complete,
+            "end_s": self.end_s,
         }
 
     def restore(self, facts: dict[str, Any]) -> None:
@@ -68,3 +71,8 @@ class ScanResult:
         self.warnings[:] = facts["warnings"]
         self.keyframe_times[:] = facts["keyframe_times"]
         self.scanned_to_s, self.complete = facts["scanned_to_s"], facts["complete"]
+        self.end_s = facts["end_s"]
+
+    def reach(self, t_s: float) -> None:
+        """The video holds data up to ``t_s`` at least (``end_s`` grows)."""
+        self.end_s = t_s if self.end_s is None else max(self.end_s, t_s)

@@ -37,8 +37,9 @@ __all__ = ["STATE_VERSION", "Checkpoint", "ScanResult", "ScanStream", "scan_vide
 ProgressFn = Callable[[float], None]  # called with seconds of video done
 Checkpoint = Callable[[dict[str, Any], list[ChunkPlan]], None]  # (state, plans made since the last call)
 
-#: Bumped whenever the saved state changes shape (an older state is then not resumed).
-STATE_VERSION = 1
+#: Bumped whenever the saved state changes shape or meaning (an older state is then not resumed).
+#: 2: the scan's ``end_s``; the keyframe check's background is upright.
+STATE_VERSION = 2
 
 
 def scan_video(
