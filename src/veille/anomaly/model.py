@@ -54,7 +54,8 @@ class NormalModel:
     def __init__(self, profile: CameraProfile) -> None:
         self.profile = profile
         counts = profile.active
-        self.log_q = np.log10(shrunk_quantiles("energy", profile.energy, counts, LEVELS))
+        self.log_q = spaced(np.log10(shrunk_quantiles("energy", profile.energy, counts, LEVELS)))
+        self._bends = _bends(self.log_q)
         half = np.array([0.5])
         self.speed_median = shrunk_quantiles("speed", profile.speed, counts, half)[0]
         self.size_median = shrunk_quantiles("size", profile.size, counts, half)[0]
@@ -63,28 +64,26 @@ class NormalModel:
         p = 0.5 * p + 0.5 * cv2.blur(p, (3, 3))
         self.rarity = np.maximum(0.0, -np.log10(p) + np.log10(RARE))
 
-    def tail(self, energy: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
-        """``-log10`` of the chance of at least ``energy`` in each window, given it moves (≥ 0).
-
-        ``where``: flat window indices that ``energy`` (then 1-D) belongs to; all windows if None.
-        """
-        q = self.log_q if where is None else self.log_q.reshape(len(LEVELS), -1)[:, where]
-        return _tail(np.log10(np.maximum(energy, 1e-9)), q)
+    def tail(self, energy: np.ndarray) -> np.ndarray:
+        """``-log10`` of the chance of at least ``energy`` (rows, cols) in each window, given it moves (≥ 0)."""
+        return _tail(np.log10(np.maximum(energy, 1e-9)), self.log_q, self._bends)
 
     def window_scores(self, energy: np.ndarray, active: np.ndarray) -> np.ndarray:
         """Each window's score (0 where nothing moves)."""
         return np.where(active, self.tail(energy) + self.rarity, 0.0)
 
     def frame_score(self, energy: np.ndarray, active: np.ndarray) -> tuple[float, int]:
-        """The frame's score and the flat index of its most unusual window (-1 when nothing moves)."""
-        where = np.flatnonzero(active)
-        if not where.size:
+        """The frame's score and the flat index of its most unusual window (-1 when nothing moves).
+
+        All windows are scored at once (on a grid of a few hundred windows that costs what scoring
+        the moving ones alone would), the still ones set below any score.
+        """
+        if not active.any():
             return 0.0, -1
-        scores = self.tail(energy.ravel()[where], where) + self.rarity.ravel()[where]
-        best = int(where[np.argmax(scores)])
-        if scores.size > TOP:
-            scores = scores[np.argpartition(scores, -TOP)[-TOP:]]
-        return float(scores.sum() / TOP), best
+        scores = np.where(active, self.tail(energy) + self.rarity, -1.0).ravel()
+        best = int(np.argmax(scores))
+        top = np.partition(scores, -TOP)[-TOP:] if scores.size > TOP else scores
+        return float(np.maximum(top, 0.0).sum() / TOP), best
 
     def sample_scores(self) -> np.ndarray:
         """Frame scores of the frames with movement in the profile's sample of calibration frames."""
@@ -92,15 +91,35 @@ class NormalModel:
         return np.array([self.frame_score(frame, frame > 0)[0] for frame in sample if frame.max() > 0])
 
 
-def _tail(le: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Piecewise-linear ``-log10`` tail chance of log-values ``le`` between quantiles ``q`` (L, ...)."""
-    steps = -np.log10(1 - LEVELS)
-    out = steps[0] * np.clip(1 - (q[0] - le), 0, 1)
-    for i in range(len(LEVELS) - 1):
-        inside = (le >= q[i]) & (le < q[i + 1])
-        frac = (le - q[i]) / np.maximum(q[i + 1] - q[i], 1e-6)
-        out = np.where(inside, steps[i] + frac * (steps[i + 1] - steps[i]), out)
-    return np.where(le >= q[-1], steps[-1] + ALPHA * (le - q[-1]), out)
+_STEPS = -np.log10(1 - LEVELS)
+
+
+def spaced(log_q: np.ndarray, gap: float = 1e-6) -> np.ndarray:
+    """Quantiles (L, ...) moved up where needed so that each lies at least ``gap`` above the one before
+    (tied quantiles would make the tail jump; a millionth of a decade changes nothing else)."""
+    out = np.array(log_q, dtype=np.float64)
+    for i in range(1, len(out)):
+        out[i] = np.maximum(out[i], out[i - 1] + gap)
+    return out
+
+
+def _bends(log_q: np.ndarray) -> np.ndarray:
+    """How much the tail's slope changes at each quantile (L, ...) (see :func:`spaced`), for :func:`_tail`."""
+    gaps = np.maximum(np.diff(log_q, axis=0), 1e-9)
+    slopes = np.diff(_STEPS).reshape(-1, *[1] * (log_q.ndim - 1)) / gaps
+    after = np.concatenate([slopes, np.full((1, *log_q.shape[1:]), ALPHA)])  # the slope beyond each quantile
+    return np.diff(after, axis=0, prepend=0.0)
+
+
+def _tail(le: np.ndarray, q: np.ndarray, bends: np.ndarray) -> np.ndarray:
+    """Piecewise-linear ``-log10`` tail chance of log-values ``le`` between quantiles ``q`` (L, ...).
+
+    ``_STEPS[0]`` (the median's) at ``q[0]``, falling to 0 a decade below it; from there linear
+    through ``_STEPS[i]`` at each quantile ``q[i]``, and ``ALPHA`` per decade beyond the last: a sum
+    of hinges (``bends`` from :func:`_bends`), a few array operations for the whole grid.
+    """
+    below = _STEPS[0] * np.clip(1 - (q[0] - le), 0, 1)
+    return below + (bends * np.maximum(le - q, 0)).sum(0)
 
 
 def normal_quantiles(model: NormalModel) -> dict[str, float]:

@@ -8,6 +8,7 @@ of different videos of the same camera compare.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -61,7 +62,7 @@ class Scorer:
         self.features = MotionFeatures(tuple(profile.meta.analysis_size), sizes=False)
         threshold = profile.meta.normal_scores.get("p99", 0.0)
         self.curve = AnomalyCurve(profile.meta.name, grid=profile.grid, threshold=threshold)
-        self._recent: list[tuple[float, float]] = []
+        self._recent: deque[tuple[float, float]] = deque()
 
     def feed(self, item: GrayFrame) -> None:
         """Score one analysis frame."""
@@ -79,10 +80,13 @@ class Scorer:
             speed = float(obs.speed[r, k] / max(m.speed_median[r, k], 1e-9))
             size = obs.size_at(r, k) / max(m.size_median[r, k], 1e-12) if raw > c.threshold else 0.0
             rare = float(m.rarity[r, k])
-        self._recent = [(t, s) for t, s in self._recent if t > item.t_s - SMOOTH_S] + [(item.t_s, raw)]
+        recent = self._recent
+        recent.append((item.t_s, raw))
+        while recent[0][0] <= item.t_s - SMOOTH_S:
+            recent.popleft()
         c.times.append(round(item.t_s, 3))
         c.raw.append(round(raw, 3))
-        c.scores.append(round(float(np.mean([s for _, s in self._recent])), 3))
+        c.scores.append(round(sum(s for _, s in recent) / len(recent), 3))
         c.window.append(top)
         c.speed_ratio.append(round(speed, 2))
         c.size_ratio.append(round(size, 2))
