@@ -7,8 +7,12 @@ quantiles are shrunk toward the global ones in proportion to how little they saw
 A moving window's score is about ``-log10`` of the chance of seeing that much motion energy there
 in normal footage: 0.3 at its median, 2 at its 99th percentile, then rising ``ALPHA`` per tenfold
 beyond it. Motion where the window moved in less than 1 % of the normal frames with movement adds how much
-rarer than 1 % that is (``-log10(p) - 2``): movement where nothing usually moves. A frame's score is the mean of
-its ``TOP`` highest windows (neighbouring windows overlap, so this is a little spatial smoothing).
+rarer than 1 % that is (``-log10(p) - 2``): movement where nothing usually moves. Two more terms, 0
+for what is usual (see :mod:`veille.anomaly.timing`): a run of movement that has lasted longer than
+the window's 99th percentile of run durations adds ``ALPHA`` per tenfold beyond it (movement lasting
+longer than usual here), and movement at an hour when the window usually moves at least ten times less
+often than over the day adds how much rarer than that it is then. A frame's score is the mean of its
+``TOP`` highest windows (neighbouring windows overlap, so this is a little spatial smoothing).
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from veille.anomaly.features import TARGET_RATE
 from veille.anomaly.profile import CameraProfile, bin_value
+from veille.anomaly.timing import quiet_hours
 
 LEVELS = np.array([0.5, 0.75, 0.9, 0.95, 0.99])
 ALPHA = 3.0
 TOP = 3
 SHRINK_FRAMES = 50.0  # a window that moved in this many frames is trusted half, the picture the other half
+SHRINK_RUNS = 3.0  # the same for runs of movement, fewer and longer
 RARE = 0.01  # moving in fewer normal frames than this share is itself unusual
 
 
@@ -40,12 +47,26 @@ def hist_positions(hist: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-def shrunk_quantiles(name: str, hist: np.ndarray, counts: np.ndarray, levels: np.ndarray) -> np.ndarray:
+def shrunk_quantiles(
+    name: str, hist: np.ndarray, counts: np.ndarray, levels: np.ndarray, shrink: float = SHRINK_FRAMES
+) -> np.ndarray:
     """Per-window quantiles (L, rows, cols), shrunk toward the whole picture's where a window saw little."""
     own = np.log10(bin_value(name, hist_positions(hist, levels)))
     whole = np.log10(bin_value(name, hist_positions(hist.sum((0, 1)), levels)))[:, None, None]
-    trust = (counts / (counts + SHRINK_FRAMES))[None]
+    trust = (counts / (counts + shrink))[None]
     return 10.0 ** (trust * own + (1 - trust) * whole)
+
+
+def duration_quantiles(profile: CameraProfile) -> np.ndarray | None:
+    """Per-window ``log10`` quantiles (L, rows, cols) of how long runs of movement last; None when no run
+    was counted. A window's own quantiles are shrunk toward the picture's, but never made stricter than
+    what the window itself saw (a place where people linger is allowed its lingering)."""
+    runs = profile.duration.sum(-1)
+    if not runs.any():
+        return None
+    own = np.log10(bin_value("duration", hist_positions(profile.duration, LEVELS)))
+    shrunk = np.log10(shrunk_quantiles("duration", profile.duration, runs, LEVELS, SHRINK_RUNS))
+    return spaced(np.where(runs > 0, np.maximum(own, shrunk), shrunk))
 
 
 class NormalModel:
@@ -63,6 +84,22 @@ class NormalModel:
         p = ((counts + 0.5) / (frames + 1)).astype(np.float32)
         p = 0.5 * p + 0.5 * cv2.blur(p, (3, 3))
         self.rarity = np.maximum(0.0, -np.log10(p) + np.log10(RARE))
+        self.duration_q = duration_quantiles(profile)
+        self.duration_median = 10.0 ** self.duration_q[0] if self.duration_q is not None else None
+        self._duration_bends = _bends(self.duration_q) if self.duration_q is not None else None
+        self.quiet = quiet_hours(profile.hour_frames, profile.hour_active, TARGET_RATE)
+
+    def longer(self, lasting: np.ndarray) -> np.ndarray:
+        """Per window, how much more unusual its movement is for having lasted ``lasting`` seconds so far
+        (0 up to its 99th percentile of run durations, then ``ALPHA`` per tenfold; 0 without durations)."""
+        if self.duration_q is None:
+            return np.zeros_like(lasting)
+        tail = _tail(np.log10(np.maximum(lasting, 1e-3)), self.duration_q, self._duration_bends)
+        return np.maximum(tail - _STEPS[-1], 0.0)
+
+    def quiet_at(self, hour: int | None) -> np.ndarray | float:
+        """Per window, how much more unusual movement is at ``hour`` of the day (0 when unknown or not learned)."""
+        return 0.0 if self.quiet is None or hour is None else self.quiet[hour]
 
     def tail(self, energy: np.ndarray) -> np.ndarray:
         """``-log10`` of the chance of at least ``energy`` (rows, cols) in each window, given it moves (≥ 0)."""
@@ -72,15 +109,18 @@ class NormalModel:
         """Each window's score (0 where nothing moves)."""
         return np.where(active, self.tail(energy) + self.rarity, 0.0)
 
-    def frame_score(self, energy: np.ndarray, active: np.ndarray) -> tuple[float, int]:
-        """The frame's score and the flat index of its most unusual window (-1 when nothing moves).
+    def frame_score(
+        self, energy: np.ndarray, active: np.ndarray, extra: np.ndarray | float = 0.0
+    ) -> tuple[float, int]:
+        """The frame's score and the flat index of its most unusual window (-1 when nothing moves);
+        ``extra``: more per window (:meth:`longer`, :meth:`quiet_at`).
 
         All windows are scored at once (on a grid of a few hundred windows that costs what scoring
         the moving ones alone would), the still ones set below any score.
         """
         if not active.any():
             return 0.0, -1
-        scores = np.where(active, self.tail(energy) + self.rarity, -1.0).ravel()
+        scores = np.where(active, self.tail(energy) + self.rarity + extra, -1.0).ravel()
         best = int(np.argmax(scores))
         top = np.partition(scores, -TOP)[-TOP:] if scores.size > TOP else scores
         return float(np.maximum(top, 0.0).sum() / TOP), best
