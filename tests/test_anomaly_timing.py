@@ -44,6 +44,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "passing": write_clip(folder / "passing.mp4", usual(), 60),
         "lingering": write_clip(folder / "lingering.mp4", [*usual(), Loiter(TOP, 8, 10, 70, stay=200, cycle=250)], 90),
         "loiter": write_clip(folder / "loiter.mp4", [STAYS, *OTHERS], 20, seed=5),
+        "elsewhere": write_clip(folder / "elsewhere.mp4", [Loiter(TOP, 8, 10, 130, seed=21), *OTHERS], 20, seed=5),
         "usual": write_clip(folder / "usual.mp4", passing, 20, seed=5),
     }
     days = folder / "days"
@@ -79,11 +80,16 @@ def test_a_long_stay_where_things_usually_pass_quickly_scores_higher(clips, pass
 
 
 def test_the_same_stay_where_lingering_is_usual_is_not_unusual(clips, passing) -> None:
+    """Calibrated on footage where a box stays at that spot of the top lane for 20 s at a time, the
+    stay there is usual; the same stay further along the lane, where things only pass, is not."""
     lingering = calibrate_on("lingering", [clips["lingering"]]).profile
-    stay = _curve(clips, "loiter", lingering)
-    assert max(stay.scores) < lingering.meta.normal_scores["p99"] + 0.3
+    threshold = lingering.meta.normal_scores["p99"]
+    stay, elsewhere = _curve(clips, "loiter", lingering), _curve(clips, "elsewhere", lingering)
+    assert max(stay.scores) < threshold + 0.3
     assert max(stay.scores) < max(_curve(clips, "loiter", passing).scores) - 0.8
     assert not explain(stay, 0.0, 20.0).unusual
+    assert max(elsewhere.scores) > threshold + 0.8
+    assert "longer than usual here (top right" in explain(elsewhere, 0.0, 20.0).reason
 
 
 @pytest.fixture(scope="module")

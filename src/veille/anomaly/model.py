@@ -58,15 +58,12 @@ def shrunk_quantiles(
 
 
 def duration_quantiles(profile: CameraProfile) -> np.ndarray | None:
-    """Per-window ``log10`` quantiles (L, rows, cols) of how long runs of movement last; None when no run
-    was counted. A window's own quantiles are shrunk toward the picture's, but never made stricter than
-    what the window itself saw (a place where people linger is allowed its lingering)."""
+    """Per-window ``log10`` quantiles (L, rows, cols) of how long runs of movement last, shrunk toward
+    the picture's where a window saw few runs; None when no run was counted."""
     runs = profile.duration.sum(-1)
     if not runs.any():
         return None
-    own = np.log10(bin_value("duration", hist_positions(profile.duration, LEVELS)))
-    shrunk = np.log10(shrunk_quantiles("duration", profile.duration, runs, LEVELS, SHRINK_RUNS))
-    return spaced(np.where(runs > 0, np.maximum(own, shrunk), shrunk))
+    return spaced(np.log10(shrunk_quantiles("duration", profile.duration, runs, LEVELS, SHRINK_RUNS)))
 
 
 class NormalModel:
