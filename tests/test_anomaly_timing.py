@@ -161,14 +161,14 @@ def test_runs_go_on_through_short_pauses_and_next_door() -> None:
     runs = Runs((1, 4), 0.2)
     still, here, next_door = np.zeros((1, 4), bool), np.array([[True, False, False, False]]), np.zeros((1, 4), bool)
     next_door[0, 1] = True
-    lasting, ended = runs.update(here, 0.0)
+    lasting, ended = runs.update(here, 0.0, ended=True)
     assert lasting[0, 0] == pytest.approx(0.2) and np.isnan(ended).all()
-    runs.update(still, 0.6)  # a pause shorter than GAP_S
-    runs.update(next_door, 1.2)  # the mover shifted into the next window
-    lasting, _ = runs.update(here, 1.8)
-    assert lasting[0, 0] == pytest.approx(2.0)
-    _, ended = runs.update(still, 3.0)  # still for longer than GAP_S: the run is over
-    assert ended[0, 0] == pytest.approx(2.0) and np.isnan(ended[0, 3])
+    runs.update(still, 0.5)  # a pause shorter than GAP_S
+    runs.update(next_door, 0.9)  # the mover shifted into the next window
+    lasting, _ = runs.update(here, 1.6)
+    assert lasting[0, 0] == pytest.approx(1.8)
+    _, ended = runs.update(still, 3.0, ended=True)  # still for longer than GAP_S: the run is over
+    assert ended[0, 0] == pytest.approx(1.8) and np.isnan(ended[0, 3])
     lasting, _ = runs.update(here, 3.2)
     assert lasting[0, 0] == pytest.approx(0.2)
     assert runs.close()[0, 0] == pytest.approx(0.2)

@@ -96,7 +96,7 @@ class Accumulator:
         for name, grid in (("energy", obs.energy), ("speed", obs.speed), ("size", obs.sizes())):
             values = grid[rows, cols]
             np.add.at(getattr(p, name), (rows, cols, bin_index(name, values)), 1.0)
-        self._count_runs(self.runs.update(active, obs.t_s)[1])
+        self._count_runs(self.runs.update(active, obs.t_s, ended=True)[1])
         if hour is not None:
             p.hour_frames[hour] += 1
             p.hour_active[hour] += active
@@ -113,7 +113,9 @@ class Accumulator:
         """The footage stops or jumps: count the runs still going."""
         self._count_runs(self.runs.close())
 
-    def _count_runs(self, durations: np.ndarray) -> None:
+    def _count_runs(self, durations: np.ndarray | None) -> None:
+        if durations is None:
+            return
         rows, cols = np.nonzero(~np.isnan(durations))
         if rows.size:
             np.add.at(self.profile.duration, (rows, cols, bin_index("duration", durations[rows, cols])), 1.0)

@@ -83,7 +83,6 @@ class NormalModel:
         self.rarity = np.maximum(0.0, -np.log10(p) + np.log10(RARE))
         self.duration_q = duration_quantiles(profile)
         self.duration_median = 10.0 ** self.duration_q[0] if self.duration_q is not None else None
-        self._duration_bends = _bends(self.duration_q) if self.duration_q is not None else None
         self.quiet = quiet_hours(profile.hour_frames, profile.hour_active, TARGET_RATE)
 
     def longer(self, lasting: np.ndarray) -> np.ndarray:
@@ -91,8 +90,7 @@ class NormalModel:
         (0 up to its 99th percentile of run durations, then ``ALPHA`` per tenfold; 0 without durations)."""
         if self.duration_q is None:
             return np.zeros_like(lasting)
-        tail = _tail(np.log10(np.maximum(lasting, 1e-3)), self.duration_q, self._duration_bends)
-        return np.maximum(tail - _STEPS[-1], 0.0)
+        return ALPHA * np.maximum(np.log10(np.maximum(lasting, 1e-3)) - self.duration_q[-1], 0.0)  # the tail beyond p99
 
     def quiet_at(self, hour: int | None) -> np.ndarray | float:
         """Per window, how much more unusual movement is at ``hour`` of the day (0 when unknown or not learned)."""

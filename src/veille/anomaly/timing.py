@@ -58,19 +58,20 @@ class Runs:
         self.start = np.full(grid, np.nan)
         self.last = np.full(grid, -np.inf)
 
-    def update(self, active: np.ndarray, t_s: float) -> tuple[np.ndarray, np.ndarray]:
+    def update(self, active: np.ndarray, t_s: float, *, ended: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Feed one frame's moving windows; return how long the run of each moving window has lasted
-        (seconds, 0 where it does not move) and the durations of the runs that ended (NaN elsewhere)."""
-        near = cv2.dilate(active.astype(np.uint8), _NEAR).astype(bool)
-        running = ~np.isnan(self.start)
-        over = running & ~near & (t_s - self.last > GAP_S)
-        ended = np.where(over, self.last - self.start + self.interval, np.nan)
-        self.start[over] = np.nan
-        self.start[near & np.isnan(self.start)] = t_s
-        self.last[near] = t_s
-        lasting = np.where(active, t_s - self.start + self.interval, 0.0)
-        return lasting, ended
-
+        (seconds, 0 where it does not move) and, when ``ended`` is asked for, the durations of the runs
+        that ended (NaN elsewhere; None otherwise)."""
+        near = cv2.dilate(active.view(np.uint8), _NEAR).view(bool)
+        stale = t_s - self.last > GAP_S
+        over = None
+        if ended:
+            gone = stale & ~near & ~np.isnan(self.start)
+            over = np.where(gone, self.last - self.start + self.interval, np.nan)
+            self.start[gone] = np.nan
+        self.start = np.where(near & stale, t_s, self.start)
+        self.last = np.where(near, t_s, self.last)
+        return np.where(active, t_s - self.start + self.interval, 0.0), over
     def close(self) -> np.ndarray:
         """End every run (the footage stops or jumps); their durations (NaN where none ran)."""
         ended = self.last - self.start + self.interval
