@@ -1,7 +1,8 @@
-"""Synthetic camera clips with known movers: lanes, sizes and speeds, for the anomaly tests.
+"""Synthetic camera clips with known movers: lanes, sizes, speeds and how long they stay, for the anomaly tests.
 
 A 160x120 scene at 10 fps. Each :class:`Mover` is a textured box crossing the frame left to right
-along a lane (its top edge at ``y``), ``speed`` pixels a frame, re-entering when it leaves.
+along a lane (its top edge at ``y``), ``speed`` pixels a frame, re-entering when it leaves. A
+:class:`Loiter` is a box that stays in one place, shifting back and forth on the spot.
 """
 
 from __future__ import annotations
@@ -29,21 +30,49 @@ class Mover:
     seed: int = 0
 
 
-def _texture(mover: Mover) -> np.ndarray:
+    def left(self, i: int) -> int | None:
+        """Its left edge at frame ``i``."""
+        return int((self.x0 + self.speed * i) % (W + self.w)) - self.w
+
+
+@dataclass(frozen=True, slots=True)
+class Loiter:
+    """A textured box ``w`` x ``h`` at (``x``, ``y``) shifting ``amp`` px back and forth once every ``period``
+    frames; there for the first ``stay`` frames of every ``cycle`` (all the time when ``cycle`` is 0)."""
+
+    y: int
+    w: int
+    h: int
+    x: int
+    amp: float = 4.0
+    period: int = 10
+    stay: int = 0
+    cycle: int = 0
+    seed: int = 0
+
+    def left(self, i: int) -> int | None:
+        """Its left edge at frame ``i`` (None while it is away)."""
+        if self.cycle and i % self.cycle >= self.stay:
+            return None
+        return round(self.x + self.amp * np.sin(2 * np.pi * i / self.period))
+
+
+def _texture(mover: Mover | Loiter) -> np.ndarray:
     rng = np.random.default_rng(mover.seed + 7)
     coarse = rng.integers(20, 235, (mover.h // 3 + 1, mover.w // 3 + 1, 3)).astype(np.uint8)
     return np.kron(coarse, np.ones((3, 3, 1), np.uint8))[: mover.h, : mover.w]
 
 
-def draw_movers(background: np.ndarray, movers: list[Mover]):
+def draw_movers(background: np.ndarray, movers: list[Mover | Loiter]):
     """A frame function drawing every mover at frame ``i``."""
     textures = [_texture(m) for m in movers]
 
     def draw(i: int) -> np.ndarray:
         img = background.copy()
         for mover, texture in zip(movers, textures, strict=True):
-            span = W + mover.w
-            x = int((mover.x0 + mover.speed * i) % span) - mover.w
+            x = mover.left(i)
+            if x is None:
+                continue
             left, right = max(0, x), min(W, x + mover.w)
             if right > left:
                 img[mover.y : mover.y + mover.h, left:right] = texture[:, left - x : right - x]
@@ -52,7 +81,7 @@ def draw_movers(background: np.ndarray, movers: list[Mover]):
     return draw
 
 
-def write_clip(path: Path, movers: list[Mover], seconds: float, *, seed: int = 0) -> Path:
+def write_clip(path: Path, movers: list[Mover | Loiter], seconds: float, *, seed: int = 0) -> Path:
     """Encode ``seconds`` of the scene with ``movers`` to ``path`` (H.264)."""
     background = scene(W, H)
     frames = round(seconds * FPS)

@@ -77,7 +77,7 @@ def test_newer_profile_format_is_a_clear_error(store, footage) -> None:
     profile = from_file(path)
     profile.meta.format = PROFILE_FORMAT + 1
     path.write_bytes(to_bytes(profile))
-    with pytest.raises(CameraProfileError, match=r"newer veille \(profile format 2; this one reads format 1\)"):
+    with pytest.raises(CameraProfileError, match=r"newer veille \(profile format 3; this one reads format 2\)"):
         store.load("gate")
 
 

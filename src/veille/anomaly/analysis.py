@@ -55,9 +55,24 @@ def self_profile(info: VideoInfo, segments: Sequence[Segment], progress: Progres
     active_s = sum(max(0.0, min(b, info.duration_s) - a) for a, b in spans)
     profile = new_profile(SELF, info)
     progress.start("learn", info.duration_s, unit="s")
-    learn(profile, [(info, spans)], progress=lambda t: progress.update("learn", t), quiet_s=info.duration_s - active_s)
+    learn(
+        profile, [(info, spans)], progress=lambda t: progress.update("learn", t),
+        quiet_s=info.duration_s - active_s, quiet_spans=_gaps(spans, info.duration_s),
+    )  # fmt: skip
     progress.finish("learn")
     return profile
+
+
+def _gaps(spans: Sequence[tuple[float, float]], duration_s: float) -> list[tuple[float, float]]:
+    """The stretches of ``[0, duration_s]`` outside ``spans``."""
+    out, t = [], 0.0
+    for start, end in sorted(spans):
+        if start > t:
+            out.append((t, min(start, duration_s)))
+        t = max(t, end)
+    if t < duration_s:
+        out.append((t, duration_s))
+    return [(a, b) for a, b in out if b > a]
 
 
 def anomaly_curve(

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from veille import __version__
+from veille.anomaly.clock import StartTime, start_time
 from veille.anomaly.features import (
+    TARGET_RATE,
     FrameObs,
     MotionFeatures,
     analysis_frame_size,
@@ -22,8 +24,9 @@ from veille.anomaly.features import (
 )
 from veille.anomaly.frames import gray_frames
 from veille.anomaly.model import NormalModel, normal_quantiles
-from veille.anomaly.profile import SAMPLE_FRAMES, CameraProfile, ProfileMeta, SourceVideo, bin_index
+from veille.anomaly.profile import PROFILE_FORMAT, SAMPLE_FRAMES, CameraProfile, ProfileMeta, SourceVideo, bin_index
 from veille.anomaly.store import CameraStore, check_name
+from veille.anomaly.timing import Runs, frames_per_hour, hour_of
 from veille.errors import CameraProfileError
 from veille.types import VideoInfo
 from veille.video.probe import probe
@@ -70,17 +73,21 @@ def size_mismatch(
 
 
 class Accumulator:
-    """Adds frame observations into a profile's counts, keeping a fixed-size random sample of frames."""
+    """Adds frame observations into a profile's counts, keeping a fixed-size random sample of frames.
 
-    def __init__(self, profile: CameraProfile, seed: int = 0) -> None:
+    ``interval_s``: the time between analysed frames (what a run of one frame lasts).
+    """
+
+    def __init__(self, profile: CameraProfile, seed: int = 0, interval_s: float = 1 / TARGET_RATE) -> None:
         self.profile = profile
         self.rng = np.random.default_rng(seed + profile.meta.frames)
         self.seen = profile.meta.frames
         self.moving = 0  # frames added here in which something moved
         self.sample = list(profile.sample.astype(np.float16))
+        self.runs = Runs(profile.grid, interval_s)
 
-    def add(self, obs: FrameObs) -> None:
-        """Count one analysed frame."""
+    def add(self, obs: FrameObs, hour: int | None = None) -> None:
+        """Count one analysed frame (seen at ``hour`` of the day, when known)."""
         p = self.profile
         active = obs.active
         p.active += active
@@ -89,6 +96,10 @@ class Accumulator:
         for name, grid in (("energy", obs.energy), ("speed", obs.speed), ("size", obs.sizes())):
             values = grid[rows, cols]
             np.add.at(getattr(p, name), (rows, cols, bin_index(name, values)), 1.0)
+        self._count_runs(self.runs.update(active, obs.t_s, ended=True)[1])
+        if hour is not None:
+            p.hour_frames[hour] += 1
+            p.hour_active[hour] += active
         frame = np.where(active, np.maximum(obs.energy, 1e-6), 0.0).astype(np.float16)
         self.seen += 1
         if len(self.sample) < SAMPLE_FRAMES:
@@ -97,6 +108,17 @@ class Accumulator:
             slot = int(self.rng.integers(0, self.seen))
             if slot < SAMPLE_FRAMES:
                 self.sample[slot] = frame
+
+    def end_runs(self) -> None:
+        """The footage stops or jumps: count the runs still going."""
+        self._count_runs(self.runs.close())
+
+    def _count_runs(self, durations: np.ndarray | None) -> None:
+        if durations is None:
+            return
+        rows, cols = np.nonzero(~np.isnan(durations))
+        if rows.size:
+            np.add.at(self.profile.duration, (rows, cols, bin_index("duration", durations[rows, cols])), 1.0)
 
     def add_quiet(self, frames: int) -> None:
         """Count ``frames`` analysed frames in which nothing moved (without decoding them)."""
@@ -110,6 +132,7 @@ class Accumulator:
 
     def finish(self) -> CameraProfile:
         """The profile with its sample and the quantiles of normal scores filled in."""
+        self.end_runs()
         p = self.profile
         p.sample = np.stack(self.sample) if self.sample else np.zeros((0, *p.grid), np.float16)
         p.meta.normal_scores = normal_quantiles(NormalModel(p))
@@ -134,52 +157,73 @@ def learn(
     progress: Callable[[float], None] | None = None,
     cpu: list[float] | None = None,
     quiet_s: float = 0.0,
+    quiet_spans: Sequence[Span] = (),
 ) -> tuple[int, float, list[SourceVideo]]:
     """Stream ``sources`` (videos, optionally only some spans of them) into ``profile``'s counts.
 
-    ``quiet_s``: more seconds of footage known to hold no motion (counted, not decoded). Returns the
-    frames analysed, the seconds of footage, and a record of each source. ``cpu``, when given, gets
-    the CPU seconds of this thread and of the decoding thread added to its two items.
+    ``quiet_s``: more seconds of footage known to hold no motion (counted, not decoded);
+    ``quiet_spans``: where they are in the first source, to count them in their hours of the day.
+    Returns the frames analysed, the seconds of footage, and a record of each source. ``cpu``, when
+    given, gets the CPU seconds of this thread and of the decoding thread added to its two items.
     """
     own, decode = time.thread_time(), [0.0]
     with own_threads():
-        out = _learn(profile, sources, progress, decode, quiet_s)
+        out = _learn(profile, sources, progress, decode, (quiet_s, quiet_spans))
     if cpu is not None:
         cpu[0] += time.thread_time() - own
         cpu[1] += decode[0]
     return out
 
 
-def _learn(profile, sources, progress, decode: list[float], quiet_s: float) -> tuple[int, float, list[SourceVideo]]:
-    acc = Accumulator(profile)
+def _learn(profile, sources, progress, decode: list[float], quiet) -> tuple[int, float, list[SourceVideo]]:
+    quiet_s, quiet_spans = quiet
+    rate = frame_interval(sources[0][0].fps) if sources else 1 / TARGET_RATE
+    acc = Accumulator(profile, interval_s=rate)
     total_frames, total_s, done_s = 0, 0.0, 0.0
     records: list[SourceVideo] = []
+    starts: list[StartTime | None] = []
     size = tuple(profile.meta.analysis_size)
     for info, spans in sources:
         interval = frame_interval(info.fps)
+        acc.runs.interval = interval
+        start = start_time(info.path, info.duration_s)
+        starts.append(start)
+        day_s = start.seconds_of_day() if start is not None else None
         features = MotionFeatures(size)
         frames = 0
         for item in gray_frames(info, size, interval, spans, decode):
             if item.fresh:
                 features.reset()
+                acc.end_runs()
             obs = features.update(item.image, item.t_s)
             if obs is not None:
-                acc.add(obs)
+                acc.add(obs, None if day_s is None else hour_of(day_s, item.t_s))
                 frames += 1
                 if progress is not None and frames % 50 == 0:
                     progress(done_s + item.t_s)
+        acc.end_runs()
         seconds = frames * interval
-        records.append(SourceVideo(path=str(info.path), fingerprint="", duration_s=round(seconds, 3), frames=frames))
+        records.append(_record(info, start, seconds, frames))
         total_frames += frames
         total_s += seconds
         done_s += info.duration_s
-    quiet = round(quiet_s / frame_interval(sources[0][0].fps)) if quiet_s > 0 and sources else 0
-    acc.add_quiet(quiet)
-    profile.meta.frames += total_frames + quiet
+    quiet_frames = round(quiet_s / rate) if quiet_s > 0 and sources else 0
+    acc.add_quiet(quiet_frames)
+    if quiet_spans and starts and starts[0] is not None:
+        profile.hour_frames += frames_per_hour(starts[0].seconds_of_day(), quiet_spans, rate)
+    profile.meta.frames += total_frames + quiet_frames
     profile.meta.moving_frames += acc.moving
     profile.meta.seconds = round(profile.meta.seconds + total_s + quiet_s, 3)
+    profile.meta.format = PROFILE_FORMAT
     acc.finish()
     return total_frames, total_s, records
+
+
+def _record(info: VideoInfo, start: StartTime | None, seconds: float, frames: int) -> SourceVideo:
+    return SourceVideo(
+        path=str(info.path), fingerprint="", duration_s=round(seconds, 3), frames=frames,
+        start=start.at.isoformat(timespec="seconds") if start else "", start_from=start.source if start else "",
+    )  # fmt: skip
 
 
 def calibrate(

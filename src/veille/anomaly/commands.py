@@ -10,9 +10,11 @@ import numpy as np
 
 from veille.anomaly.calibrate import MIN_SECONDS, Calibration, calibrate
 from veille.anomaly.evaluate import DatasetScore, QuietCheck
+from veille.anomaly.features import TARGET_RATE
 from veille.anomaly.model import NormalModel
 from veille.anomaly.profile import CameraProfile
 from veille.anomaly.store import CameraStore
+from veille.anomaly.timing import MIN_BANDS, hours_seen
 from veille.errors import CameraProfileError
 from veille.progress import NullProgress, Progress
 
@@ -111,9 +113,57 @@ def describe_normal(profile: CameraProfile) -> list[str]:
         f"regions: {grid[0]}x{grid[1]} overlapping windows; {still:.0%} of them move in under 1% of the frames "
         "with movement",
         f"usual speed of moving things: {speed:.3f} frame heights per second (median over regions)",
+        *describe_timing(profile, model),
         "scores of normal frames: "
         + (", ".join(f"{k} {v:.2f}" for k, v in normal.items()) if normal else "unknown (no sample)"),
     ]
+
+
+def describe_timing(profile: CameraProfile, model: NormalModel) -> list[str]:
+    """How long movement lasts and what is known of the time of day, in words."""
+    meta = profile.meta
+    if not profile.knows_time:
+        return [
+            f"how long movement lasts, time of day: not learned (profile format {meta.format}, from an older veille); "
+            f"to learn them: veille cameras remove {meta.name}, then calibrate it again"
+        ]
+    lines = []
+    if model.duration_q is None:
+        lines.append("how long movement lasts: no movement seen yet")
+    else:
+        seen = profile.duration.sum(-1) > 0
+        usual, long = (float(np.median(10.0 ** model.duration_q[i][seen])) for i in (0, -1))
+        lines.append(
+            f"how long movement lasts: usually {usual:.1f} s, {long:.1f} s at the 99th percentile (medians over "
+            "regions); longer counts as unusual"
+        )
+    hours = hours_seen(profile.hour_frames, TARGET_RATE)
+    told = ", ".join(sorted({s.start_from for s in meta.sources if s.start_from}))
+    told = f"; times from {told}" if told else ""
+    if model.quiet is not None:
+        lines.append(
+            f"time of day: learned for {len(hours)} hours of the day ({_hours(hours)}{told}); other hours use the "
+            "all-day statistics"
+        )
+    elif not profile.hour_frames.any():
+        lines.append("time of day: not used (the footage's times are unknown); the all-day statistics are used")
+    else:
+        lines.append(
+            f"time of day: not used (the footage with known times covers {len(hours)} hour(s) of the day, "
+            f"{MIN_BANDS} are needed{told}); the all-day statistics are used"
+        )
+    return lines
+
+
+def _hours(hours: np.ndarray) -> str:
+    """Hours of the day as ranges: ``03:00-04:00, 09:00-12:00``."""
+    ranges: list[list[int]] = []
+    for h in hours.tolist():
+        if ranges and ranges[-1][1] == h:
+            ranges[-1][1] = h + 1
+        else:
+            ranges.append([h, h + 1])
+    return ", ".join(f"{a:02d}:00-{b:02d}:00" for a, b in ranges)
 
 
 def cameras_remove(store: CameraStore, name: str) -> list[str]:

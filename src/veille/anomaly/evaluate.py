@@ -43,7 +43,7 @@ class DatasetScore:
     calibration_s: float = 0.0  # footage learned from
     calibration_wall_s: float = 0.0
     calibration_cpu_s: float = 0.0  # the whole process
-    calibration_threads_s: tuple[float, float] = (0.0, 0.0)  # CPU of the statistics thread, the decoding thread
+    calibration_threads_s: tuple[float, float] = (0.0, 0.0)  # CPU of the statistics thread, the rest (decoding)
     scored_s: float = 0.0  # footage scored
     scoring_wall_s: float = 0.0
     scoring_cpu_s: float = 0.0
@@ -106,7 +106,8 @@ def calibrate_on(name: str, videos: list[Path]) -> Timed:
     infos = [probe(v) for v in videos]
     profile = new_profile(name, infos[0])
     _, seconds, _ = learn(profile, [(i, None) for i in infos], cpu=threads)
-    return Timed(profile, seconds, time.perf_counter() - started, time.process_time() - cpu, (threads[0], threads[1]))
+    cpu_s = time.process_time() - cpu
+    return Timed(profile, seconds, time.perf_counter() - started, cpu_s, (threads[0], cpu_s - threads[0]))
 
 
 def evaluate_dataset(folder: Path) -> DatasetScore:
@@ -122,7 +123,7 @@ def evaluate_dataset(folder: Path) -> DatasetScore:
     result.calibration_wall_s, result.calibration_cpu_s = learned.wall_s, learned.cpu_s
     result.calibration_threads_s = learned.threads_s
     scores, norms, labels = [], [], []
-    flow_cpu = decode_cpu = 0.0
+    flow_cpu = 0.0
     for clip in clips:
         info = probe(clip)
         curve = score_video(info, profile)
@@ -135,8 +136,8 @@ def evaluate_dataset(folder: Path) -> DatasetScore:
         result.scored_s += info.duration_s
         result.scoring_wall_s += curve.wall_s
         result.scoring_cpu_s += curve.cpu_s
-        flow_cpu, decode_cpu = flow_cpu + curve.flow_cpu_s, decode_cpu + curve.decode_cpu_s
-    result.scoring_threads_s = (flow_cpu, decode_cpu)
+        flow_cpu += curve.flow_cpu_s
+    result.scoring_threads_s = (flow_cpu, result.scoring_cpu_s - flow_cpu)  # the rest: decoding, FFmpeg's threads
     all_labels = np.concatenate(labels)
     result.frames, result.anomalous = len(all_labels), int(all_labels.sum())
     result.pooled_auc = roc_auc(np.concatenate(scores), all_labels)

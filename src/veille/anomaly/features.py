@@ -84,13 +84,15 @@ class FrameObs:
         return self.size if self.size is not None else blob_sizes(self.moving)
 
     def size_at(self, row: int, col: int) -> float:
-        """The blob size of one window (cheaper than :meth:`sizes` when they were not measured)."""
+        """The blob size of one window (cheaper than :meth:`sizes` when they were not measured: the
+        blobs are labelled without their statistics, and only those touching the window are counted)."""
         if self.size is not None:
             return float(self.size[row, col])
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(self.moving, connectivity=8)
-        inside = labels[row * CELL : row * CELL + 2 * CELL, col * CELL : col * CELL + 2 * CELL]
+        _, labels = cv2.connectedComponents(self.moving, connectivity=8, ltype=cv2.CV_32S)
+        inside = labels[row * CELL : (row + 2) * CELL, col * CELL : (col + 2) * CELL]
         found = np.unique(inside[inside > 0])
-        return float(stats[found, cv2.CC_STAT_AREA].max() / self.moving.size) if found.size else 0.0
+        area = max((np.count_nonzero(labels == label) for label in found), default=0)
+        return area / self.moving.size
 
     @property
     def active(self) -> np.ndarray:
@@ -149,9 +151,13 @@ class MotionFeatures:
         if prev is None or prev_blur is None:
             return None
         dt = t_s - prev_t if t_s > prev_t else 1 / TARGET_RATE
+        changed = cv2.threshold(cv2.absdiff(blur, prev_blur), DIFF_LEVEL, 1, cv2.THRESH_BINARY)[1]
+        if not cv2.countNonZero(changed):  # nothing changed, so nothing moves: no flow to compute
+            still = np.zeros(window_grid(self.size), np.float32)
+            return FrameObs(t_s, still, still, still, still if self.sizes else None, np.zeros_like(gray))
+        changed = cv2.dilate(changed, _NEAR)
         flow = self._flow.calc(prev, gray, None)
         magnitude = cv2.magnitude(flow[..., 0], flow[..., 1])
-        changed = cv2.dilate(cv2.threshold(cv2.absdiff(blur, prev_blur), DIFF_LEVEL, 1, cv2.THRESH_BINARY)[1], _NEAR)
         fast = cv2.threshold(magnitude, MOVE_PX, 1, cv2.THRESH_BINARY)[1].astype(np.uint8)
         moving = cv2.morphologyEx(cv2.bitwise_and(fast, changed), cv2.MORPH_OPEN, _OPEN)
         per_second = 1 / (dt * self.size[1])  # px between the two frames -> frame heights per second

@@ -7,6 +7,7 @@ on the caller's thread, so two cores both work. Memory stays flat: at most ``_QU
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from veille.types import VideoInfo
-from veille.video.decode import decode_frames, decode_threads, small_gray
+from veille.video.decode import INTRA_ONLY_CODECS, decode_frames, decode_threads, small_gray
 from veille.video.probe import open_container
 
 _QUEUE = 16
@@ -92,11 +93,22 @@ def _produce(info, size, interval_s, spans, out: queue.Queue, stop: threading.Ev
     out.put(_DONE)
 
 
+def _decoder_threads(stream, codec: str) -> None:
+    """FFmpeg's own threads only where they pay beside the statistics thread: with 4 or more CPUs, or
+    for intra-only codecs (see :func:`decode_threads`). Otherwise one thread: with a single slice a
+    frame (most H.264), slice threads add 15 % of CPU and no speed, and the other core is busy anyway."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cpus >= 4 or codec in INTRA_ONLY_CODECS:
+        stream.thread_type = decode_threads(codec)
+    else:
+        stream.codec_context.thread_count = 1
+
+
 def _decode(info: VideoInfo, size, interval_s: float, spans) -> Iterator[GrayFrame]:
     bad = [0]
     with open_container(info.path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = decode_threads(info.codec)
+        _decoder_threads(stream, info.codec)
         stream.codec_context.options = {"skip_loop_filter": "all"}
         tb = float(stream.time_base or 0) or 1 / 90000
         rate = info.fps or 25.0

@@ -8,7 +8,14 @@ analysis grid the counts of what calibration saw:
 - ``energy``, ``speed``, ``size``: histograms (log-spaced bins, see :data:`BINS`) of those
   observations (see :mod:`veille.anomaly.features`) over the frames where it moved;
 - ``sample``: a fixed-size random sample of whole calibration frames (each window's energy where
-  it moved, 0 elsewhere), from which the scores of normal footage are known.
+  it moved, 0 elsewhere), from which the scores of normal footage are known;
+- ``duration``: a histogram per window of how long its runs of movement lasted, in seconds
+  (see :mod:`veille.anomaly.timing`);
+- ``hour_frames`` (24) and ``hour_active`` (24, rows, cols): per hour of the day, the analysed
+  frames with a known wall-clock time and, per window, those in which it moved.
+
+Format 1 (before durations and hours were kept) is still read: those counts are then empty, and
+scoring uses neither (``veille cameras show`` says so).
 
 Counts only add up, so calibrating again with more footage merges into the same profile, and an
 hour of footage takes no more memory than a minute.
@@ -28,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from veille.errors import CameraProfileError
 
-PROFILE_FORMAT = 1
+PROFILE_FORMAT = 2
 SAMPLE_FRAMES = 512
 
 #: log10 range and bin count of each histogram (energy and speed in frame heights per second,
@@ -37,7 +44,9 @@ BINS: dict[str, tuple[float, float, int]] = {
     "energy": (-5.0, 1.0, 60),
     "speed": (-3.0, 2.0, 50),
     "size": (-5.0, 0.0, 50),
+    "duration": (-1.0, 4.0, 50),  # seconds: 0.1 s to 2.8 hours
 }
+HOURS = 24
 
 
 def bin_index(name: str, values: np.ndarray) -> np.ndarray:
@@ -64,6 +73,8 @@ class SourceVideo(_Strict):
     fingerprint: str
     duration_s: float = Field(ge=0)
     frames: int = Field(ge=0, description="frames analysed")
+    start: str = Field("", description="local wall-clock time of its first frame (ISO 8601), '' when unknown")
+    start_from: str = Field("", description="what told the start: 'file name', 'metadata' or 'file time'")
 
 
 class ProfileMeta(_Strict):
@@ -96,17 +107,28 @@ class CameraProfile:
     speed: np.ndarray
     size: np.ndarray
     sample: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), np.float16))
+    duration: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, BINS["duration"][2])))
+    hour_frames: np.ndarray = field(default_factory=lambda: np.zeros(HOURS))
+    hour_active: np.ndarray = field(default_factory=lambda: np.zeros((HOURS, 0, 0)))
 
     @classmethod
     def empty(cls, meta: ProfileMeta, grid: tuple[int, int]) -> CameraProfile:
         """A profile that has seen nothing yet, for a window grid of (rows, columns)."""
         hist = {name: np.zeros((*grid, BINS[name][2]), np.float64) for name in BINS}
-        return cls(meta, np.zeros(grid, np.float64), hist["energy"], hist["speed"], hist["size"], np.zeros((0, *grid)))
+        return cls(
+            meta, np.zeros(grid, np.float64), hist["energy"], hist["speed"], hist["size"], np.zeros((0, *grid)),
+            hist["duration"], np.zeros(HOURS), np.zeros((HOURS, *grid)),
+        )  # fmt: skip
 
     @property
     def grid(self) -> tuple[int, int]:
         """(rows, columns) of the window grid."""
         return self.active.shape[0], self.active.shape[1]
+
+    @property
+    def knows_time(self) -> bool:
+        """Whether durations and hours were kept (format 2 on; an older profile counted neither)."""
+        return self.meta.format >= 2
 
 
 def to_bytes(profile: CameraProfile) -> bytes:
@@ -121,6 +143,9 @@ def to_bytes(profile: CameraProfile) -> bytes:
         speed=profile.speed.astype(np.float32),
         size=profile.size.astype(np.float32),
         sample=profile.sample.astype(np.float16),
+        duration=profile.duration.astype(np.float32),
+        hour_frames=profile.hour_frames.astype(np.float64),
+        hour_active=profile.hour_active.astype(np.float32),
     )
     return buffer.getvalue()
 
@@ -147,6 +172,10 @@ def from_file(path: Path) -> CameraProfile:
         )
     try:
         meta = ProfileMeta.model_validate(raw)
+        if meta.format < 2:  # durations and hours were not kept yet: empty counts
+            grid = arrays["active"].shape
+            arrays.update(duration=np.zeros((*grid, BINS["duration"][2])), hour_frames=np.zeros(HOURS))
+            arrays["hour_active"] = np.zeros((HOURS, *grid))
         profile = CameraProfile(meta, **{key: arrays[key].astype(np.float64) for key in _ARRAYS})
     except (ValidationError, KeyError, TypeError) as exc:
         message = f"camera profile '{name}' ({path}) is damaged (bad or missing fields); {again}"
@@ -155,7 +184,7 @@ def from_file(path: Path) -> CameraProfile:
     return profile
 
 
-_ARRAYS = ("active", "energy", "speed", "size", "sample")
+_ARRAYS = ("active", "energy", "speed", "size", "sample", "duration", "hour_frames", "hour_active")
 
 
 def _check_shapes(profile: CameraProfile, name: str, again: str) -> None:
@@ -163,6 +192,7 @@ def _check_shapes(profile: CameraProfile, name: str, again: str) -> None:
         raise CameraProfileError(f"camera profile '{name}' is damaged (arrays active); {again}")
     grid = profile.grid
     expected = {key: (*grid, BINS[key][2]) for key in BINS}
+    expected.update(hour_frames=(HOURS,), hour_active=(HOURS, *grid))
     bad = [key for key, shape in expected.items() if getattr(profile, key).shape != shape]
     if profile.sample.ndim != 3 or (profile.sample.size and profile.sample.shape[1:] != grid):
         bad.append("sample")

@@ -2,7 +2,8 @@
 
 For an event (a time span), the most unusual analysed frame inside it is looked at: in its most
 unusual window, how much faster its movement is than the usual speed there, how much larger its
-largest moving blob is than the usual size there, and how rarely that window moves at all.
+largest moving blob is than the usual size there, how rarely that window moves at all, how much
+longer than usual its movement has lasted, and whether it usually is quiet at this hour.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from veille.anomaly.score import AnomalyCurve
 
 RARE_WHERE = 0.5  # rarity (log10 beyond 1 %) from which "where nothing usually moves" is said
+EXTRA = 0.5  # what lasting long or a quiet hour must add for "longer" or "at an hour ..." to be said
 RATIO = 1.5  # faster / larger from this ratio on
 
 _TEXT = {
@@ -23,6 +25,8 @@ _TEXT = {
         "faster": "moving about {r}× faster than usual here",
         "larger": "a moving object about {r}× larger than usual here",
         "more": "more movement than usual here",
+        "longer": "movement lasting about {r}× longer than usual here",
+        "when": "movement at an hour when this place is usually quiet",
         "at": "{what} ({where} of the picture)",
         "rows": ("top", "middle", "bottom"),
         "cols": ("left", "", "right"),
@@ -34,6 +38,8 @@ _TEXT = {
         "faster": "déplacement environ {r}× plus rapide que d'habitude ici",
         "larger": "objet en mouvement environ {r}× plus grand que d'habitude ici",
         "more": "plus de mouvement que d'habitude ici",
+        "longer": "mouvement qui dure environ {r}× plus longtemps que d'habitude ici",
+        "when": "mouvement à une heure où cet endroit est d'habitude calme",
         "at": "{what} ({where} de l'image)",
         "rows": ("en haut", "au milieu", "en bas"),
         "cols": ("à gauche", "", "à droite"),
@@ -106,8 +112,10 @@ def explain(curve: AnomalyCurve, start_s: float, end_s: float, lang: str = "en")
 
 def _kind(curve: AnomalyCurve, i: int) -> str:
     speed, size = curve.speed_ratio[i], curve.size_ratio[i]
-    if curve.rarity[i] >= RARE_WHERE:
-        return "where"
+    extra = {"where": curve.rarity[i] + EXTRA - RARE_WHERE, "longer": curve.longer[i], "when": curve.quiet_hour[i]}
+    kind = max(extra, key=extra.__getitem__)  # the first of equals: "where" before the others
+    if extra[kind] >= EXTRA:
+        return kind
     if max(speed, size) < RATIO:
         return "more"
     return "faster" if speed >= size else "larger"
@@ -117,6 +125,6 @@ def reason_for(curve: AnomalyCurve, i: int, lang: str = "en") -> str:
     """What is unusual at the curve's point ``i`` (a moving window is assumed)."""
     text = _TEXT[lang]
     kind = _kind(curve, i)
-    ratio = curve.speed_ratio[i] if kind == "faster" else curve.size_ratio[i]
+    ratio = {"faster": curve.speed_ratio, "longer": curve.lasting_ratio}.get(kind, curve.size_ratio)[i]
     what = text[kind].format(r=_about(ratio))
     return text["at"].format(what=what, where=_place(curve.window[i], curve.grid, lang))
