@@ -54,7 +54,9 @@ def write_report(
         )
     source = video or f"/videos/{folder}.mp4"
     report = Report(
-        video=VideoMeta(path=source, duration_s=600.0, fps=25.0, width=320, height=180, frame_count=15000, codec="h264"),
+        video=VideoMeta(
+            path=source, duration_s=600.0, fps=25.0, width=320, height=180, frame_count=15000, codec="h264"
+        ),
         events=report_events,
         anomaly=None if camera is None else ReportAnomaly(camera=camera, threshold=1.0),
     )

@@ -18,7 +18,8 @@ from veille.archive.store import Store
 
 def _titles(store: Store, folder: str | None = None) -> list[str]:
     sql = "SELECT e.title FROM events e JOIN videos v ON v.id = e.video_id"
-    rows = store.conn.execute(sql + (" WHERE v.folder = ?" if folder else "") + " ORDER BY e.id", (folder,) if folder else ())
+    where = " WHERE v.folder = ?" if folder else ""
+    rows = store.conn.execute(sql + where + " ORDER BY e.id", (folder,) if folder else ())
     return [r[0] for r in rows]
 
 
@@ -71,7 +72,9 @@ def test_a_reanalysed_video_replaces_its_rows_and_a_removed_one_goes(tmp_path: P
         assert _titles(store) == [e[0] for e in EVENTS[:3]] and store.count("embeddings") == 3
 
 
-def test_an_error_in_the_middle_of_a_replace_leaves_the_old_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_error_in_the_middle_of_a_replace_leaves_the_old_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _two_reports(tmp_path)
     rebuild(tmp_path, HashEmbedder())
     write_report(tmp_path, "frontdoor", [("Dog on the lawn", "A dog runs.", 0), ("Cat", "A cat sits.", 0)])
@@ -139,7 +142,8 @@ def test_reports_of_an_unknown_schema_are_skipped_with_a_warning_once(tmp_path: 
     assert sorted(result.indexed) == ["cam3_20240501_221500", "frontdoor"]
     assert len(warned) == 3 and warned == result.skipped
     assert any("newer/report.json" in w and "schema_version 2" in w for w in warned)
-    assert any("junk/report.json" in w for w in warned) and any("odd/report.json" in w and "threat" in w for w in warned)
+    assert any("junk/report.json" in w for w in warned)
+    assert any("odd/report.json" in w and "threat" in w for w in warned)
     with Store(index_path(tmp_path)) as store:
         assert sync(store, tmp_path, warn=warned.append).skipped == []  # said once per version of the file
         (newer / "report.json").write_text(json.dumps({**data, "schema_version": 1, "events": []}))

@@ -139,8 +139,7 @@ def candidates(snap: Snapshot, query: Query) -> np.ndarray:
         wanted = [vid for vid, cam in snap.cameras.items() if cam == query.camera]
         keep &= np.isin(snap.video, wanted)
     if query.since is not None or query.until is not None:
-        known = ~np.isnan(snap.video_start)
-        keep &= known
+        known = ~np.isnan(snap.video_start)  # a video whose start is unknown cannot be placed in time
         if query.since is not None:
             keep &= np.where(known, snap.video_start + snap.end_s >= query.since, False)
         if query.until is not None:
