@@ -48,8 +48,6 @@ def _embedding_note(quiet: bool) -> Any:
 
 def _query(text: str, filters: Filters, searcher: Searcher) -> Query:
     """The query, its filter values checked (times parsed, camera known) before anything is searched."""
-    if not text.strip():
-        raise UsageError("the query is empty; say what to look for, e.g. veille search \"person at the back door\"")
     since = parse_when(filters.since, "--since") if filters.since else None
     until = parse_when(filters.until, "--until") if filters.until else None
     if since is not None and until is not None and since > until:
@@ -59,7 +57,9 @@ def _query(text: str, filters: Filters, searcher: Searcher) -> Query:
 
 
 def _search(out_dir: Path, text: str, filters: Filters, embedder: str | None, quiet: bool) -> tuple[Any, list[Hit]]:
-    if filters.since:  # bad input is said before the index is opened or a model loaded
+    if not text.strip():  # bad input is said before the index is opened or a model loaded
+        raise UsageError("the query is empty; say what to look for, e.g. veille search \"person at the back door\"")
+    if filters.since:
         parse_when(filters.since, "--since")
     if filters.until:
         parse_when(filters.until, "--until")

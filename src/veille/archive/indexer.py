@@ -99,10 +99,15 @@ def check_embedder(store: Store, embedder: Embedder, out_dir: Path) -> None:
     """Raise :class:`EmbedderMismatch` when the index's embeddings come from another model."""
     recorded = store.meta("embedder")
     if recorded is not None and (recorded != embedder.name or store.meta("dim") != str(embedder.dim)):
-        raise EmbedderMismatch(
-            f"the index of {out_dir} was embedded with {recorded}, not {embedder.name}; search without --embedder,"
-            f" or run `veille index {out_dir} --embedder {embedder.name}` to embed it again"
-        )
+        raise EmbedderMismatch(mismatch(out_dir, recorded, embedder.name))
+
+
+def mismatch(out_dir: Path, recorded: str, asked: str) -> str:
+    """The message of :class:`EmbedderMismatch`."""
+    return (
+        f"the index of {out_dir} was embedded with {recorded}, not {asked}; search without --embedder,"
+        f" or run `veille index {out_dir} --embedder {asked}` to embed it again"
+    )
 
 
 def embed_pending(

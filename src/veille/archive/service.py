@@ -10,8 +10,17 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from veille.archive.embedder import Embedder, load_embedder
-from veille.archive.indexer import Warn, embed_pending, index_path, rebuild, report_folders, sync
+from veille.archive.embedder import Embedder, load_embedder, resolve
+from veille.archive.indexer import (
+    EmbedderMismatch,
+    Warn,
+    embed_pending,
+    index_path,
+    mismatch,
+    rebuild,
+    report_folders,
+    sync,
+)
 from veille.archive.store import STORE_VERSION, Store
 from veille.errors import OutputError, UsageError
 
@@ -50,8 +59,11 @@ def open_index(
     path = index_path(out_dir)
     store = _open_or_rebuild(path, out_dir, embedder, warn)
     try:
+        recorded = store.meta("embedder")
+        if embedder is not None and recorded is not None and resolve(embedder)[0] != recorded:
+            raise EmbedderMismatch(mismatch(out_dir, recorded, resolve(embedder)[0]))  # said before any model loads
         sync(store, out_dir, warn=warn)
-        model = load_embedder(embedder or store.meta("embedder"))
+        model = load_embedder(embedder or recorded)
         embed_pending(store, model, out_dir, on_progress=on_embed)
     except BaseException:
         store.close()
