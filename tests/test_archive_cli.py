@@ -59,6 +59,15 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield out
 
 
+@pytest.fixture(scope="module")
+def indexed(analysed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the analysed folder whose index is made and embedded."""
+    out = tmp_path_factory.mktemp("indexed") / "out"
+    shutil.copytree(analysed, out)
+    assert _main(["index", str(out), "-q"]) == 0
+    return out
+
+
 def _events(out: Path) -> tuple[int, int]:
     with Store(out / "archive.sqlite") as store:
         return store.count("events"), store.count("embeddings")
@@ -166,12 +175,12 @@ def test_ask_without_a_reasoner_prints_the_events_with_a_note(analysed: Path, ca
     ],
 )
 def test_bad_inputs_are_one_line_and_a_non_zero_exit(
-    analysed: Path, tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str], message: str
+    indexed: Path, tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str], message: str
 ) -> None:
     (tmp_path / "empty").mkdir()
     other = tmp_path / "other-model"
     other.mkdir()
-    names = {"empty": tmp_path / "empty", "missing": tmp_path / "missing", "out": analysed, "other": other}
+    names = {"empty": tmp_path / "empty", "missing": tmp_path / "missing", "out": indexed, "other": other}
     code, text, err = in_process(capsys, [a.format(**{k: str(v) for k, v in names.items()}) for a in argv])
     assert code == 2 and text == ""
     assert err.count("\n") == 1 and err.startswith("veille: error: ") and message in err, err

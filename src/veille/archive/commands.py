@@ -46,27 +46,29 @@ def _embedding_note(quiet: bool) -> Any:
     return note
 
 
-def _query(text: str, filters: Filters, searcher: Searcher) -> Query:
-    """The query, its filter values checked (times parsed, camera known) before anything is searched."""
+def _times(text: str, filters: Filters) -> tuple[float | None, float | None]:
+    """The query's time window, checked with the query itself before the index is opened or a model loaded."""
+    if not text.strip():
+        raise UsageError("the query is empty; say what to look for, e.g. veille search \"person at the back door\"")
     since = parse_when(filters.since, "--since") if filters.since else None
     until = parse_when(filters.until, "--until") if filters.until else None
     if since is not None and until is not None and since > until:
         raise UsageError(f"--since {filters.since} is after --until {filters.until}; swap them")
-    camera = match_camera(filters.camera, searcher.snapshot().cameras.values()) if filters.camera else None
-    return Query(text, camera=camera, since=since, until=until, threat=filters.threat, limit=filters.limit)
+    return since, until
 
 
 def _search(out_dir: Path, text: str, filters: Filters, embedder: str | None, quiet: bool) -> tuple[Any, list[Hit]]:
-    if not text.strip():  # bad input is said before the index is opened or a model loaded
-        raise UsageError("the query is empty; say what to look for, e.g. veille search \"person at the back door\"")
-    if filters.since:
-        parse_when(filters.since, "--since")
-    if filters.until:
-        parse_when(filters.until, "--until")
+    since, until = _times(text, filters)
     warn = None if quiet else _warn
     store, model = open_index(out_dir, embedder=embedder, warn=warn, on_embed=_embedding_note(quiet))
-    searcher = Searcher(store, model)
-    return store, searcher.search(_query(text, filters, searcher))
+    try:
+        searcher = Searcher(store, model)
+        camera = match_camera(filters.camera, searcher.snapshot().cameras.values()) if filters.camera else None
+        query = Query(text, camera=camera, since=since, until=until, threat=filters.threat, limit=filters.limit)
+        return store, searcher.search(query)
+    except BaseException:
+        store.close()
+        raise
 
 
 def thumbnail(out_dir: Path, hit: Hit) -> str | None:
