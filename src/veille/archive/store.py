@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from veille.archive.lexical import TOKENIZER, store_tokens
 from veille.archive.reports import EventRow, VideoRow
 from veille.errors import OutputError
 
@@ -35,8 +36,11 @@ _TABLES = (
     """CREATE TABLE skipped (folder TEXT PRIMARY KEY, report_mtime_ns INTEGER NOT NULL, report_size INTEGER NOT NULL,
     reason TEXT NOT NULL)""",
     "CREATE TABLE embeddings (event_id INTEGER PRIMARY KEY REFERENCES events(id), vector BLOB NOT NULL)",
-    """CREATE VIRTUAL TABLE events_fts USING fts5(title, description, content='events', content_rowid='id',
-    tokenize='porter unicode61 remove_diacritics 2')""",
+    "CREATE TABLE terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE)",
+    """CREATE TABLE tokens (event_id INTEGER PRIMARY KEY REFERENCES events(id), terms BLOB NOT NULL,
+    length INTEGER NOT NULL)""",
+    f"""CREATE VIRTUAL TABLE events_fts USING fts5(title, description, content='events', content_rowid='id',
+    tokenize='{TOKENIZER}')""",
     """CREATE TRIGGER events_ai AFTER INSERT ON events BEGIN
     INSERT INTO events_fts(rowid, title, description) VALUES (new.id, new.title, new.description); END""",
     """CREATE TRIGGER events_ad AFTER DELETE ON events BEGIN
@@ -137,13 +141,17 @@ class Store:
              int(video.complete), *stamp),
         )
         video_id = cur.lastrowid
+        texts = []
         for event in video.events:
-            self.conn.execute(
+            cur = self.conn.execute(
                 "INSERT INTO events (video_id, number, start_s, end_s, title, description, threat, confidence,"
                 " anomaly, source, keyframes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (video_id, event.number, event.start_s, event.end_s, event.title, event.description, event.threat,
                  event.confidence, event.anomaly, event.source, json.dumps(event.keyframes)),
             )
+            texts.append((int(cur.lastrowid or 0), event.title, event.description))
+        if texts:
+            store_tokens(self.conn, texts)
 
     def remove_video(self, folder: str) -> None:
         """Delete a folder's video, events and embeddings (inside :meth:`transaction`)."""
@@ -151,7 +159,8 @@ class Store:
         row = self.conn.execute("SELECT id FROM videos WHERE folder = ?", (folder,)).fetchone()
         if row is None:
             return
-        self.conn.execute("DELETE FROM embeddings WHERE event_id IN (SELECT id FROM events WHERE video_id = ?)", row)
+        for table in ("embeddings", "tokens"):
+            self.conn.execute(f"DELETE FROM {table} WHERE event_id IN (SELECT id FROM events WHERE video_id = ?)", row)
         self.conn.execute("DELETE FROM events WHERE video_id = ?", row)
         self.conn.execute("DELETE FROM videos WHERE id = ?", row)
 
@@ -187,7 +196,10 @@ class Store:
         return dict(self.conn.execute("SELECT id, camera FROM videos").fetchall())
 
     def full_text(self, match: str) -> tuple[np.ndarray, np.ndarray]:
-        """The event ids the FTS5 query ``match`` finds, and their BM25 relevance (higher better)."""
+        """The event ids the FTS5 query ``match`` finds, and their BM25 relevance (higher better).
+
+        The reference :class:`~veille.archive.lexical.LexicalIndex` reproduces (it is much faster).
+        """
         rows = self.conn.execute(
             "SELECT rowid, -bm25(events_fts) FROM events_fts WHERE events_fts MATCH ?", (match,)
         ).fetchall()
