@@ -17,8 +17,11 @@ import argparse
 import json
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +61,12 @@ def event_text(rng: random.Random) -> tuple[str, str, int]:
 
 
 def write_archive(out: Path, events: int, per_video: int = 50, seed: int = 0) -> int:
-    """Report folders holding ``events`` events in all; returns the number of videos."""
+    """Report folders holding ``events`` events in all (8 cameras, one video an hour); returns the number of videos."""
     rng = random.Random(seed)
     videos = (events + per_video - 1) // per_video
     for v in range(videos):
-        name = f"cam{v % 8 + 1}_2024{(v // 240) % 12 + 1:02d}{(v // 8) % 28 + 1:02d}_{(v * 7) % 24:02d}0000"
+        hour = datetime(2024, 1, 1) + timedelta(hours=v // 8)
+        name = f"cam{v % 8 + 1}_{hour:%Y%m%d_%H%M%S}"
         folder = out / name
         folder.mkdir(parents=True)
         n = min(per_video, events - v * per_video)
@@ -115,14 +119,16 @@ def compare_vector_search(matrix: np.ndarray, queries: np.ndarray, k: int = 10) 
         import sqlite_vec
 
         db = sqlite3.connect(":memory:")
+        if not hasattr(db, "enable_load_extension"):
+            raise ImportError("this Python's sqlite3 cannot load extensions")
         db.enable_load_extension(True)
         sqlite_vec.load(db)
         db.execute(f"CREATE VIRTUAL TABLE v USING vec0(e float[{matrix.shape[1]}] distance_metric=cosine)")
         db.executemany("INSERT INTO v(rowid, e) VALUES (?, ?)", ((i, r.tobytes()) for i, r in enumerate(matrix)))
         sql = "SELECT rowid, distance FROM v WHERE e MATCH ? AND k = ?"
         print(f"  sqlite-vec, top {k} only: {timed(lambda q: db.execute(sql, (q.tobytes(), k)).fetchall())}")
-    except ImportError:
-        print("  sqlite-vec: not installed")
+    except ImportError as exc:
+        print(f"  sqlite-vec: {exc}")
     try:
         from usearch.index import Index, search
 
@@ -132,6 +138,69 @@ def compare_vector_search(matrix: np.ndarray, queries: np.ndarray, k: int = 10) 
         print(f"  usearch HNSW (approximate), top {k} only: {timed(lambda q: index.search(q, k))}")
     except ImportError:
         print("  usearch: not installed")
+
+
+def build(out: Path, events: int, threads: int) -> Any:
+    """Write the archive and index it as ``veille index`` does; print the figures; return the embedder."""
+    from veille.archive.embedder import load_embedder
+    from veille.archive.indexer import index_path, rebuild
+
+    started = time.perf_counter()
+    videos = write_archive(out, events)
+    print(f"archive: {events} events in {videos} report folders ({time.perf_counter() - started:.1f} s to write)")
+    embedder = load_embedder()
+    started = time.perf_counter()
+    rebuild(out, embedder)
+    took = time.perf_counter() - started
+    size = index_path(out).stat().st_size
+    print(f"index build (veille index): {took:.1f} s, {events / took:.0f} events/s on {threads} threads")
+    print(f"index size: {size / 1e6:.1f} MB ({size / events:.0f} bytes per event)")
+    return embedder
+
+
+def query_figures(out: Path, embedder: Any, count: int, compare: bool) -> None:
+    """Query latency in a warm process: whole queries, plain and filtered, and their parts."""
+    from veille.archive.indexer import index_path
+    from veille.archive.search import Query, Searcher
+    from veille.archive.store import Store
+
+    store = Store(index_path(out))
+    searcher = Searcher(store, embedder)
+    started = time.perf_counter()
+    snap = searcher.snapshot()
+    print(f"first query's read of the index into memory: {(time.perf_counter() - started) * 1000:.0f} ms (once)")
+    rng = random.Random(1)
+    texts = [QUERIES[i % len(QUERIES)] for i in range(count)]
+    time_queries(searcher, [Query(t) for t in QUERIES])  # warm-up
+    print(f"query, no filter:          {percentiles(time_queries(searcher, [Query(t) for t in texts]))}")
+    middle = float(np.nanmedian(snap.video_start))
+    filtered = [Query(t, camera=f"cam{rng.randint(1, 8)}", since=middle, threat=rng.choice([None, 1])) for t in texts]
+    print(f"query, camera+time+threat: {percentiles(time_queries(searcher, filtered))}")
+    unit = embedder.encode(["x"])[0]
+    parts = {
+        "query embedding": lambda text: embedder.encode([text]),
+        "similarity (float16, every event)": lambda text: snap.similarity(unit),
+        "BM25 (every event)": lambda text: snap.lexical.scores(text),
+    }
+    for name, part in parts.items():
+        times = []
+        for text in texts[:50]:
+            started = time.perf_counter()
+            part(text)
+            times.append(time.perf_counter() - started)
+        print(f"  of which {name}: {percentiles(times)}")
+    if compare:
+        compare_vector_search(snap.vectors.float().numpy(), embedder.encode(QUERIES))
+    store.close()
+
+
+def cli_figure(out: Path) -> None:
+    """Wall time of one whole ``veille search`` command, from a cold start."""
+    cli = [sys.executable, "-m", "veille", "search", "white van at night", "--out", str(out), "--json"]
+    started = time.perf_counter()
+    subprocess.run(cli, check=True, stdout=subprocess.DEVNULL)
+    took = time.perf_counter() - started
+    print(f"one whole `veille search` command (start-up, model, index read, query): {took:.1f} s")
 
 
 def main() -> None:
@@ -147,40 +216,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from veille.archive.embedder import load_embedder
-    from veille.archive.indexer import index_path, rebuild
-    from veille.archive.search import Query, Searcher
-    from veille.archive.store import Store
-
     with tempfile.TemporaryDirectory() as scratch:
         out = args.folder or Path(scratch) / "out"
-        started = time.perf_counter()
-        videos = write_archive(out, args.events)
-        print(f"archive: {args.events} events in {videos} report folders, written in {time.perf_counter() - started:.1f} s")
-        embedder = load_embedder()
-        started = time.perf_counter()
-        rebuild(out, embedder)
-        took = time.perf_counter() - started
-        size = index_path(out).stat().st_size
-        print(f"index build (veille index): {took:.1f} s, {args.events / took:.0f} events/s on {args.threads} threads")
-        print(f"index size: {size / 1e6:.1f} MB ({size / args.events:.0f} bytes per event)")
-
-        store = Store(index_path(out))
-        searcher = Searcher(store, embedder)
-        started = time.perf_counter()
-        searcher.snapshot()
-        print(f"first query's read of the index into memory: {(time.perf_counter() - started) * 1000:.0f} ms (once)")
-        rng = random.Random(1)
-        texts = [QUERIES[i % len(QUERIES)] for i in range(args.queries)]
-        time_queries(searcher, [Query(t) for t in QUERIES])  # warm-up
-        print(f"query, no filter:       {percentiles(time_queries(searcher, [Query(t) for t in texts]))}")
-        since = time.mktime((2024, 3, 1, 0, 0, 0, 0, 0, -1))
-        filtered = [Query(t, camera=f"cam{rng.randint(1, 8)}", since=since, threat=rng.choice([None, 1])) for t in texts]
-        print(f"query, camera+time+threat: {percentiles(time_queries(searcher, filtered))}")
-        if args.compare:
-            vectors = embedder.encode(QUERIES)
-            compare_vector_search(searcher.snapshot().vectors, vectors)
-        store.close()
+        embedder = build(out, args.events, args.threads)
+        query_figures(out, embedder, args.queries, args.compare)
+        cli_figure(out)
 
 
 if __name__ == "__main__":

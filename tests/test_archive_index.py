@@ -220,3 +220,22 @@ def test_full_text_relevance_is_fts5s_bm25_of_every_event(tmp_path: Path, query:
             expected[np.searchsorted(ids, found)] = bm25
     assert np.allclose(scores, expected, rtol=1e-5, atol=1e-6)
     assert (scores > 0).any() == (query not in ("unicorn", "the of a"))
+
+
+def test_each_distinct_text_is_embedded_once(tmp_path: Path) -> None:
+    same = ("Motion", "Movement from the left to the right of the frame for 8 s.", 0)
+    write_report(tmp_path, "quiet", [same, same, same, EVENTS[0], same])
+    embedded: list[str] = []
+
+    class Counting(HashEmbedder):
+        def encode(self, texts, *, batch_size=64):  # type: ignore[no-untyped-def]
+            embedded.extend(texts)
+            return super().encode(texts, batch_size=batch_size)
+
+    rebuild(tmp_path, Counting())
+    assert len(embedded) == 2
+    with Store(index_path(tmp_path)) as store:
+        rows = store.conn.execute("SELECT vector FROM embeddings ORDER BY event_id")
+        vectors = [np.frombuffer(r[0], np.float16) for r in rows]
+    assert len(vectors) == 5 and all((v == vectors[0]).all() for v in (vectors[1], vectors[2], vectors[4]))
+    assert not (vectors[3] == vectors[0]).all()

@@ -62,7 +62,7 @@ class Embedder:
         """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with _one_thread(len(texts) <= FEW_TEXTS):
+        with one_thread(len(texts) <= FEW_TEXTS):
             for start in range(0, len(order), max(1, batch_size)):
                 rows = order[start : start + max(1, batch_size)]
                 out[rows] = self._batch([texts[i] or " " for i in rows])
@@ -81,8 +81,8 @@ class Embedder:
 
 
 @contextlib.contextmanager
-def _one_thread(wanted: bool) -> Iterator[None]:
-    """One torch thread for a few short texts (a query): waking more costs more than it saves."""
+def one_thread(wanted: bool = True) -> Iterator[None]:
+    """One torch thread for small work (a query): waking more threads costs more than they save."""
     import torch
 
     before = torch.get_num_threads()

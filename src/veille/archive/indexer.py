@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from veille.archive import INDEX_FILE
 from veille.archive.reports import REPORT_FILE, UnknownReport, read_report
 from veille.archive.store import Store
@@ -120,7 +122,7 @@ def embed_pending(
         on_progress(0, len(pending))
     for start in range(0, len(pending), EMBED_BATCH):
         part = pending[start : start + EMBED_BATCH]
-        vectors = embedder.encode([text for _, text in part])
+        vectors = _encode_once([text for _, text in part], embedder)
         with store.transaction():
             if store.meta("embedder") is None:
                 store.set_meta("embedder", embedder.name)
@@ -129,6 +131,14 @@ def embed_pending(
         if on_progress is not None:
             on_progress(start + len(part), len(pending))
     return len(pending)
+
+
+def _encode_once(texts: list[str], embedder: Embedder) -> np.ndarray:
+    """The embeddings of ``texts``, each distinct text embedded once (motion-only events repeat a lot)."""
+    unique = list(dict.fromkeys(texts))
+    vectors = embedder.encode(unique)
+    where = {text: i for i, text in enumerate(unique)}
+    return vectors[[where[text] for text in texts]]
 
 
 def recorded_embedder(out_dir: Path) -> str | None:
