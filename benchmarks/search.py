@@ -60,9 +60,13 @@ def event_text(rng: random.Random) -> tuple[str, str, int]:
     return title, description, threat
 
 
-def write_archive(out: Path, events: int, per_video: int = 50, seed: int = 0) -> int:
-    """Report folders holding ``events`` events in all (8 cameras, one video an hour); returns the number of videos."""
+def write_archive(out: Path, events: int, per_video: int = 50, seed: int = 0) -> tuple[int, int]:
+    """Report folders holding ``events`` events in all (8 cameras, one video an hour each).
+
+    Returns the number of videos and of distinct event texts.
+    """
     rng = random.Random(seed)
+    distinct: set[str] = set()
     videos = (events + per_video - 1) // per_video
     for v in range(videos):
         hour = datetime(2024, 1, 1) + timedelta(hours=v // 8)
@@ -73,6 +77,7 @@ def write_archive(out: Path, events: int, per_video: int = 50, seed: int = 0) ->
         rows = []
         for i in range(n):
             title, description, threat = event_text(rng)
+            distinct.add(description)
             start = i * 60.0 + rng.random() * 30
             rows.append({"id": i, "start_s": start, "end_s": start + 5 + rng.random() * 20, "title": title,
                          "description": description, "threat_level": threat, "confidence": 0.8, "source": "vlm",
@@ -81,7 +86,7 @@ def write_archive(out: Path, events: int, per_video: int = 50, seed: int = 0) ->
             "path": f"/nvr/{name}.mp4", "duration_s": 3600.0, "fps": 25.0, "width": 1920, "height": 1080,
             "frame_count": 90000, "codec": "h264"}}
         (folder / "report.json").write_text(json.dumps(report))
-    return videos
+    return videos, len(distinct)
 
 
 def percentiles(values: list[float]) -> str:
@@ -146,8 +151,8 @@ def build(out: Path, events: int, threads: int) -> Any:
     from veille.archive.indexer import index_path, rebuild
 
     started = time.perf_counter()
-    videos = write_archive(out, events)
-    print(f"archive: {events} events in {videos} report folders ({time.perf_counter() - started:.1f} s to write)")
+    videos, distinct = write_archive(out, events)
+    print(f"archive: {events} events ({distinct} distinct texts) in {videos} report folders")
     embedder = load_embedder()
     started = time.perf_counter()
     rebuild(out, embedder)

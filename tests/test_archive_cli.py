@@ -153,8 +153,8 @@ def test_ask_without_a_reasoner_prints_the_events_with_a_note(analysed: Path, ca
     code, text, err = in_process(capsys, ["ask", "was a car at the gate?", "--out", str(analysed), "--llm", "none"])
     assert code == 0, err
     lines = text.splitlines()
-    assert lines[0].startswith("no reasoner model was available: no reasoner is configured")
-    assert "gate_20240502_080000 @ " in lines[1]
+    assert lines[0] == "no reasoner model was available: none is set (--llm none?)."
+    assert lines[1] == "The events that match best:" and "gate_20240502_080000 @ " in lines[2]
     code, text, _ = in_process(capsys, ["ask", "a car?", "--out", str(analysed), "--llm", "none", "--json"])
     data = json.loads(text)
     assert code == 0 and data["answer"] is None and data["citations"] == [] and data["events"]
@@ -184,3 +184,25 @@ def test_bad_inputs_are_one_line_and_a_non_zero_exit(
     code, text, err = in_process(capsys, [a.format(**{k: str(v) for k, v in names.items()}) for a in argv])
     assert code == 2 and text == ""
     assert err.count("\n") == 1 and err.startswith("veille: error: ") and message in err, err
+
+
+def test_ask_says_once_why_the_reasoner_could_not_be_had(indexed: Path, capsys: pytest.CaptureFixture) -> None:
+    code, text, err = in_process(capsys, ["ask", "a car?", "--out", str(indexed), "--offline", "--limit", "1"])
+    assert code == 0 and err == ""  # the reason is in the note, not also in a warning
+    assert text.startswith("no reasoner model was available: reasoner 'phi-2' is unavailable (phi-2 is not in the")
+    assert "`veille models download phi-2`" in text and "gate_20240502_080000 @ " in text
+
+
+def test_an_index_of_another_version_is_rebuilt_by_the_next_search(
+    indexed: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(indexed, out)
+    with Store(out / "archive.sqlite") as store, store.transaction():
+        store.set_meta("store_version", "0")
+        store.conn.execute("DROP TABLE tokens")
+    code, text, err = in_process(capsys, ["search", "car", "--out", str(out), "--limit", "1"])
+    assert code == 0 and "gate_20240502_080000" in text
+    assert "is from another version of veille; rebuilding it from the reports" in err
+    with Store(out / "archive.sqlite") as store:
+        assert store.meta("store_version") == "1" and store.count("embeddings") == store.count("events") > 0

@@ -186,8 +186,9 @@ def run_ask(
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     if reply is None:
-        click.echo(f"{note}; the events that match best:" if hits else f"{note}.")
+        click.echo(f"{note}.")
         if hits:
+            click.echo("The events that match best:")
             print_hits(out_dir, hits)
         return
     click.echo(reply.text or "(the reasoner's answer held nothing once its unknown citations were dropped)")
@@ -201,18 +202,41 @@ def run_ask(
         click.echo(f"\n{count(len(reply.dropped), 'citation')} dropped (no such event in the index): {dropped}")
 
 
+class _Quiet:
+    """A progress receiver that shows downloads but keeps the reasoner's warnings for the note."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def start(self, stage: str, total: float | None = None, *, unit: str = "") -> None:
+        self.inner.start(stage, total, unit=unit)
+
+    def update(self, stage: str, done: float) -> None:
+        self.inner.update(stage, done)
+
+    def finish(self, stage: str) -> None:
+        self.inner.finish(stage)
+
+    def warn(self, message: str) -> None:
+        return None
+
+
 def _reason(question: str, hits: Sequence[Hit], store: Any, settings: Any, answer: Any) -> tuple[Any, Any, Any]:
     """``(answer, model id, None)``, or ``(None, None, why not)`` when no reasoner could answer."""
     from veille.console import Console
     from veille.errors import BackendError
+    from veille.models.availability import download_notice
     from veille.models.session import ModelSession
 
     warnings: list[str] = []
     console = Console(quiet=settings.quiet)
-    with ModelSession(settings, progress=console.progress(), warnings=warnings) as session:
+    notice = download_notice(settings)  # the reasoner alone: ask sets no describer and no grounder
+    if notice:
+        console.note(notice)
+    with ModelSession(settings, progress=_Quiet(console.progress()), warnings=warnings) as session:
         llm = session.reasoner()
         if llm is None:
-            why = warnings[0] if warnings else "no reasoner is configured (--llm none, or the motion profile)"
+            why = warnings[0].removesuffix("; continuing without it") if warnings else "none is set (--llm none?)"
             return None, None, f"no reasoner model was available: {why}"
         try:
             return answer(question, hits, llm, store), llm.info.id, None
