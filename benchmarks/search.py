@@ -89,21 +89,27 @@ def write_archive(out: Path, events: int, per_video: int = 50, seed: int = 0) ->
     return videos, len(distinct)
 
 
-def percentiles(values: list[float]) -> str:
-    """p50 and p95 in milliseconds."""
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return f"p50 {statistics.median(ordered) * 1000:6.1f} ms  p95 {p95 * 1000:6.1f} ms"
+def percentiles(values: list[float], cpu: list[float] | None = None) -> str:
+    """p50 and p95 in milliseconds (and of the CPU time, when given)."""
+
+    def p50_p95(times: list[float]) -> tuple[float, float]:
+        ordered = sorted(times)
+        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        return statistics.median(ordered) * 1000, p95 * 1000
+
+    text = "p50 {:6.1f} ms  p95 {:6.1f} ms".format(*p50_p95(values))
+    return text + ("  (CPU time: p50 {:6.1f} ms  p95 {:6.1f} ms)".format(*p50_p95(cpu)) if cpu else "")
 
 
-def time_queries(searcher: Any, queries: list[Any]) -> list[float]:
-    """Wall time of each search (query embedding included)."""
-    times = []
+def time_queries(searcher: Any, queries: list[Any]) -> tuple[list[float], list[float]]:
+    """Wall and CPU time of each search (query embedding included)."""
+    wall, cpu = [], []
     for query in queries:
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         searcher.search(query)
-        times.append(time.perf_counter() - started)
-    return times
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - used)
+    return wall, cpu
 
 
 def compare_vector_search(matrix: np.ndarray, queries: np.ndarray, k: int = 10) -> None:
@@ -154,11 +160,12 @@ def build(out: Path, events: int, threads: int) -> Any:
     videos, distinct = write_archive(out, events)
     print(f"archive: {events} events ({distinct} distinct texts) in {videos} report folders")
     embedder = load_embedder()
-    started = time.perf_counter()
+    started, used = time.perf_counter(), time.process_time()
     rebuild(out, embedder)
-    took = time.perf_counter() - started
+    took, cpu = time.perf_counter() - started, time.process_time() - used
     size = index_path(out).stat().st_size
-    print(f"index build (veille index): {took:.1f} s, {events / took:.0f} events/s on {threads} threads")
+    print(f"index build (veille index): {took:.1f} s, {events / took:.0f} events/s on {threads} torch threads")
+    print(f"  CPU time {cpu:.1f} s: {cpu / events * 1000:.1f} ms per event, all threads together")
     print(f"index size: {size / 1e6:.1f} MB ({size / events:.0f} bytes per event)")
     return embedder
 
@@ -177,10 +184,10 @@ def query_figures(out: Path, embedder: Any, count: int, compare: bool) -> None:
     rng = random.Random(1)
     texts = [QUERIES[i % len(QUERIES)] for i in range(count)]
     time_queries(searcher, [Query(t) for t in QUERIES])  # warm-up
-    print(f"query, no filter:          {percentiles(time_queries(searcher, [Query(t) for t in texts]))}")
+    print(f"query, no filter:          {percentiles(*time_queries(searcher, [Query(t) for t in texts]))}")
     middle = float(np.nanmedian(snap.video_start))
     filtered = [Query(t, camera=f"cam{rng.randint(1, 8)}", since=middle, threat=rng.choice([None, 1])) for t in texts]
-    print(f"query, camera+time+threat: {percentiles(time_queries(searcher, filtered))}")
+    print(f"query, camera+time+threat: {percentiles(*time_queries(searcher, filtered))}")
     unit = embedder.encode(["x"])[0]
     parts = {
         "query embedding": lambda text: embedder.encode([text]),
@@ -188,12 +195,13 @@ def query_figures(out: Path, embedder: Any, count: int, compare: bool) -> None:
         "BM25 (every event)": lambda text: snap.lexical.scores(text),
     }
     for name, part in parts.items():
-        times = []
+        wall, cpu = [], []
         for text in texts[:50]:
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.process_time()
             part(text)
-            times.append(time.perf_counter() - started)
-        print(f"  of which {name}: {percentiles(times)}")
+            wall.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - used)
+        print(f"  of which {name}: {percentiles(wall, cpu)}")
     if compare:
         compare_vector_search(snap.vectors.float().numpy(), embedder.encode(QUERIES))
     store.close()
