@@ -98,10 +98,18 @@ class Snapshot:
 
     @classmethod
     def read(cls, store: Store, dim: int) -> Snapshot:
-        """Read every event's columns and embedding."""
-        generation = store.generation
+        """Read every event's columns, tokens and embedding, all as of one moment (one read transaction)."""
+        store.conn.execute("BEGIN")
+        try:
+            return cls._read(store, dim)
+        finally:
+            store.conn.execute("COMMIT")
+
+    @classmethod
+    def _read(cls, store: Store, dim: int) -> Snapshot:
         import torch
 
+        generation = store.generation
         rows = store.columns()
         n = len(rows)
         vectors = np.zeros((n, dim), dtype=np.float16)

@@ -7,6 +7,7 @@ analysis never loads the embedding model; the next search embeds what is new.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,6 +66,9 @@ def open_index(
         sync(store, out_dir, warn=warn)
         model = load_embedder(embedder or recorded)
         embed_pending(store, model, out_dir, on_progress=on_embed)
+    except sqlite3.Error as exc:
+        store.close()
+        raise OutputError(f"cannot update the index {path}: {exc}; check that {out_dir} can be written") from exc
     except BaseException:
         store.close()
         raise

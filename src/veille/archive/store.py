@@ -70,7 +70,10 @@ class Store:
                             self.conn.execute(statement)
                         self.set_meta("store_version", str(STORE_VERSION))
         except sqlite3.DatabaseError as exc:
-            raise OutputError(f"cannot open the index {path}: {exc}; run `veille index` on its folder") from exc
+            raise OutputError(
+                f"cannot open the index {path}: {exc}; check that its folder can be written,"
+                f" or rebuild it with `veille index {path.parent}`"
+            ) from exc
 
     def _has_tables(self) -> bool:
         row = self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
