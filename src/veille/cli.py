@@ -231,7 +231,7 @@ def eval_anomaly(data_dir: Path) -> None:
     click.echo(format_anomaly_eval(*evaluate_anomaly(data_dir)))
 
 
-def _search_options(limit: int) -> Callable[[Any], Any]:
+def _search_options(limit: int, what: str) -> Callable[[Any], Any]:
     """The options ``search`` and ``ask`` share: where the index is, the filters, the output."""
 
     def decorate(func: Any) -> Any:
@@ -243,7 +243,7 @@ def _search_options(limit: int) -> Callable[[Any], Any]:
             click.option("--since", help="Only from this time: 2024-05-01, '2024-05-01 22:30', yesterday, 12h, 7d."),
             click.option("--until", help="Only up to this time (same forms; a date alone: to its end)."),
             click.option("--threat", type=click.IntRange(0, 2), help="Lowest threat level: 1 suspicious, 2 critical."),
-            click.option("--limit", type=click.IntRange(1, 1000), default=limit, show_default=True, help="Events."),
+            click.option("--limit", type=click.IntRange(1, 1000), default=limit, show_default=True, help=what),
             click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
             click.option("--embedder", help="Embedding model the index was made with (default: the index's own)."),
         ]
@@ -261,7 +261,7 @@ def _out_dir(out_dir: Path | None, config: Path | None = None) -> Path:
 
 @cli.command(epilog="The index (archive.sqlite in the report folder) is made or brought up to date first.")
 @click.argument("query")
-@_search_options(limit=10)
+@_search_options(limit=10, what="How many events to show.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the results and errors.")
 def search(query: str, out_dir: Path | None, embedder: str | None, as_json: bool, quiet: bool, **filters: Any) -> None:
     """Find the events of every analysed video that match QUERY (full text and meaning)."""
@@ -272,7 +272,7 @@ def search(query: str, out_dir: Path | None, embedder: str | None, as_json: bool
 
 @cli.command()
 @click.argument("question")
-@_search_options(limit=8)
+@_search_options(limit=8, what="How many events to give the reasoner.")
 @click.option("--llm", help="Reasoner: catalog name, repo id, local folder, openai:MODEL, or 'none'.")
 @click.option("--api-base", help="OpenAI-compatible server of an openai:MODEL reasoner.")
 @click.option("--llm-api-base", help="The reasoner's server, when not --api-base.")
