@@ -113,3 +113,13 @@ def test_cameras_match_without_case_and_unknown_ones_are_listed() -> None:
     assert match_camera("CAM3", ["cam3", None, "gate"]) == "cam3"
     with pytest.raises(UsageError, match="unknown camera 'door'; the cameras in the index are: cam3, gate"):
         match_camera("door", ["gate", "cam3", None])
+
+
+def test_the_results_table_shows_names_and_texts_as_they_are(capsys: pytest.CaptureFixture) -> None:
+    from veille.archive.commands import print_hits
+    from veille.archive.search import Hit
+
+    hit = Hit("[red]cam[/]", 5.0, 9.0, "[bold]T[/]", "d", 1, 0.5, None, "[i]c[/]", None, 0, "/v.mp4")
+    print_hits(Path("out"), [hit], tty=True)
+    out = capsys.readouterr().out
+    assert "[red]cam[/]" in out and "[bold]T[/]" in out and "[i]c[/]" in out and "00:05–00:09" in out

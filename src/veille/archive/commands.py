@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,11 @@ from veille.archive.search import Hit, Query, Searcher
 from veille.archive.service import check_out_dir, open_index
 from veille.errors import UsageError
 from veille.i18n import count
+
+if TYPE_CHECKING:
+    from veille.archive.ask import Answer
+    from veille.archive.store import Store
+    from veille.settings import Settings
 
 THREAT_NAMES = {0: "normal", 1: "suspicious", 2: "critical"}
 THREAT_STYLES = {0: "green", 1: "yellow", 2: "bold red"}
@@ -38,7 +43,7 @@ def _warn(message: str) -> None:
     click.echo(f"veille: warning: {message}", err=True)
 
 
-def _embedding_note(quiet: bool) -> Any:
+def _embedding_note(quiet: bool) -> Callable[[int, int], None]:
     def note(done: int, total: int) -> None:
         if done == 0 and not quiet:
             click.echo(f"veille: embedding {count(total, 'new event')} for the search index…", err=True)
@@ -57,7 +62,7 @@ def _times(text: str, filters: Filters) -> tuple[float | None, float | None]:
     return since, until
 
 
-def _search(out_dir: Path, text: str, filters: Filters, embedder: str | None, quiet: bool) -> tuple[Any, list[Hit]]:
+def _search(out_dir: Path, text: str, filters: Filters, embedder: str | None, quiet: bool) -> tuple[Store, list[Hit]]:
     since, until = _times(text, filters)
     warn = None if quiet else _warn
     store, model = open_index(out_dir, embedder=embedder, warn=warn, on_embed=_embedding_note(quiet))
@@ -119,7 +124,7 @@ def _hits_table(out_dir: Path, hits: Sequence[Hit]) -> None:
         where = " · ".join(x for x in ((hit.when or "").replace("T", " "), hit.camera or "") if x)
         threat = Text(THREAT_NAMES.get(hit.threat, "?"), style=THREAT_STYLES.get(hit.threat, ""))
         times = f"{clock(hit.start_s)}–{clock(hit.end_s)}"
-        table.add_row(f"{hit.score:.3f}", hit.video, times, where, threat, what)
+        table.add_row(Text(f"{hit.score:.3f}"), Text(hit.video), Text(times), Text(where), threat, what)
     Console(highlight=False).print(table)
 
 
@@ -156,7 +161,7 @@ def run_index(out_dir: Path, *, embedder: str | None, quiet: bool = False) -> No
 
 
 def run_ask(
-    out_dir: Path, question: str, filters: Filters, settings: Any, *, embedder: str | None, as_json: bool
+    out_dir: Path, question: str, filters: Filters, settings: Settings, *, embedder: str | None, as_json: bool
 ) -> None:
     """``veille ask``: the reasoner's answer from the events found, with checked citations.
 
@@ -221,7 +226,9 @@ class _Quiet:
         return None
 
 
-def _reason(question: str, hits: Sequence[Hit], store: Any, settings: Any, answer: Any) -> tuple[Any, Any, Any]:
+def _reason(
+    question: str, hits: Sequence[Hit], store: Store, settings: Settings, answer: Callable[..., Answer]
+) -> tuple[Answer | None, str | None, str | None]:
     """``(answer, model id, None)``, or ``(None, None, why not)`` when no reasoner could answer."""
     from veille.console import Console
     from veille.errors import BackendError
