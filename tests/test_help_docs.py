@@ -34,7 +34,8 @@ def test_readme_usage_lists_every_command_and_device() -> None:
     usage = _section("## Usage")
     block = usage[usage.index("```bash") : usage.index("```", usage.index("```bash") + 7)]
     for command in ("veille analyze", "veille models list", "veille models download", "veille models remove",
-                    "veille sample", "veille schema", "veille eval activity"):  # fmt: skip
+                    "veille sample", "veille schema", "veille eval activity", "veille search", "veille ask",
+                    "veille index"):  # fmt: skip
         assert command in block, command
     assert "--device auto|cpu|cuda|mps" in block and "default profile: default" in block
 

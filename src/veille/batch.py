@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,6 +53,7 @@ class BatchResult:
 
     items: list[BatchItem]
     out_dir: Path
+    warnings: list[str] = field(default_factory=list)  # e.g. the search index could not be updated
 
     @property
     def failures(self) -> list[BatchItem]:
@@ -136,6 +137,7 @@ def _run_items(
         except KeyboardInterrupt:  # AnalysisInterrupted included
             item.status = "interrupted"
             _fill_from_disk(item, Path(settings.out_dir))
+            _index_archive(result, item)
             write_index(result, previous=old, videos=videos, complete=False)
             raise
         except VeilleError as exc:
@@ -145,9 +147,19 @@ def _run_items(
             item.error = mask_credentials(f"unexpected error: {type(exc).__name__}: {exc} (VEILLE_DEBUG=1 for details)")
         if item.status == "failed":
             _unclaim_if_empty(folder)
+        _index_archive(result, item)
         if on_done is not None:
             on_done(item, analysis)
         write_index(result, previous=old, videos=videos, complete=False)
+
+
+def _index_archive(result: BatchResult, item: BatchItem) -> None:
+    """Bring the search index up to date with the report folder of ``item`` (its events, not their embeddings)."""
+    from veille.archive.service import index_report
+
+    warning = index_report(result.out_dir, item.folder)
+    if warning:
+        result.warnings.append(warning)
 
 
 def _unclaim_if_empty(folder: Path) -> None:

@@ -133,6 +133,8 @@ def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]
 
     with _sigterm_as_interrupt():
         batch = run_batch(videos, settings, progress=console.progress, on_done=done, on_start=start)
+    for warning in batch.warnings:
+        console.warn(warning)
     console.batch_summary(total, [i.video for i in batch.failures], Path(settings.out_dir) / "index.html")
     closing = fallback_line(settings)
     if closing:
@@ -227,6 +229,80 @@ def eval_anomaly(data_dir: Path) -> None:
     from veille.anomaly.evaluate import evaluate_anomaly
 
     click.echo(format_anomaly_eval(*evaluate_anomaly(data_dir)))
+
+
+def _search_options(limit: int, what: str) -> Callable[[Any], Any]:
+    """The options ``search`` and ``ask`` share: where the index is, the filters, the output."""
+
+    def decorate(func: Any) -> Any:
+        options = [
+            click.option(
+                "--out", "out_dir", type=click.Path(path_type=Path), help="Report folder (default ./veille-reports)."
+            ),
+            click.option("--camera", help="Only this camera's videos."),
+            click.option("--since", help="Only from this time: 2024-05-01, '2024-05-01 22:30', yesterday, 12h, 7d."),
+            click.option("--until", help="Only up to this time (same forms; a date alone: to its end)."),
+            click.option("--threat", type=click.IntRange(0, 2), help="Lowest threat level: 1 suspicious, 2 critical."),
+            click.option("--limit", type=click.IntRange(1, 1000), default=limit, show_default=True, help=what),
+            click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
+            click.option("--embedder", help="Embedding model the index was made with (default: the index's own)."),
+        ]
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def _out_dir(out_dir: Path | None, config: Path | None = None) -> Path:
+    """``--out``, else the settings' output folder (``veille.toml``, ``VEILLE_OUT_DIR``), else ./veille-reports."""
+    return Path(out_dir) if out_dir is not None else Path(_settings(config, {}).out_dir)
+
+
+@cli.command(epilog="The index (archive.sqlite in the report folder) is made or brought up to date first.")
+@click.argument("query")
+@_search_options(limit=10, what="How many events to show.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the results and errors.")
+def search(query: str, out_dir: Path | None, embedder: str | None, as_json: bool, quiet: bool, **filters: Any) -> None:
+    """Find the events of every analysed video that match QUERY (full text and meaning)."""
+    from veille.archive.commands import Filters, run_search
+
+    run_search(_out_dir(out_dir), query, Filters(**filters), embedder=embedder, as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@click.argument("question")
+@_search_options(limit=8, what="How many events to give the reasoner.")
+@click.option("--llm", help="Reasoner: catalog name, repo id, local folder, openai:MODEL, or 'none'.")
+@click.option("--api-base", help="OpenAI-compatible server of an openai:MODEL reasoner.")
+@click.option("--llm-api-base", help="The reasoner's server, when not --api-base.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where the reasoner runs.")
+@click.option("--offline", is_flag=True, default=None, help="Never touch the network.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder.")
+@click.option("--config", type=click.Path(path_type=Path), help="Settings file (default ./veille.toml).")
+@click.option("--quiet", "-q", is_flag=True, default=None, help="Print only the answer and errors.")
+def ask(
+    question: str, out_dir: Path | None, embedder: str | None, as_json: bool, config: Path | None, **flags: Any
+) -> None:
+    """Answer QUESTION from the events of every analysed video, citing them as [video @ mm:ss]."""
+    from veille.archive.commands import Filters, run_ask
+
+    filters = {k: flags.pop(k) for k in ("camera", "since", "until", "threat", "limit")}
+    settings = _settings(config, {**flags, "vlm": "none", "grounder": "none"})
+    constants.apply_offline(settings.offline)
+    out = Path(out_dir) if out_dir is not None else Path(settings.out_dir)
+    run_ask(out, question, Filters(**filters), settings, embedder=embedder, as_json=as_json)
+
+
+@cli.command("index")
+@click.argument("out_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--embedder", help="Embedding model: a sentence-transformers folder or Hub id (default: MiniLM-L6).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
+def index_command(out_dir: Path | None, embedder: str | None, quiet: bool) -> None:
+    """Rebuild the search index of a report folder (default ./veille-reports) from its reports alone."""
+    from veille.archive.commands import run_index
+
+    run_index(_out_dir(out_dir), embedder=embedder, quiet=quiet)
 
 
 def _camera_store(cameras_dir: Path | None, config: Path | None = None):
