@@ -73,6 +73,7 @@ class Settings(_Strict):
     load_in_8bit: bool | None = None
     offline: bool = False
     cache_dir: Path | None = None
+    int8_cache_dir: Path | None = None  # int8 weights of models quantized on the CPU (default: beside the hub cache)
     context: str = ""
     rubric: str | None = None
     strict: bool = False

@@ -9,6 +9,7 @@ import click
 
 from veille.models.cache import cache_info, hub_cache_dir
 from veille.models.catalog import CATALOG, profiles_using
+from veille.models.int8_cache import int8_cache_dir, repo_int8_info
 
 
 def model_rows(cache_dir: Path | None = None) -> list[dict]:
@@ -28,9 +29,16 @@ def model_rows(cache_dir: Path | None = None) -> list[dict]:
                 "size_on_disk": info.size_on_disk,
                 "path": str(info.snapshot) if info.snapshot else None,
                 "profiles": profiles_using(entry.name),
+                **_int8_fields(entry.repo_id, cache_dir),
             }
         )
     return rows
+
+
+def _int8_fields(repo_id: str, cache_dir: Path | None) -> dict:
+    """The int8 weights cached for the CPU (``int8_cached``: how many snapshots/versions, ``int8_size``: bytes)."""
+    info = repo_int8_info(repo_id, cache_dir)
+    return {"int8_cached": info.entries, "int8_size": info.size_on_disk}
 
 
 def _size(n: int) -> str:
@@ -45,10 +53,15 @@ def print_models(*, as_json: bool = False, cache_dir: Path | None = None) -> Non
         return
     name_w = max([4, *(len(r["name"]) for r in rows)])
     repo_w = max([4, *(len(r["repo_id"]) for r in rows)])
-    click.echo(f"{'NAME':<{name_w}} {'ROLE':<10} {'REPO':<{repo_w}} {'SIZE':>7} {'CACHED':<9} {'ON DISK':>8}  PROFILES")
+    click.echo(
+        f"{'NAME':<{name_w}} {'ROLE':<10} {'REPO':<{repo_w}} {'SIZE':>7} {'CACHED':<9} {'ON DISK':>8} {'INT8':>8}"
+        "  PROFILES"
+    )
     for r in rows:
         click.echo(
             f"{r['name']:<{name_w}} {r['role']:<10} {r['repo_id']:<{repo_w}} {_size(r['size_bytes']):>7} "
-            f"{r['cache_state']:<9} {_size(r['size_on_disk']):>8}  {','.join(r['profiles']) or '-'}"
+            f"{r['cache_state']:<9} {_size(r['size_on_disk']):>8} {_size(r['int8_size']):>8}"
+            f"  {','.join(r['profiles']) or '-'}"
         )
     click.echo(f"cache: {hub_cache_dir(cache_dir)}")
+    click.echo(f"int8 cache (CPU): {int8_cache_dir(cache_dir)}")
