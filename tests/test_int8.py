@@ -222,3 +222,36 @@ def _hf_options() -> Any:
     from veille.models.runtime import RuntimeOptions
 
     return RuntimeOptions(device="cpu")
+
+
+def test_models_list_and_remove_cover_the_int8_weights(
+    catalog_model_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from click.testing import CliRunner
+
+    from veille.backends.factory import create_backend
+    from veille.cli import cli
+    from veille.models.hub import ensure_model
+    from veille.models.runtime import RuntimeOptions
+
+    home = tmp_path / "home"
+    shutil.copytree(catalog_model_cache, home, symlinks=True)
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
+    resolved = ensure_model("phi-2")
+    create_backend(
+        "reasoner", resolved.path, RuntimeOptions("cpu"), model_id=resolved.model_id, revision=resolved.revision
+    ).close()
+
+    def phi2() -> dict[str, Any]:
+        rows = json.loads(CliRunner().invoke(cli, ["models", "list", "--json"]).output)
+        return next(r for r in rows if r["name"] == "phi-2")
+
+    (entry,) = (home / "veille-int8").glob("microsoft--phi-2--*.safetensors")
+    assert phi2()["int8_cached"] == 1 and phi2()["int8_size"] == entry.stat().st_size
+    assert "INT8" in CliRunner().invoke(cli, ["models", "list"]).output
+    removed = CliRunner().invoke(cli, ["models", "remove", "phi-2"])
+    assert removed.exit_code == 0 and "int8 weights" in removed.output
+    assert not entry.exists() and phi2()["int8_size"] == 0

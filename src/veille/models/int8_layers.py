@@ -50,8 +50,11 @@ class Layout:
     bias: set[str] = field(default_factory=set)  # linear modules with a bias
 
 
-def build_linears(model: Any, layout: Layout, cache: Path | None, source: int8_cache.Source) -> None:
-    """Every linear layer of ``model`` in int8: from the cache entry if it is sound, else quantized (and cached)."""
+def build_linears(model: Any, layout: Layout, cache: Path | None, source: int8_cache.Source) -> str:
+    """Every linear layer of ``model`` in int8: from the cache entry if it is sound, else quantized (and cached).
+
+    Returns where the int8 weights came from: ``"cache"`` or ``"quantized"``.
+    """
     for name in layout.tied_linears:  # from the parameter they share (an output layer tied to the embedding...)
         _replace(model, layout, name, Int8Linear.from_linear(model.get_submodule(name)))
     layout.bias = {n for n in layout.linears if model.get_submodule(n).bias is not None}
@@ -59,8 +62,8 @@ def build_linears(model: Any, layout: Layout, cache: Path | None, source: int8_c
     if entry is not None and entry.is_file():
         try:
             _from_cache(model, layout, entry, source)
-            log.info("int8 weights of %s read from %s", source.label, entry)
-            return
+            log.debug("int8 weights of %s read from %s", source.label, entry)
+            return "cache"
         except (CacheDamaged, TensorFileError, OSError) as exc:
             log.warning("the int8 cache entry %s is damaged or stale (%s); quantizing again", entry.name, exc)
             entry.unlink(missing_ok=True)
@@ -73,6 +76,7 @@ def build_linears(model: Any, layout: Layout, cache: Path | None, source: int8_c
         raise
     if writer is not None and cache is not None and entry is not None:
         _finish(writer, entry, cache, source)
+    return "quantized"
 
 
 def _replace(model: Any, layout: Layout, name: str, layer: Int8Linear) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ def load_int8(
     files = weight_files(path)
     if not files:
         return None
+    started, cpu = time.perf_counter(), time.process_time()
     with ExitStack() as stack:
         readers = [stack.enter_context(TensorReader(f)) for f in files]
         model = _skeleton(auto_cls, path)
@@ -62,11 +64,18 @@ def load_int8(
             return None
         _load_buffers(model, layout)
         source = int8_cache.source_of(path, files, repo_id, revision)
-        build_linears(model, layout, cache, source)
+        origin = build_linears(model, layout, cache, source)
     model.float()  # buffers made in another dtype; the int8 layers have no parameters
     model.config.dtype = torch.float32
     _generation_config(model, path)
     trim_heap()
+    log.info(
+        "%s in int8 (%s) in %.1f s, %.1f s of CPU",
+        source.label,
+        "int8 weights from the cache" if origin == "cache" else "quantized",
+        time.perf_counter() - started,
+        time.process_time() - cpu,
+    )
     return model.eval()
 
 
