@@ -133,8 +133,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    from tests.tiny_models import build_all
     from twins import build_twin, twin_bytes
+
+    from tests.tiny_models import build_all
     from veille.sample import make_sample
 
     work = Path(tempfile.mkdtemp(prefix="veille-load-", dir=args.work))

@@ -42,10 +42,9 @@ def _phi2(tiny: Path, dest: Path) -> tuple[Any, Any]:
 
 
 def _smolvlm(name: str, tiny: Path, dest: Path) -> tuple[Any, Any]:
+    from analysis import VLM_SHAPES
     from transformers import AutoProcessor, Idefics3Config, Idefics3ForConditionalGeneration
     from transformers.models.idefics3 import Idefics3ImageProcessorPil
-
-    from analysis import VLM_SHAPES
 
     shape = VLM_SHAPES[name]
     hidden, inter, layers, heads, kv = shape["text"]
@@ -107,7 +106,7 @@ def _kosmos2(tiny: Path, dest: Path) -> tuple[Any, Any]:
 
 
 def build_twin(name: str, tiny_root: Path, dest: Path) -> Path:
-    """Write the twin of catalog model ``name`` into ``dest`` (tiny checkpoints of ``tests.tiny_models`` in ``tiny_root``)."""
+    """Write the twin of catalog model ``name`` into ``dest``, beside the tiny checkpoints built in ``tiny_root``."""
     from accelerate import init_empty_weights
 
     dest.mkdir(parents=True, exist_ok=True)
