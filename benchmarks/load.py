@@ -4,8 +4,9 @@ For each model, a full-size random-weight twin is written in the dtype its repos
 (``benchmarks/twins.py``), then ``veille analyze CLIP --vlm/--llm/--grounder TWIN`` runs in a child
 process twice: with an empty int8 cache (the first load quantizes) and again (the cached load). The
 child's resident memory (the sum over its process tree) is sampled from ``/proc`` every 0.25 s;
-the load time is read from ``--verbose``'s log lines. ``--profiles`` also runs whole profiles
-(``fast``: SmolVLM-256M + Phi-2; ``default``: SmolVLM-Instruct + Phi-2).
+the load time is read from ``--verbose``'s log lines. A reasoner or grounder twin is measured
+with the tiny test describer beside it (they work on the describer's descriptions). ``--profiles``
+also runs whole profiles (``fast``: SmolVLM-256M + Phi-2; ``default``: SmolVLM-Instruct + Phi-2).
 
 Run:  python benchmarks/load.py [--models phi-2,smolvlm-256m] [--profiles fast] [--video CLIP] [--work DIR]
 
@@ -53,10 +54,14 @@ def tree_rss(pid: int) -> int:
 
 
 def run_analyze(clip: Path, models: dict[str, Path], work: Path, cache: Path, profile: str) -> dict[str, Any]:
-    """One ``veille analyze`` with the given twins; peak memory, wall and CPU time, load lines."""
+    """One ``veille analyze`` with the given twins; peak memory, wall and CPU time, load lines.
+
+    Without a describer twin the tiny test describer describes the chunks (the reasoner and the
+    grounder work on descriptions; the tiny model adds a few MB).
+    """
     out = work / "reports"
     shutil.rmtree(out, ignore_errors=True)
-    flags = {"--vlm": "none", "--llm": "none", "--grounder": "none"}
+    flags = {"--vlm": str(work / "tiny" / "idefics3"), "--llm": "none", "--grounder": "none"}
     for name, path in models.items():
         flags[ROLE_FLAG[name]] = str(path)
     cmd = [sys.executable, "-m", "veille", "analyze", str(clip), "--profile", profile, "--device", "cpu"]
@@ -88,6 +93,7 @@ def run_analyze(clip: Path, models: dict[str, Path], work: Path, cache: Path, pr
         "int8": int8,
         "samples": samples,
         "load_average": os.getloadavg()[0],
+        "report": json.loads((out / clip.stem / "report.json").read_text())["models"],
     }
 
 
@@ -130,32 +136,38 @@ def main() -> None:
     parser.add_argument("--models", default="phi-2,smolvlm-256m")
     parser.add_argument("--profiles", default="", help="e.g. fast,default (their models are built too)")
     parser.add_argument("--video", type=Path)
-    parser.add_argument("--work", type=Path)
-    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--work", type=Path, help="folder for twins and reports (default: a new temp folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the twins (a later run with --work reuses them)")
     args = parser.parse_args()
     from twins import build_twin, twin_bytes
 
     from tests.tiny_models import build_all
     from veille.sample import make_sample
 
-    work = Path(tempfile.mkdtemp(prefix="veille-load-", dir=args.work))
+    work = args.work or Path(tempfile.mkdtemp(prefix="veille-load-"))
+    work.mkdir(parents=True, exist_ok=True)
     if str(work.resolve()).startswith(str(ROOT)):
         raise SystemExit("--work must be outside the repository")
     names = [n for n in args.models.split(",") if n]
     profiles = [p for p in args.profiles.split(",") if p]
     needed = list(dict.fromkeys(names + [m for p in profiles for m in PROFILE_MODELS[p]]))
     clip = args.video or work / "sample.mp4"
-    if args.video is None:
+    if args.video is None and not clip.is_file():
         make_sample(clip, seconds=30)
-    build_all(work / "tiny")
     tiny = work / "tiny"
+    if not (tiny / "idefics3" / "config.json").is_file():
+        build_all(tiny)
     rows: list[dict[str, Any]] = []
     twins: dict[str, Path] = {}
     print("| model / profile | load | peak RSS | load time (int8 loader's CPU) | analysis wall | CPU | load avg |")
     print("|---|---|---|---|---|---|---|")
     try:
         for name in needed:
-            twins[name] = build_twin(name, tiny, work / name)
+            done = work / name / ".complete"
+            if not done.is_file():  # a twin left by an earlier run with --keep is used again
+                build_twin(name, tiny, work / name)
+                done.touch()
+            twins[name] = work / name
             print(f"<!-- twin {name}: {twin_bytes(twins[name]) / 1e9:.2f} GB -->", flush=True)
             if name in names:
                 rows += measure(name, clip, {name: twins[name]}, work, "fast")

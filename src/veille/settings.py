@@ -77,6 +77,7 @@ class Settings(_Strict):
     context: str = ""
     rubric: str | None = None
     strict: bool = False
+    memory_check: bool = True  # refuse a profile whose measured peak memory exceeds what is available
     cleanup_after_analysis: bool = True
     keep_models_loaded: bool = False
     out_dir: Path = Path(constants.DEFAULT_OUT_DIR)

@@ -108,7 +108,7 @@ def prepare(model: Any, fields: dict[str, Any]) -> Any:
             log.warning("int8 layers are not available here (%s); the model runs in fp32 (--no-8bit)", exc)
             fields["quantization"] = None  # what the report records
         model = model.float()  # the layers left (embeddings, norms, convolutions) compute in fp32
-        release()  # the bf16 weights the int8 ones were made from
+        release()  # the weights the int8 ones were made from
         return model
     if fields.get("device") == "cpu" and fields.get("dtype") == "bf16":
         from veille.models.runtime import cpu_has_native_bf16

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from veille.models.cache import cache_info, hub_cache_dir
-from veille.models.catalog import CATALOG, profiles_using
+from veille.models.catalog import CATALOG, MODEL_PEAK_MEMORY, PROFILES, profiles_using
 from veille.models.int8_cache import int8_cache_dir, repo_int8_info
 
 
@@ -30,6 +30,7 @@ def model_rows(cache_dir: Path | None = None) -> list[dict]:
                 "path": str(info.snapshot) if info.snapshot else None,
                 "profiles": profiles_using(entry.name),
                 **_int8_fields(entry.repo_id, cache_dir),
+                "peak_memory": MODEL_PEAK_MEMORY.get(entry.name, {}),
             }
         )
     return rows
@@ -65,3 +66,15 @@ def print_models(*, as_json: bool = False, cache_dir: Path | None = None) -> Non
         )
     click.echo(f"cache: {hub_cache_dir(cache_dir)}")
     click.echo(f"int8 cache (CPU): {int8_cache_dir(cache_dir)}")
+    click.echo(profile_memory_line())
+
+
+def profile_memory_line() -> str:
+    """Each profile's measured peak memory on the CPU (int8), and the memory available now."""
+    import psutil
+
+    from veille.models.requirements import gib, profile_peak
+
+    peaks = [(p, profile_peak(p)) for p in PROFILES]
+    text = ", ".join(f"{p} {gib(n) if n is not None else '-'}" for p, n in peaks)
+    return f"peak memory per profile on the CPU (int8): {text}; available now: {gib(psutil.virtual_memory().available)}"

@@ -1,0 +1,93 @@
+"""What memory an analysis needs: measured peaks per profile, and a refusal with a hint when it won't fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from veille.cli import cli
+from veille.errors import NotEnoughMemoryError
+from veille.models.catalog import BASELINE_PEAK_MEMORY, CPU_INT8, MODEL_PEAK_MEMORY, PROFILE_PEAK_MEMORY, PROFILES
+from veille.models.requirements import GIB, check_memory, profile_peak
+from veille.settings import Settings
+
+
+def test_every_model_profile_has_a_measured_cpu_peak() -> None:
+    for profile, roles in PROFILES.items():
+        models = [m for m in roles.values() if m]
+        peak = profile_peak(profile)
+        assert peak is not None, profile
+        assert all(peak >= MODEL_PEAK_MEMORY[m][CPU_INT8] * 0.9 for m in models), profile  # no model alone needs more
+    assert profile_peak("motion") == BASELINE_PEAK_MEMORY[CPU_INT8]
+    assert PROFILE_PEAK_MEMORY["fast"][CPU_INT8] <= PROFILE_PEAK_MEMORY["default"][CPU_INT8]
+
+
+def test_other_models_are_estimated_from_their_own_peaks() -> None:
+    base = BASELINE_PEAK_MEMORY[CPU_INT8]
+    vlm, llm = MODEL_PEAK_MEMORY["smolvlm"][CPU_INT8], MODEL_PEAK_MEMORY["phi-2"][CPU_INT8]
+    swapped = {"describer": "smolvlm"}
+    assert profile_peak("fast", overrides=swapped) == max(vlm, llm)  # the describer is freed before Phi-2 loads
+    assert profile_peak("fast", overrides=swapped, keep_models_loaded=True) == vlm + llm - base
+    assert profile_peak("fast", overrides={"reasoner": "none"}) == MODEL_PEAK_MEMORY["smolvlm-256m"][CPU_INT8]
+    assert profile_peak("fast", overrides={"reasoner": "/some/folder"}) is None  # unknown: not guessed
+    assert profile_peak("fast", setup="cuda") is None
+
+
+def test_a_profile_that_does_not_fit_is_refused_with_one_that_does() -> None:
+    settings = Settings(profile="default", device="cpu")
+    need = profile_peak("default")
+    assert need is not None
+    check_memory(settings, available=need + GIB)  # fits: nothing to say
+    fast = profile_peak("fast")
+    assert fast is not None and fast < need
+    with pytest.raises(NotEnoughMemoryError) as caught:
+        check_memory(settings, available=(fast + need) // 2)
+    message = str(caught.value)
+    assert "profile 'default' peaks at" in message and "--profile fast" in message and "--no-memory-check" in message
+    assert "\n" not in message
+    with pytest.raises(NotEnoughMemoryError, match="--profile motion"):
+        check_memory(Settings(profile="fast", device="cpu"), available=BASELINE_PEAK_MEMORY[CPU_INT8] + 1)
+
+
+def test_the_check_can_be_turned_off_and_skips_what_was_not_measured() -> None:
+    check_memory(Settings(profile="default", device="cpu", memory_check=False), available=1)
+    check_memory(Settings(profile="default", device="cpu", load_in_8bit=False), available=1)  # --no-8bit: unmeasured
+    check_memory(Settings(profile="motion", device="cpu"), available=1)  # no model
+    check_memory(Settings(profile="fast", device="cpu", llm="/a/folder", vlm="none"), available=1)
+
+
+def test_analyze_refuses_before_reading_the_video(
+    sample_clip: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import psutil
+
+    from veille.cli import run
+
+    class Tight:
+        available = 1 * GIB
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Tight())
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exited:
+        run(cli, ["analyze", str(sample_clip[0]), "--profile", "fast", "--device", "cpu", "--out", str(out)])
+    error = capsys.readouterr().err
+    assert exited.value.code == 1 and error.count("\n") == 1, error
+    assert "profile 'fast' peaks at" in error and "--profile motion" in error and "Traceback" not in error
+    assert not out.exists()  # nothing half-written
+
+
+def test_the_flag_turns_the_check_off() -> None:
+    from veille.cli import _settings
+
+    assert _settings(None, {"memory_check": False}).memory_check is False
+    assert _settings(None, {}).memory_check is True
+
+
+def test_models_list_shows_each_profile_peak() -> None:
+    result = CliRunner().invoke(cli, ["models", "list"])
+    assert result.exit_code == 0
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("peak memory per profile on the CPU (int8):")
+    assert f"fast {PROFILE_PEAK_MEMORY['fast'][CPU_INT8] / GIB:.1f} GiB" in line and "available now" in line
