@@ -6,7 +6,8 @@ process twice: with an empty int8 cache (the first load quantizes) and again (th
 child's resident memory (the sum over its process tree) is sampled from ``/proc`` every 0.25 s;
 the load time is read from ``--verbose``'s log lines. A reasoner or grounder twin is measured
 with the tiny test describer beside it (they work on the describer's descriptions). ``--profiles``
-also runs whole profiles (``fast``: SmolVLM-256M + Phi-2; ``default``: SmolVLM-Instruct + Phi-2).
+also runs whole profiles (``fast``: SmolVLM-256M + Phi-2; ``default``: SmolVLM-Instruct + Phi-2;
+``full``: + Kosmos-2).
 
 Run:  python benchmarks/load.py [--models phi-2,smolvlm-256m] [--profiles fast] [--video CLIP] [--work DIR]
 
@@ -36,7 +37,11 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "benchmarks")]
 
 GIB = 1 << 30
 ROLE_FLAG = {"phi-2": "--llm", "smolvlm-256m": "--vlm", "smolvlm": "--vlm", "kosmos-2": "--grounder"}
-PROFILE_MODELS = {"fast": ("smolvlm-256m", "phi-2"), "default": ("smolvlm", "phi-2")}
+PROFILE_MODELS = {
+    "fast": ("smolvlm-256m", "phi-2"),
+    "default": ("smolvlm", "phi-2"),
+    "full": ("smolvlm", "phi-2", "kosmos-2"),
+}
 MIN_AVAILABLE = {"phi-2": 10 * GIB, "smolvlm": 9 * GIB, "kosmos-2": 10 * GIB, "smolvlm-256m": 3 * GIB}
 LOADED = re.compile(r"loaded (\w+) (.+?) on \w+ .* in ([\d.]+) s")
 INT8 = re.compile(r"in int8 \((.+?)\) in ([\d.]+) s, ([\d.]+) s of CPU")

@@ -3,9 +3,9 @@
 The peaks are the resident memory of a whole ``veille analyze`` on the CPU with int8 layers (the
 default there), measured with full-size random-weight twins of the catalog models by
 ``benchmarks/load.py`` and kept in the catalog: per model alone, and per profile. A profile with
-other models (``--vlm/--llm/--grounder``) is estimated from the models' own peaks: the vision
-models are freed before the reasoner loads (unless ``keep_models_loaded``), so the peak is the
-larger of the two phases. Devices without measurements (CUDA, MPS, ``--no-8bit``) are not checked.
+other models (``--vlm/--llm/--grounder``) is estimated from the models' own peaks: each model is
+freed before the next one loads (unless ``keep_models_loaded``, which holds them all), so the peak
+is that of the largest. Devices without measurements (CUDA, MPS, ``--no-8bit``) are not checked.
 Importing this module imports neither torch nor psutil.
 """
 
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 GIB = 1 << 30
 #: Profiles from the most to the least demanding, for the "use this one instead" hint.
 BY_NEED = ("full", "default", "fast", "motion")
-VISION_ROLES = ("describer", "grounder")
 
 
 def setup_of(settings: Settings) -> str | None:
@@ -85,10 +84,9 @@ def profile_peak(
         adds[role] = max(0, peak - base)
     if base is None:
         return None
-    vision = sum(adds.get(r, 0) for r in VISION_ROLES)
     if keep_models_loaded:
-        return base + vision + adds.get("reasoner", 0)
-    return base + max(vision, adds.get("reasoner", 0))
+        return base + sum(adds.values())
+    return base + max(adds.values(), default=0)
 
 
 def gib(n: int) -> str:
@@ -117,7 +115,12 @@ def check_memory(settings: Settings, available: int | None = None) -> None:
     if need <= available:
         return
     fits = [p for p in BY_NEED if (peak := profile_peak(p, setup)) is not None and peak <= available]
-    hint = f"use --profile {fits[0]} (peaks at {gib(profile_peak(fits[0], setup) or 0)})" if fits else ""
+    hint = ""
+    if settings.profile in fits:  # what makes it too big is the models chosen or kept loaded
+        peak = gib(profile_peak(settings.profile, setup) or 0)
+        hint = f"use its own models, one at a time (peaks at {peak})"
+    elif fits:
+        hint = f"use --profile {fits[0]} (peaks at {gib(profile_peak(fits[0], setup) or 0)})"
     raise NotEnoughMemoryError(
         f"profile '{settings.profile}' peaks at {gib(need)} of memory on the CPU and {gib(available)} is available: "
         f"{hint + ', ' if hint else ''}free some memory, or pass --no-memory-check to run anyway"
