@@ -155,7 +155,7 @@ def int8_kernels() -> bool:
     return True
 
 
-def quantize_linears(model: nn.Module, *, trim_every: int = 256 << 20) -> int:
+def quantize_linears(model: nn.Module, *, trim_every: int = 32 << 20) -> int:
     """Swap every ``nn.Linear`` of ``model`` for an :class:`Int8Linear`, in place; returns how many.
 
     Each layer is quantized from the dtype it was loaded in and its original dropped at once, and

@@ -28,7 +28,7 @@ from veille.models.tensorfile import TensorFileError, TensorReader, TensorWriter
 
 log = logging.getLogger(__name__)
 WORKERS = 2
-TRIM_EVERY = 64 << 20  # hand freed memory back to the system every this many bytes read
+TRIM_EVERY = 32 << 20  # hand freed memory back to the system every this many bytes read
 CRC_KEY = "crc32"
 T = TypeVar("T")
 R = TypeVar("R")
