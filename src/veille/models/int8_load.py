@@ -27,7 +27,7 @@ from torch import nn
 from veille.models import int8_cache
 from veille.models.int8_layers import Layout, build_linears
 from veille.models.runtime import trim_heap
-from veille.models.tensorfile import TensorReader
+from veille.models.tensorfile import TensorFileError, TensorReader
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,11 @@ def load_int8(
         return None
     started, cpu = time.perf_counter(), time.process_time()
     with ExitStack() as stack:
-        readers = [stack.enter_context(TensorReader(f)) for f in files]
+        try:
+            readers = [stack.enter_context(TensorReader(f)) for f in files]
+        except TensorFileError as exc:  # e.g. a dtype this reader does not know: transformers may
+            log.info("%s: %s; loading it the usual way", path, exc)
+            return None
         model = _skeleton(auto_cls, path)
         layout = _layout(model, readers)
         if layout is None:

@@ -118,6 +118,8 @@ def _parse_header(f: BinaryIO, size: int) -> tuple[dict[str, Entry], dict[str, s
     metadata = header.pop("__metadata__", None) or {}
     base, entries = 8 + length, {}
     for name, spec in header.items():
+        if isinstance(spec, dict) and spec.get("dtype") not in DTYPES:
+            raise TensorFileError(f"tensor {name}: dtype {spec.get('dtype')} is not read here")
         try:
             dtype, shape = DTYPES[spec["dtype"]], tuple(int(n) for n in spec["shape"])
             start, stop = (int(n) for n in spec["data_offsets"])
