@@ -102,7 +102,7 @@ class StageClock:
 
 
 class LocalManager:
-    """The model-manager contract over already-built backends (no hub)."""
+    """The model-session contract over already-built backends (no hub; nothing is freed)."""
 
     def __init__(self, backends: dict[str, Any]) -> None:
         self.backends = backends
@@ -110,13 +110,16 @@ class LocalManager:
     def spec(self, role: str) -> str | None:
         return role if role in self.backends else None
 
-    def get(self, role: str) -> Any:
-        return self.backends.get(role)
+    def describer(self) -> Any:
+        return self.backends.get("describer")
 
-    def release(self, role: str) -> None:
-        return None
+    def grounder(self) -> Any:
+        return self.backends.get("grounder")
 
-    def close(self) -> None:
+    def reasoner(self) -> Any:
+        return self.backends.get("reasoner")
+
+    def stage_done(self, role: str) -> None:
         return None
 
     def info(self) -> dict[str, Any]:

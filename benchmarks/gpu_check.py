@@ -1,7 +1,7 @@
 """GPU check: the full profile on the tiny checkpoints on CUDA, in bf16 and in 8-bit (``device_map="auto"``).
 
 For each mode it runs veille's analysis (describe → ground → judge → summary) through the real
-``ModelManager`` (lazy loads, the describer released before the reasoner, everything freed at the end)
+``ModelSession`` (lazy loads, the describer released before the reasoner, everything freed at the end)
 over synthetic chunks, and prints:
 
 - per role: device, dtype and quantization as ``report.models`` records them, and CUDA memory when loaded;
@@ -46,7 +46,7 @@ def warm_up_cublas() -> None:
 def run_mode(paths: dict[str, Path], mode: str, device: str = "cuda") -> list[str]:
     """The full profile in one mode; returns the failed checks."""
     from veille.analysis.engine import run_models
-    from veille.models.manager import ModelManager
+    from veille.models.session import ModelSession
     from veille.settings import Settings
     from veille.types import VideoInfo
 
@@ -74,11 +74,11 @@ def run_mode(paths: dict[str, Path], mode: str, device: str = "cuda") -> list[st
     torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()
     started = time.perf_counter()
-    manager = ModelManager(settings, progress=clock, warnings=warnings, factory=factory)
     info = VideoInfo(Path("synthetic.mp4"), CHUNKS * 20.0, 15.0, 160, 90, CHUNKS * 300, "h264")
-    outcome = run_models(info, synthetic_chunks(CHUNKS), settings, manager, progress=clock)
+    with ModelSession(settings, progress=clock, warnings=warnings, factory=factory) as session:
+        outcome = run_models(info, synthetic_chunks(CHUNKS), settings, session, progress=clock)
+        session.video_done()
     wall = time.perf_counter() - started
-    del manager
     torch.cuda.synchronize()
     after, peak = torch.cuda.memory_allocated(), torch.cuda.max_memory_allocated()
     return report(mode, outcome, loaded, (before, peak, after), wall, clock, warnings)

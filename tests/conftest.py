@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from tests.scan_fixtures import built_once, clips_fixture, follow_clip_fixture  # noqa: F401 (registers them once)
 from veille.sample import make_sample
 
 
 @pytest.fixture(scope="session")
 def sample_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """A 30-second synthetic CCTV clip and its ground truth (made once per session)."""
-    folder = tmp_path_factory.mktemp("sample")
-    video = folder / "sample.mp4"
-    make_sample(video, seconds=30)
-    return video, json.loads(video.with_suffix(".json").read_text())
+    folder, truth = built_once(
+        tmp_path_factory, "sample", lambda folder: make_sample(folder / "sample.mp4", seconds=30)
+    )
+    return folder / "sample.mp4", truth
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +27,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRANSFORMERS_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.chdir(tmp_path)
+    from veille.models.record import RUN
+
+    RUN.clear()  # what a run learnt about unreachable models must not leak from one test to the next
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,10 +14,11 @@ from veille.analysis.events import ChunkResult, build_events, smooth_levels
 from veille.analysis.ground import ground_chunks
 from veille.analysis.prompts import DEFAULT_RUBRIC, JudgeItem, describe_prompt, judge_prompt
 from veille.analysis.reason import judge, summarise
-from veille.backends.fake import FakeBackend
+from veille.backends.base import ScoringTextModel
+from veille.backends.fake import FakeBackend, ScoringFakeBackend
 from veille.errors import BackendError
+from veille.models.session import ModelSession
 from veille.progress import NullProgress
-from veille.report.schema import ModelInfo
 from veille.settings import Settings
 from veille.types import Box, Chunk, Judgement, Keyframe, VideoInfo
 
@@ -31,27 +33,12 @@ def chunk(cid: int, segment: int = 0, start: float | None = None, frames: int = 
     return Chunk(cid, segment, start, start + 10, keys, motion_boxes=box, max_regions=1, peak_score=0.05)
 
 
-class FakeManager:
-    """The model manager contract (spec/get/release/close/info) over fake backends."""
-
-    def __init__(self, **roles: FakeBackend | None) -> None:
-        self.roles = roles
-        self.released: list[str] = []
-
-    def spec(self, role: str) -> str | None:
-        return None if self.roles.get(role) is None else self.roles[role].model_id
-
-    def get(self, role: str) -> Any:
-        return self.roles.get(role)
-
-    def release(self, role: str) -> None:
-        self.released.append(role)
-
-    def close(self) -> None:
-        self.released.append("*")
-
-    def info(self) -> dict[str, ModelInfo | None]:
-        return {r: (b.info if b else None) for r, b in self.roles.items()}
+def fake_session(tmp_path: Path, **roles: FakeBackend) -> ModelSession:
+    """A real model session (default lifetime) whose factory hands out the given fake backends."""
+    flags = {}
+    for role, flag in (("describer", "vlm"), ("reasoner", "llm"), ("grounder", "grounder")):
+        flags[flag] = str(tmp_path) if role in roles else "none"
+    return ModelSession(Settings(profile="full", device="cpu", **flags), factory=lambda role, *a, **k: roles[role])
 
 
 def test_describe_prompt_has_times_questions_and_context() -> None:
@@ -93,54 +80,34 @@ def test_judge_groups_chunks_and_bounds_output() -> None:
     assert "Just before: scene 2" in llm.history[1].prompt and not warnings
 
 
-class ScoringFake(FakeBackend):
-    """A fake that weighs levels from queued probabilities and writes queued titles."""
-
-    def __init__(self, probs: list[list[float] | None], titles: list[str]) -> None:
-        super().__init__()
-        self.probs, self.titles, self.starts = list(probs), list(titles), []
-
-    def choose_each(self, prompt: str, choices: Any, answer_starts: Any) -> list[list[float]] | None:
-        self.starts.append(list(answer_starts))
-        if self.probs[0] is None:
-            return None
-        return [self.probs.pop(0) for _ in answer_starts]
-
-    def continue_each(self, prompt: str, answer_starts: Any, *, max_new_tokens: int, stop: Any = ()) -> list[str]:
-        self.starts.append(list(answer_starts))
-        assert max_new_tokens <= 12 and "\n" in stop
-        return [self.titles.pop(0) for _ in answer_starts]
-
-
 def test_scoring_reasoner_weighs_levels_and_writes_only_titles() -> None:
-    llm = ScoringFake([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], ["Person walks past", ""])
+    weights = {" [4] level:": (0.7, 0.2, 0.1), " [5] level:": (0.1, 0.3, 0.6)}
+    llm = ScoringFakeBackend(weights=weights.get).enqueue("Person walks past", "")
+    assert isinstance(llm, ScoringTextModel) and not isinstance(FakeBackend(), ScoringTextModel)
     items = [JudgeItem(4, 0, 10, "A man walks by. He leaves."), JudgeItem(5, 10, 20, "Smoke rises. Fire.")]
     verdicts, calls, warnings = judge(items, llm, group_size=7)
     assert calls == 2 and not warnings  # one batched call for the levels, one for the titles
     assert (verdicts[4].threat_level, verdicts[4].confidence, verdicts[4].title) == (0, 0.7, "Person walks past")
     assert (verdicts[5].threat_level, verdicts[5].confidence, verdicts[5].title) == (2, 0.6, "Smoke rises")
     # each chunk's line is answered side by side: the head, then the title after the weighed level
-    assert llm.starts == [
-        [" [4] level:", " [5] level:"],
-        [" [4] level: 0 title:", " [5] level: 2 title:"],
+    assert [(c.method, c.starts) for c in llm.history] == [
+        ("choose_each", (" [4] level:", " [5] level:")),
+        ("continue_each", (" [4] level: 0 title:", " [5] level: 2 title:")),
     ]
+    assert llm.history[1].max_new_tokens <= 12 and "\n" in llm.history[1].stop
 
 
 def test_scoring_reasoner_failure_is_a_warning() -> None:
-    class Failing(ScoringFake):
-        def continue_each(self, prompt: str, answer_starts: Any, **kwargs: Any) -> list[str]:
-            raise BackendError("out of memory")
-
-    llm = Failing([[0.7, 0.2, 0.1]], [])
+    llm = ScoringFakeBackend(weights=(0.7, 0.2, 0.1)).enqueue(BackendError("out of memory"))
     verdicts, calls, warnings = judge([JudgeItem(0, 0, 10, "x")], llm)
     assert verdicts == {} and calls == 2 and any("out of memory" in w for w in warnings)
 
 
 def test_scoring_reasoner_that_cannot_weigh_falls_back_to_written_lines() -> None:
-    llm = ScoringFake([None], [])
-    llm.enqueue("[0] | 1 | 0.8 | Tries door")
+    llm = ScoringFakeBackend(weights=None).enqueue("[0] | 1 | 0.8 | Tries door")
     verdicts, calls, _ = judge([JudgeItem(0, 0, 10, "x")], llm)
-    assert verdicts[0].threat_level == 1 and calls == 2 and llm.history[0].method == "generate"
+    assert verdicts[0].threat_level == 1 and calls == 2
+    assert [c.method for c in llm.history] == ["choose_each", "generate"]
 
 
 def test_judge_with_the_tiny_phi_checkpoint(tiny_models: dict[str, Any]) -> None:
@@ -179,9 +146,9 @@ def test_smooth_levels(levels: list[int], confidences: list[float], groups: list
 
 def test_adjacent_chunks_of_one_story_merge_into_one_event() -> None:
     results = [
-        ChunkResult(chunk(0), "A man walks.", Judgement(0, 0, 0.9, "Man walks", "")),
-        ChunkResult(chunk(1), "A man walks.", Judgement(1, 0, 0.7, "Man walks on", "")),
-        ChunkResult(chunk(2), "He tries a window.", Judgement(2, 1, 0.95, "Window tried", "")),
+        ChunkResult(chunk(0), "A man walks.", Judgement(0, 0, 0.9, "Man walks")),
+        ChunkResult(chunk(1), "A man walks.", Judgement(1, 0, 0.7, "Man walks on")),
+        ChunkResult(chunk(2), "He tries a window.", Judgement(2, 1, 0.95, "Window tried")),
         ChunkResult(chunk(3, segment=1), "A cat.", None),
     ]
     events = build_events(results, 32, 24)
@@ -210,48 +177,48 @@ def test_ground_puts_boxes_on_the_best_keyframe() -> None:
     assert frames[2].boxes[0].label == "a person" and not frames[0].boxes and not warnings
 
 
-def test_run_models_end_to_end_with_fakes_and_memo() -> None:
+def test_run_models_end_to_end_with_fakes_and_memo(tmp_path: Path) -> None:
     vlm = FakeBackend("vlm", default="A man in a hoodie tries the door handle.")
-    llm = FakeBackend(
+    llm = ScoringFakeBackend(
         "llm",
-        default=lambda p: (
-            "\n".join(f"[{i}] | 1 | 0.9 | Man tries door" for i in range(6))
-            if "Scenes:" in p
-            else "A man tried the door several times."
-        ),
+        weights=(0.05, 0.9, 0.05),
+        default=lambda p: "Man tries door" if p.endswith("title:") else "A man tried the door several times.",
     )
     grounder = FakeBackend("kosmos")
     for _ in range(6):
         grounder.enqueue([Box("a man", (0, 0, 8, 8))])
-    manager = FakeManager(describer=vlm, reasoner=llm, grounder=grounder)
+    session = fake_session(tmp_path, describer=vlm, reasoner=llm, grounder=grounder)
     memo = DictMemo()
     chunks = [chunk(i) for i in range(6)]
     outcome = run_models(
         INFO,
         chunks,
         Settings(),
-        manager,
+        session,
         progress=NullProgress(),
         memo=memo,
         options=AnalysisOptions(describe_batch=2, judge_group=3),
     )
-    assert outcome.vlm_calls == 3 <= len(chunks) and outcome.frames_to_vlm == 12 and outcome.llm_calls == 3
+    assert outcome.vlm_calls == 3 <= len(chunks) and outcome.frames_to_vlm == 12
+    assert outcome.llm_calls == 2 * 2 + 1  # per group of 3: levels weighed, titles written; then the summary
     assert len(outcome.events) == 1 and outcome.events[0].source == "vlm" and outcome.events[0].threat_level == 1
+    assert outcome.events[0].title == "Man tries door" and outcome.events[0].confidence == 0.9
     assert any(k.boxes for k in outcome.events[0].keyframes)
     assert outcome.summary.startswith("A man tried") and outcome.models["describer"].id == "vlm"
-    assert manager.released.index("describer") < len(manager.released) - 1
-    again = run_models(INFO, chunks, Settings(), manager, progress=NullProgress(), memo=memo)
+    assert vlm.closed and grounder.closed and not llm.closed  # each stage's model freed when it was done
+    assert session.loaded() == ["reasoner"]
+    again = run_models(INFO, chunks, Settings(), session, progress=NullProgress(), memo=memo)
     assert again.vlm_calls == 0 and again.events[0].threat_level == 1  # everything reused from the memo
 
 
-def test_run_models_without_describer_returns_nothing() -> None:
-    outcome = run_models(INFO, [chunk(0)], Settings(), FakeManager(), progress=NullProgress())
+def test_run_models_without_describer_returns_nothing(tmp_path: Path) -> None:
+    outcome = run_models(INFO, [chunk(0)], Settings(), fake_session(tmp_path), progress=NullProgress())
     assert outcome.events == [] and outcome.vlm_calls == 0
 
 
-def test_run_models_without_reasoner_keeps_descriptions() -> None:
-    manager = FakeManager(describer=FakeBackend(default="A van parks. A man unloads boxes."))
-    outcome = run_models(INFO, [chunk(0)], Settings(), manager, progress=NullProgress())
+def test_run_models_without_reasoner_keeps_descriptions(tmp_path: Path) -> None:
+    session = fake_session(tmp_path, describer=FakeBackend(default="A van parks. A man unloads boxes."))
+    outcome = run_models(INFO, [chunk(0)], Settings(), session, progress=NullProgress())
     event = outcome.events[0]
     assert event.source == "vlm" and event.title == "A van parks" and outcome.llm_calls == 0
 

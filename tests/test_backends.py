@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.model_faults import FAULTS, break_model
 from veille.backends.base import Grounder, TextModel, VisionLanguageModel, cut_at_stop
 from veille.backends.factory import create_backend
 from veille.backends.kosmos2 import GROUNDING_PROMPT, entities_to_boxes
@@ -90,6 +91,46 @@ def test_kosmos2_generates_and_parses_real_processor_output(backends: dict[str, 
 )
 def test_entities_to_boxes(entities: list, expected: list) -> None:
     assert [(b.label, b.xyxy) for b in entities_to_boxes(entities, 100, 50)] == expected
+
+
+MODEL_CALLS = {
+    "vlm": lambda b: b.generate_batch([("What happens?", [FRAME])], max_new_tokens=4),
+    "phi-weigh": lambda b: b.choose_each("Judge.", (" 0", " 1", " 2"), [" [1] level:", " [2] level:"]),
+    "phi-write": lambda b: b.continue_each("Judge.", [" [1] level: 0 title:"], max_new_tokens=4),
+    "phi-generate": lambda b: b.generate("Summarise.", max_new_tokens=4),
+    "kosmos": lambda b: b.ground(FRAME),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("call", MODEL_CALLS)
+def test_a_failing_model_raises_a_backend_error_naming_it(
+    backends: dict[str, Any], call: str, fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = backends[call.split("-")[0]]
+    break_model(backend, fault, monkeypatch)
+    with pytest.raises(BackendError) as caught:
+        MODEL_CALLS[call](backend)
+    message = str(caught.value)
+    assert message.startswith(f"{backend.info.id} failed: {FAULTS[fault]}: ") and "\n" not in message
+    assert type(caught.value.__cause__).__name__ == FAULTS[fault]  # the library's error is chained
+
+
+def test_a_tokenizer_failure_becomes_a_backend_error(backends: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:  # the tokenizers library raises plain Exceptions
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            raise Exception("Tokenization error: unexpected input")
+
+    phi = backends["phi"]
+    monkeypatch.setattr(phi, "tokenizer", Broken(phi.tokenizer))
+    with pytest.raises(BackendError, match="tiny/phi failed: Exception: Tokenization error"):
+        phi.choose_each("Judge.", (" 0", " 1"), [" [1] level:"])
 
 
 def test_factory_rejects_a_model_in_the_wrong_role(tiny_models: dict[str, Path], tmp_path: Path) -> None:
@@ -216,6 +257,14 @@ def test_batched_answers_match_one_at_a_time(backends: dict[str, Any]) -> None:
     assert phi.reused_tokens - reused >= len(phi._ids(prompt, "")) - 1  # a batch leaves the shared prompt cached
 
 
+def _shared_prefix(seqs: list[list[int]]) -> int:
+    """How many leading tokens all ``seqs`` have in common."""
+    n = 0
+    while all(len(s) > n for s in seqs) and len({s[n] for s in seqs}) == 1:
+        n += 1
+    return n
+
+
 def test_answers_go_on_in_the_caches_of_the_levels_just_weighed(backends: dict[str, Any]) -> None:
     phi = backends["phi"]
     prompt, heads = "Scenes: [3] a man at the door. [12] a van stops.", [" [3] level:", " [12] level:"]
@@ -227,9 +276,10 @@ def test_answers_go_on_in_the_caches_of_the_levels_just_weighed(backends: dict[s
     phi.choose_each(prompt, [" 0", " 1", " 2"], heads)
     computed = phi.computed_tokens
     assert phi.continue_each(prompt, starts, max_new_tokens=5) == alone
-    assert phi.computed_tokens - computed == sum(len(phi._ids("", s)) for s in (" 1 title:", " 1 title:")) - 2 * len(
-        phi._ids("", "")
-    )  # only what each line added was computed
+    # the levels were weighed on each head's tokens up to where " 0", " 1" and " 2" part
+    weighed = [_shared_prefix([phi._ids(prompt, h + c) for c in (" 0", " 1", " 2")]) for h in heads]
+    added = sum(len(phi._ids(prompt, s)) - w for s, w in zip(starts, weighed, strict=True))
+    assert phi.computed_tokens - computed == added  # only what each line added was computed
     assert phi._rows is None  # and those caches are not used twice
 
 

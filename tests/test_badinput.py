@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from veille.cli import main
+from tests.cli_run import in_process
 
 W, H = 160, 120
 
@@ -137,14 +137,7 @@ def veille(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Callable[..., 
 
     def run(*args: str | Path, out: Path | None = None) -> tuple[int, str, str]:
         argv = ["analyze", *map(str, args), "--profile", "motion", "--out", str(out or tmp_path / "out")]
-        try:
-            main(argv)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err + captured.out
-        return code, captured.out, captured.err
+        return in_process(capsys, argv)
 
     return run
 
@@ -166,7 +159,7 @@ def _report(out: Path, name: str) -> dict:
         ("zero_byte", "empty (0 bytes)"),
         ("text", "not a readable video"),
         ("random", "not a readable video"),
-        ("no_index", "not a readable video"),
+        ("no_index", "has no index"),
         ("audio", "only audio"),
         ("jpg", "still image"),
         ("png", "still image"),
@@ -176,7 +169,7 @@ def _report(out: Path, name: str) -> dict:
 )
 def test_unusable_file_is_one_line_error(bad, veille, tmp_path: Path, case: str, expected: str) -> None:
     code, _, err = veille(bad[case])
-    assert code == 1
+    assert code == 1, err
     line = _error_line(err)
     assert expected in line and str(bad[case]) in line
     assert "; " in line, "the message says what to do next"
@@ -244,7 +237,8 @@ def test_rotated_phone_video(bad, veille, tmp_path: Path) -> None:
     assert code == 0, err
     report = _report(tmp_path / "out", "phone")
     assert report["complete"] is True and report["stats"]["frames_decoded"] > 0
-    assert (report["video"]["width"], report["video"]["height"]) == (W, H)
+    # stored W x H, shown turned 90° counter-clockwise: the report gives the upright size
+    assert (report["video"]["width"], report["video"]["height"], report["video"]["rotation"]) == (H, W, 270)
 
 
 def test_no_read_permission(bad, veille, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

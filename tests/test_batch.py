@@ -42,13 +42,13 @@ def test_batch_with_bad_files_analyses_the_good_ones(clips: Path, tmp_path: Path
     code = _run("analyze", str(clips), "--profile", "motion", "--out", str(out))
     captured = capsys.readouterr()
     assert code == 1
-    assert "2 of 5 input(s) failed" in captured.err
-    summary = captured.err[captured.err.index("input(s) failed") :]
+    assert "2 of 5 inputs failed" in captured.err
+    summary = captured.err[captured.err.index("inputs failed") :]
     assert "broken.mp4" in summary and "empty.mkv" in summary and "Traceback" not in captured.err
     index = json.loads((out / "index.json").read_text())
     assert index["complete"] is True and index["total"] == 5 and index["failed"] == 2
     by_status = {v["folder"]: v["status"] for v in index["videos"]}
-    assert by_status == {"cam": "ok", "cam-b": "ok", "_b_bold_b_": "ok", "broken": "failed", "empty": "failed"}
+    assert by_status == {"cam-a": "ok", "cam-b": "ok", "_b_bold_b_": "ok", "broken": "failed", "empty": "failed"}
     for entry in index["videos"]:
         if entry["status"] == "ok":
             assert (out / entry["report"]).is_file()
@@ -76,7 +76,7 @@ def test_rerun_keeps_each_video_in_its_folder(clips: Path, tmp_path: Path) -> No
 def test_glob_input(clips: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert _run("analyze", str(clips / "*" / "cam.mp4"), "--profile", "motion", "--out", str(out), "-q") == 0
-    assert {v["folder"] for v in json.loads((out / "index.json").read_text())["videos"]} == {"cam", "cam-b"}
+    assert {v["folder"] for v in json.loads((out / "index.json").read_text())["videos"]} == {"cam-a", "cam-b"}
 
 
 def test_unexpected_error_on_one_video_does_not_stop_the_batch(

@@ -28,7 +28,7 @@ def test_plain_result_lines(result: AnalysisResult) -> None:
     console, out, err = _console(tty=False)
     console.result(result)
     lines = out.getvalue().splitlines()
-    assert lines[0].endswith(": 3 event(s) in 0:02:00")
+    assert lines[0].endswith(": 3 events in 0:02:00")
     assert lines[1] == "  0:00:05–0:00:17  [normal]  Person tries the back door"
     assert lines[2] == f"  0:00:40–0:00:52  [critical]  {HOSTILE_TITLE}"
     assert lines[-2:] == [f"report: {result.folder / 'report.html'}", f"report: {result.folder / 'report.json'}"]
@@ -39,7 +39,7 @@ def test_plain_result_in_french(result: AnalysisResult) -> None:
     console, out, _ = _console(tty=False, lang="fr")
     console.result(result)
     text = out.getvalue()
-    assert "3 événement(s) en 0:02:00" in text and "[critique]" in text and "rapport: " in text
+    assert "3 événements en 0:02:00" in text and "[critique]" in text and "rapport: " in text
 
 
 def test_quiet_prints_only_errors(result: AnalysisResult) -> None:
@@ -79,9 +79,9 @@ def test_terminal_progress_bars() -> None:
     progress.update("download model.safetensors", 1e9)
     progress.warn("[red]odd[/red] thing")
     progress.finish("download model.safetensors")
-    assert progress._bars is not None  # the scan is still open
+    assert progress.live  # the scan is still open
     progress.finish("scan")
-    assert progress._bars is None
+    assert not progress.live
     progress.start("describe", 3)
     progress.update("describe", 3)
     progress.finish("describe")
@@ -103,7 +103,39 @@ def test_plain_progress_off_terminal() -> None:
     assert err.getvalue().splitlines() == ["Parcours…", "veille: warning: odd"]
 
 
-def test_failures_listed(tmp_path: Path) -> None:
-    console, _, err = _console(tty=False)
-    console.failures([(tmp_path / "a.mp4", "is empty")], 2)
-    assert err.getvalue().splitlines() == ["veille: 1 of 2 input(s) failed:", f"  {tmp_path / 'a.mp4'}: is empty"]
+def test_batch_summary(tmp_path: Path) -> None:
+    console, out, err = _console(tty=False)
+    console.batch_summary(5, ["b.mp4", "c.mkv"], tmp_path / "index.html")
+    assert out.getvalue() == f"5 videos: 3 analysed, 2 failed · index: {tmp_path / 'index.html'}\n"
+    assert err.getvalue() == "veille: 2 of 5 inputs failed: b.mp4, c.mkv\n"
+    console, out, err = _console(tty=False, lang="fr", quiet=True)
+    console.batch_summary(2, ["b.mp4"], tmp_path / "index.html")
+    assert out.getvalue() == "" and err.getvalue() == "veille: 1 of 2 inputs failed: b.mp4\n"  # errors even when quiet
+    console, out, err = _console(tty=False, lang="fr")
+    console.batch_summary(2, [], tmp_path / "index.html")
+    assert out.getvalue().startswith("2 vidéos : 2 analysées, 0 en échec · index: ")
+    console, out, err = _console(tty=False)
+    console.batch_summary(1, ["a.mp4"], tmp_path / "index.html")
+    assert out.getvalue() == err.getvalue() == ""  # one input: its error line says it all
+
+
+def test_plurals() -> None:
+    from veille.i18n import count, events_found
+
+    assert [count(n, "event") for n in (0, 1, 2)] == ["0 events", "1 event", "2 events"]
+    assert [count(n, "event", "fr") for n in (0, 1, 2)] == ["0 événement", "1 événement", "2 événements"]
+    assert count(1, "stretch") == "1 stretch of movement" and count(3, "stretch") == "3 stretches of movement"
+    assert count(2, "stretch", "fr") == "2 passages avec du mouvement"
+    assert events_found(1, 30, "en") == "1 event in 0:00:30"
+
+
+def test_progress_time_is_labelled() -> None:
+    console, _, err = _console(tty=True)
+    progress = console.progress()
+    progress.start("scan", 10.0, unit="s")
+    progress.update("scan", 10.0)
+    progress.finish("scan")
+    from tests.cli_run import plain_text
+
+    line = [line for line in plain_text(err.getvalue()).splitlines() if "Scanning" in line][-1]
+    assert "took " in line and not line.rstrip().endswith(("0:00:00", "0:00:01"))

@@ -10,9 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-parsing = pytest.importorskip("veille.analysis.parsing", reason="the model-output parsers are not in this build")
-packets = pytest.importorskip("veille.video.packets", reason="the packet scanner is not in this build")
-bitstream = pytest.importorskip("veille.video.bitstream", reason="the packet scanner is not in this build")
+from veille.analysis import parsing
+from veille.video import bitstream, packets
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 IDS = st.lists(st.integers(0, 40), min_size=1, max_size=6, unique=True)

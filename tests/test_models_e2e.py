@@ -26,12 +26,15 @@ def test_missing_model_offline_falls_back_or_fails_with_strict(sample_clip: tupl
     env = offline_env(tmp_path / "empty-home")
     proc = analyze(video, tmp_path / "out", "--profile", "fast", env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "veille models download smolvlm-256m" in proc.stderr
+    # every missing model of the profile, and the one command that fetches them all
+    advice = "still needs smolvlm-256m (513.0 MB), phi-2 (5.6 GB): `veille models download --profile fast`"
+    assert "smolvlm-256m is not in the cache and offline mode is on" in proc.stderr and advice in proc.stderr
+    assert "veille: not in the cache" not in proc.stderr  # offline: nothing is about to be downloaded
     warnings = report(tmp_path / "out", video)["warnings"]
-    assert any("veille models download smolvlm-256m" in w for w in warnings)
+    assert any(advice in w for w in warnings)
     strict = analyze(video, tmp_path / "strict", "--profile", "fast", "--strict", env=env)
     assert strict.returncode == 1 and "Traceback" not in strict.stderr
-    assert "veille models download smolvlm-256m" in strict.stderr
+    assert advice in strict.stderr and "analysed without" not in strict.stderr  # failed, not a fallback
 
 
 def test_first_use_downloads_from_the_hub(

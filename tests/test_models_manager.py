@@ -1,17 +1,18 @@
-"""ModelManager: lazy load, release (weakref dead), describer freed before the reasoner, fallbacks."""
+"""ModelManager: lazy load, release (weakref dead), fallbacks; ModelSession: when models are freed."""
 
 from __future__ import annotations
 
 import gc
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from veille.errors import ModelError, ModelNotCachedError
 from veille.models.manager import ModelManager
 from veille.models.runtime import RuntimeOptions
+from veille.models.session import ModelLifetime, ModelSession, lifetime_for
 from veille.report.schema import ModelInfo
 from veille.settings import Settings
 
@@ -61,13 +62,18 @@ class Warnings:
         self.warned.append(message)
 
 
-def _manager(tmp_path: Path, factory: Recorder, **settings: Any) -> tuple[ModelManager, Warnings, list[str]]:
+def _settings(tmp_path: Path, **settings: Any) -> Settings:
+    """The full profile with a folder per role."""
     folders = {role: tmp_path / role for role in ("vlm", "llm", "grounder")}
     for folder in folders.values():
         folder.mkdir(exist_ok=True)
-    values = {"profile": "full", **{k: str(v) for k, v in folders.items()}, "device": "cpu", **settings}
+    return Settings(**{"profile": "full", **{k: str(v) for k, v in folders.items()}, "device": "cpu", **settings})
+
+
+def _manager(tmp_path: Path, factory: Recorder, **settings: Any) -> tuple[ModelManager, Warnings, list[str]]:
     progress, warnings = Warnings(), []
-    return ModelManager(Settings(**values), progress=progress, warnings=warnings, factory=factory), progress, warnings
+    manager = ModelManager(_settings(tmp_path, **settings), progress=progress, warnings=warnings, factory=factory)
+    return manager, progress, warnings
 
 
 def test_spec_follows_profile_and_overrides() -> None:
@@ -105,18 +111,69 @@ def test_release_and_close_free_the_model(tmp_path: Path) -> None:
     assert manager.loaded() == []
 
 
-def test_describer_released_before_reasoner_loads(tmp_path: Path) -> None:
+def test_the_manager_frees_nothing_by_itself(tmp_path: Path) -> None:
     manager, _, _ = _manager(tmp_path, Recorder())
     describer = manager.get("describer")
+    manager.get("grounder")
     manager.get("reasoner")
-    assert describer.closed and manager.loaded() == ["reasoner"]
+    assert not describer.closed and manager.loaded() == ["describer", "grounder", "reasoner"]
 
 
-def test_keep_models_loaded_keeps_the_describer(tmp_path: Path) -> None:
-    manager, _, _ = _manager(tmp_path, Recorder(), keep_models_loaded=True)
-    describer = manager.get("describer")
-    manager.get("reasoner")
-    assert not describer.closed and sorted(manager.loaded()) == ["describer", "reasoner"]
+def _session(tmp_path: Path, factory: Recorder, **settings: Any) -> ModelSession:
+    return ModelSession(_settings(tmp_path, **settings), factory=factory)
+
+
+def test_stage_lifetime_frees_the_vision_models_before_the_reasoner_loads(tmp_path: Path) -> None:
+    session = _session(tmp_path, Recorder())
+    describer = session.describer()
+    session.stage_done("describer")
+    assert describer.closed and session.loaded() == []
+    grounder = session.grounder()
+    session.reasoner()  # the grounder's stage was not said to be done: the reasoner still loads alone
+    assert grounder.closed and session.loaded() == ["reasoner"]
+    session.video_done()
+    assert session.loaded() == []
+
+
+@pytest.mark.parametrize(("lifetime", "after_stage", "after_video"), [("video", 3, 0), ("batch", 3, 3)])
+def test_video_and_batch_lifetimes_keep_every_model_of_the_video(
+    tmp_path: Path, lifetime: str, after_stage: int, after_video: int
+) -> None:
+    session = _session(tmp_path, factory := Recorder(), model_lifetime=lifetime)
+    describer = session.describer()
+    session.stage_done("describer")
+    session.grounder()
+    session.stage_done("grounder")
+    session.reasoner()
+    assert not describer.closed and len(session.loaded()) == after_stage
+    session.video_done()
+    assert len(session.loaded()) == after_video
+    session.describer()
+    assert len(factory.calls) == (3 if lifetime == "batch" else 4)  # kept across videos, or loaded again
+    with session:
+        pass
+    assert session.loaded() == []  # the end of the run frees everything
+
+
+@pytest.mark.parametrize(
+    ("settings", "lifetime"),
+    [
+        ({}, ModelLifetime.STAGE),
+        ({"keep_models_loaded": True}, ModelLifetime.VIDEO),
+        ({"cleanup_after_analysis": False}, ModelLifetime.BATCH),
+        ({"cleanup_after_analysis": False, "keep_models_loaded": True}, ModelLifetime.BATCH),
+        ({"model_lifetime": "stage", "keep_models_loaded": True}, ModelLifetime.STAGE),
+        ({"model_lifetime": "video", "cleanup_after_analysis": False}, ModelLifetime.VIDEO),
+        ({"model_lifetime": "batch"}, ModelLifetime.BATCH),
+    ],
+)
+def test_lifetime_from_the_settings(settings: dict[str, Any], lifetime: ModelLifetime) -> None:
+    assert lifetime_for(Settings(**settings)) is lifetime
+
+
+def test_every_lifetime_can_be_set() -> None:
+    field = Settings.model_fields["model_lifetime"].annotation
+    assert set(get_args(get_args(field)[0])) == {m.value for m in ModelLifetime}
 
 
 def test_missing_model_offline_warns_and_falls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +185,10 @@ def test_missing_model_offline_warns_and_falls_back(tmp_path: Path, monkeypatch:
     assert manager.get("describer") is None
     assert manager.get("describer") is None  # not retried
     assert factory.calls == []
-    assert len(warned) == 1 and "veille models download smolvlm" in warned[0] and progress.warned == warned
+    assert len(warned) == 1 and progress.warned == warned
+    # the first failure names every missing model of the profile and the one command that fetches them
+    assert "smolvlm (4.5 GB), phi-2 (5.6 GB)" in warned[0] and "`veille models download --profile default`" in warned[0]
+    assert "--profile motion" in warned[0]
 
 
 def test_strict_raises_instead(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from veille.analysis.motion_events import describe_motion, motion_events, motion_summary, motion_title, where_in_frame
+from veille.analysis.motion_events import (
+    describe_motion,
+    motion_events,
+    motion_route,
+    motion_summary,
+    motion_title,
+    where_in_frame,
+)
 from veille.types import Box, Chunk, Keyframe
 
 W, H = 600, 300
@@ -75,7 +82,46 @@ def test_motion_summary() -> None:
     chunk = Chunk(0, 0, 2.0, 9.0, keyframes=(Keyframe(3.0, image, 0.02),), max_regions=1, peak_score=0.02)
     events = motion_events([chunk], W, H)
     assert motion_summary(60, events) == (
-        "1 stretch(es) of movement, 7 s in all, in 60 s of video (motion analysis only, no model)."
+        "1 stretch of movement, 7 s in all, in 60 s of video (motion analysis only, no model)."
     )
     assert motion_summary(60, [], lang="fr") == "Aucun mouvement dans 60 s de vidéo."
-    assert motion_summary(60, events, lang="fr").startswith("1 passage(s) avec du mouvement, 7 s en tout")
+    assert motion_summary(60, events, lang="fr").startswith("1 passage avec du mouvement, 7 s en tout")
+    assert motion_summary(60, events * 2).startswith("2 stretches of movement, 14 s in all")
+    assert motion_summary(60, events * 2, lang="fr").startswith("2 passages avec du mouvement, 14 s en tout")
+
+
+def _walk(xs: list[float], y: float = 0.8) -> list[Keyframe]:
+    image = np.zeros((H, W, 3), np.uint8)
+    return [Keyframe(float(i), image, 0.05, (_box(x, y - 0.1, x + 0.08, y + 0.1),)) for i, x in enumerate(xs)]
+
+
+def test_a_crossing_says_where_it_started_and_where_it_went() -> None:
+    chunk = Chunk(0, 0, 0.0, 8.0, keyframes=tuple(_walk([0.02, 0.3, 0.6, 0.9])), max_regions=1, peak_score=0.05)
+    (event,) = motion_events([chunk], W, H)
+    assert event.title == "Movement from the lower left to the lower right of the frame"
+    assert event.description == "Movement from the lower left to the lower right of the frame for 8 s."
+    (french,) = motion_events([chunk], W, H, lang="fr")
+    assert french.title == "Mouvement du bas à gauche vers le bas à droite de l'image"
+
+
+def test_motion_route() -> None:
+    route = motion_route(_walk([0.9, 0.5, 0.1], y=0.5), W, H)
+    assert route == (("", "right"), ("", "left"), False)
+    assert where_in_frame([], W, H, route=route) == "from the right to the left of the frame"
+    there_and_back = motion_route(_walk([0.1, 0.5, 0.85, 0.5, 0.1], y=0.5), W, H)
+    assert there_and_back == (("", "left"), ("", "right"), True)
+    french = where_in_frame([], W, H, route=there_and_back, lang="fr")
+    assert french == "de la gauche vers la droite de l'image et retour"
+    assert motion_route(_walk([0.1, 0.15, 0.12]), W, H) is None  # it stayed on the left
+    assert motion_route(_walk([0.1]), W, H) is None  # one keyframe cannot show a way
+
+
+def test_the_sample_clip_crossing_is_titled_by_its_way(sample_clip, tmp_path) -> None:
+    from veille.pipeline import analyze
+    from veille.settings import Settings
+
+    video, truth = sample_clip  # its first walker crosses from the left edge to the right one
+    report = analyze(video, Settings(profile="motion", out_dir=tmp_path)).report
+    first = min(report.events, key=lambda e: e.start_s)
+    assert first.start_s <= truth["active_intervals"][0][0] + 1
+    assert first.title == "Movement from the left to the right of the frame"

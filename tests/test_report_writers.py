@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import re
+import string
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.report_samples import HOSTILE_NAME, HOSTILE_TITLE, TITLES, hostile_report
 from veille.report.html import render_html
@@ -106,24 +110,63 @@ def test_html_links_clips(report_dir) -> None:
 @pytest.mark.parametrize(
     ("raw", "escaped"),
     [
-        ("<script>", "&lt;script&gt;"),
+        ("<script>", "&lt;script>"),
         ("*x* _y_ `z`", r"\*x\* \_y\_ \`z\`"),
-        ("[a](javascript:b)", r"\[a\]\(javascript:b\)"),
+        ("[a](javascript:b)", r"\[a\](javascript:b)"),
         ("# title", r"\# title"),
         ("a | b", r"a \| b"),
         ("a\n\nb", "a b"),
-        ("AT&T", "AT&amp;T"),
+        ("AT&T &copy;", "AT&T &amp;copy;"),
+        # what needs no escaping stays as it is
+        ("Test003.mp4", "Test003.mp4"),
+        ("1 stretch (left) in 0.3 s - then #2 + more!", "1 stretch (left) in 0.3 s - then #2 + more!"),
+        ("snake_case_name.mp4", "snake_case_name.mp4"),
+        # line starts that would become a list, a quote or a heading
+        ("2024. A year", r"2024\. A year"),
+        ("- item", r"\- item"),
+        ("> quoted", r"\> quoted"),
+        ("Title ##", r"Title \##"),
     ],
 )
 def test_md_escape(raw: str, escaped: str) -> None:
     assert md_escape(raw) == escaped
 
 
+_MD_TOKENS = [
+    *("~", "~~", "|", "-", "---", "\n", " ", "  ", "1.", "2)", "#", "##", ">", "*", "**", "_", "__", "`", "```"),
+    *("[", "]", "](", "(", ")", "![", "<", "<b>", "&", "&copy;", "&#60;", "=", "===", "+", "\\", ":"),
+]
+_MD_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(_MD_TOKENS),
+        st.text(alphabet=string.ascii_letters + string.digits + string.punctuation + " \néà", max_size=4),
+    ),
+    max_size=24,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_MD_TEXT)
+def test_md_escape_is_read_back_literally(text: str) -> None:
+    """CommonMark with GFM tables and strikethrough shows the escaped text exactly as it was."""
+    markdown_it = pytest.importorskip("markdown_it")
+    renderer = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    for escaped, expected in (
+        (md_escape(text), " ".join(text.split())),
+        (md_escape(text, inline=False), "\n".join(line.strip() for line in text.splitlines())),
+    ):
+        html = renderer.render(escaped)
+        tags = {tag for tag, _ in _parse(html).tags}
+        assert tags <= {"p"}, (escaped, html)
+        shown = "\n".join(html_lib.unescape(part) for part in re.findall(r"<p>(.*?)</p>", html, flags=re.S))
+        assert [line for line in shown.split("\n") if line] == [line for line in expected.split("\n") if line]
+
+
 def test_markdown_report(report_dir) -> None:
     _, report = report_dir
     md = render_markdown(report)
     assert "<script>" not in md and "<img src=x" not in md and "<b>" not in md and "<u>" not in md
-    assert r"\[link\]\(javascript:alert\(1\)\)" in md
+    assert r"\[link\](javascript:alert(1))" in md and "(1)" in md
     assert md.count("\n### ") == 3 and "**critical**" in md
     assert "](<thumbs/event000_0_" in md
     assert md.startswith("# Video analysis — ")
@@ -170,3 +213,21 @@ def test_boxes_are_drawn_with_labels() -> None:
     assert person[40:58, 50:100].any()  # a label tag above the box
     edge = draw_boxes(image, [Box("car", (0, 0, 299, 199))])
     assert edge[2:15, 2:30].any()  # a box at the top edge keeps its label inside the image
+
+
+def test_warnings_come_before_the_summary_and_statistics(report_dir) -> None:
+    _, report = report_dir
+    html = render_html(report)
+    warning = html.index("context was &lt;i&gt;ignored&lt;/i&gt;")
+    assert warning < html.index("Someone &lt;u&gt;tried") < html.index("frames decoded")
+    md = render_markdown(report)
+    assert md.index("## Warnings") < md.index("## Summary") < md.index("## Statistics")
+
+
+def test_download_time_is_reported_apart(report_dir) -> None:
+    _, report = report_dir
+    assert "model downloads" not in render_html(report) and "model downloads" not in render_markdown(report)
+    waited = report.model_copy(update={"stats": report.stats.model_copy(update={"download_s": 16.25})})
+    assert "model downloads (not in the analysis time)</td><td class=\"n\">16.2 s" in render_html(waited)
+    assert "| model downloads (not in the analysis time) | 16.2 s |" in render_markdown(waited)
+    assert "hors temps d'analyse" in render_markdown(waited, "fr")

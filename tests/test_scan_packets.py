@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from tests.scan_fixtures import clips_fixture  # noqa: F401 (registers the `clips` fixture)
 from veille.video.bitstream import CLASS_B, CLASS_I, CLASS_P, _Bits, h264_class, iter_nals
 from veille.video.packets import HotGrouper, PacketBaseline, PacketWindow, Span, merge_spans, packet_windows
 
@@ -95,6 +96,41 @@ def test_quiet_gop_position_swings_are_not_hot() -> None:
         if classes[i] == CLASS_P and i % 40 in (4, 8):
             sizes[i] *= 6
     assert PacketBaseline().hot(_window(sizes, classes))[40:].mean() < 0.02
+
+
+def _decaying_gop(n: int, rng: np.random.Generator, burst: range) -> tuple[list[int], list[int]]:
+    """IBBBP stream, a keyframe per 40 frames; quiet P and B sizes start ~6x high after each keyframe
+    and decay over the GOP (as x264 spends); every inter frame in ``burst`` is 3x its quiet size."""
+    sizes, classes = [], []
+    for i in range(n):
+        place = i % 40
+        decay = 1 + 5 * math.exp(-place / 6)
+        if place == 0:
+            size, cls = 40_000.0, CLASS_I
+        elif place % 4 == 0:
+            size, cls = 1300 * decay * rng.lognormal(0, 0.2), CLASS_P
+        else:
+            size, cls = 200 * decay * rng.lognormal(0, 0.3), CLASS_B
+        sizes.append(int(size * (3 if i in burst and cls != CLASS_I else 1)))
+        classes.append(cls)
+    return sizes, classes
+
+
+def test_per_place_baseline_sees_motion_late_in_the_gop() -> None:
+    """Late in a GOP, a frame tripled by motion is still smaller than a quiet frame just after the
+    keyframe: a baseline per class only (its high quantile set by the big early frames) misses it,
+    the baseline per place in the GOP (learnt after a few GOPs) finds it."""
+    burst = range(412, 440)  # places 12-39 of the 11th GOP
+    sizes, classes = _decaying_gop(600, np.random.default_rng(4), burst)
+    hot = PacketBaseline().hot(_window(sizes, classes))
+    inter = np.array(classes) != CLASS_I
+    inside = np.zeros(len(sizes), bool)
+    inside[burst.start + 3 : burst.stop] = True  # past the smoothing's first frames
+    assert hot[inside & inter].mean() > 0.8
+    quiet = np.ones(len(sizes), bool)
+    quiet[: 6 * 40] = False  # places learnt from the 7th GOP on
+    quiet[burst.start - 10 : burst.stop + 10] = False
+    assert hot[quiet].mean() < 0.03  # and the decay itself is not hot
 
 
 def test_informativeness_vbr_cbr_intra() -> None:

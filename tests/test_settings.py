@@ -50,3 +50,63 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_settings_is_strict() -> None:
     with pytest.raises(ValueError):
         Settings(unknown=1)  # type: ignore[call-arg]
+
+
+def test_env_values_are_read_as_their_setting_type() -> None:
+    # before: every comma made a list, so any sentence in VEILLE_CONTEXT was refused
+    s = load_settings(env={"context": "Back door, deliveries 5–7 AM are normal", "formats": "json,html"})
+    assert s.context == "Back door, deliveries 5–7 AM are normal" and s.formats == ["json", "html"]
+    s = load_settings(env={"formats": '["md"]', "rubric": "0 calm, 1 odd, 2 bad", "vlm": "none", "cache_dir": "null"})
+    assert s.formats == ["md"] and s.rubric == "0 calm, 1 odd, 2 bad" and s.vlm == "none" and s.cache_dir is None
+    s = load_settings(env={"context": "[gate] open, then closed", "scan__masks": "[[[0, 0], [0.5, 0], [0, 0.5]]]"})
+    assert s.context == "[gate] open, then closed" and len(s.scan.masks[0]) == 3
+
+
+def test_env_errors_name_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"VEILLE_SCAN__CHUNK_S\): Input should be a valid number"):
+        load_settings(env={"scan__chunk_s": "ten"})
+    with pytest.raises(ConfigError, match=r"unknown setting 'bogus' .*\(VEILLE_BOGUS\)"):
+        load_settings(env={"bogus": "1"})
+
+
+def test_veille_variables_that_are_not_settings_are_left_alone() -> None:
+    s = load_settings(env={"data_dir": "/footage", "api_key": "sk-secret", "profile": "fast"})
+    assert s.profile == "fast" and "sk-secret" not in s.model_dump_json()
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        ({"vlm": "openai:llava"}, "--vlm openai:llava needs the server's address: add --api-base URL"),
+        ({"llm": "openai:qwen"}, "add --llm-api-base or --api-base URL"),
+        ({"vlm": "openai:", "api_base": "http://127.0.0.1:1/v1"}, "names no model"),
+        ({"grounder": "openai:x", "api_base": "http://127.0.0.1:1/v1"}, "grounder cannot be an OpenAI-compatible"),
+        ({"api_base": "127.0.0.1:11434"}, "http:// or https:// address"),
+    ],
+)
+def test_remote_models_need_a_server(values: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        load_settings(flags=values, env={})
+
+
+def test_the_reasoner_uses_the_describers_server_unless_told() -> None:
+    s = load_settings(flags={"llm": "openai:qwen", "api_base": "http://127.0.0.1:11434/v1"}, env={})
+    assert s.llm == "openai:qwen" and s.llm_api_base is None
+
+
+def test_the_cli_reads_commas_in_env_values(sample_clip: tuple[Path, dict], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEILLE_")}
+    env.update(
+        VEILLE_CONTEXT="Back door, deliveries 5–7 AM are normal",
+        VEILLE_FORMATS="json,md",
+        VEILLE_DATA_DIR=str(tmp_path),  # the benchmark's and tests' footage folder: not a setting
+    )
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "veille", "analyze", str(sample_clip[0]), "--profile", "motion", "--out", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (out / "sample").glob("report.*")) == ["report.json", "report.md"]

@@ -52,7 +52,6 @@ CORPUS: tuple[str, ...] = (
     "A dog runs across the lawn in front of the house.",
     "Describe what happens in this surveillance video frame.",
     "User: What can you see in the image? Assistant: A car and a person.",
-    "[1] level: 0 title: Car parks [2] level: 1 title: Man tries door [3] level: 2 title: Fire",
 )
 
 # Chat template of HuggingFaceTB/SmolVLM-Instruct (processor side).
@@ -126,10 +125,14 @@ def train_bpe_tokenizer(
 ) -> Tokenizer:
     """Train a byte-level BPE ``tokenizers.Tokenizer`` with ``special_tokens`` at training time.
 
-    Special tokens get the first ids (in order) and are each encoded as one token.
+    Special tokens get the first ids (in order) and are each encoded as one token. Digits are split
+    one by one, as the SmolLM and Phi-3 (Llama) tokenizers do: a tiny corpus would otherwise merge
+    " 0" (from times like 02:00) but not " 1", an unevenness no real tokenizer has.
     """
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from veille import __version__
-from veille.errors import OutputError, VeilleError
+from veille.errors import VeilleError
+from veille.folders import SOURCE_FILE, assign_folders, claim_folder, source_key
 from veille.io import write_text
 from veille.redact import mask_credentials
 
 if TYPE_CHECKING:
+    from veille.models.session import ModelSession
     from veille.pipeline import AnalysisResult
     from veille.progress import Progress
     from veille.settings import Settings
@@ -58,47 +60,6 @@ class BatchResult:
         return [item for item in self.items if item.status == "failed"]
 
 
-def _inside(out_dir: Path, name: str) -> str:
-    """``name`` if ``out_dir / name`` stays inside ``out_dir``; raise otherwise (defence in depth)."""
-    root = out_dir.resolve()
-    if not (root / name).resolve().is_relative_to(root) or name in ("", ".", ".."):
-        raise OutputError(f"refusing report folder name {name!r}: it would leave {out_dir}")
-    return name
-
-
-def assign_folders(videos: Sequence[Path], out_dir: Path, previous: dict[str, str] | None = None) -> dict[Path, str]:
-    """A distinct, safe report folder name (under ``out_dir``) for each video.
-
-    The first video with a given stem gets ``<stem>``; others get ``<stem>-<parent folder>``, then
-    ``<stem>-2``, ``<stem>-3``… Names compare case-insensitively. A video already listed in the
-    previous index keeps its folder, so a re-run resumes in the same place.
-    """
-    from veille.pipeline import safe_name
-
-    previous = previous or {}
-    taken: set[str] = set()
-    out: dict[Path, str] = {}
-    for video in videos:
-        name = previous.get(str(video.resolve()))
-        if name is None or name.lower() in taken:
-            name = _free_name(video, taken, safe_name)
-        taken.add(name.lower())
-        out[video] = _inside(out_dir, name)
-    return out
-
-
-def _free_name(video: Path, taken: set[str], safe_name: Callable[[str], str]) -> str:
-    stem = safe_name(video.stem)
-    candidates = [stem, safe_name(f"{video.stem}-{video.resolve().parent.name}")]
-    for name in candidates:
-        if name.lower() not in taken:
-            return name
-    n = 2
-    while f"{stem}-{n}".lower() in taken:
-        n += 1
-    return f"{stem}-{n}"
-
-
 def read_index(out_dir: Path) -> list[dict[str, Any]]:
     """The entries of an existing ``index.json`` (empty when missing or unreadable)."""
     try:
@@ -114,8 +75,11 @@ def run_batch(
     *,
     progress: Callable[[], Progress] | None = None,
     on_done: Callable[[BatchItem, AnalysisResult | None], None] | None = None,
+    on_start: Callable[[int, BatchItem], None] | None = None,
 ) -> BatchResult:
     """Analyse every video into its own folder under ``settings.out_dir``; keep going after failures.
+
+    ``on_start(n, item)`` is called before the n-th video (from 1), ``on_done`` after each.
 
     Raises:
         AnalysisInterrupted or KeyboardInterrupt: after writing the index marked incomplete.
@@ -128,24 +92,17 @@ def run_batch(
     items = [BatchItem(video=mask_credentials(str(v)), folder=folders[v]) for v in videos]
     result = BatchResult(items, out_dir)
     write_index(result, previous=old, videos=videos, complete=False)  # fails early when --out is unusable
-    shared = _shared_models(settings)
-    try:
-        _run_items(videos, items, settings, result, old, shared, progress, on_done)
-    finally:
-        if shared is not None:
-            shared.close()
+    with _model_session(settings) as models:
+        _run_items(videos, items, settings, result, old, models, progress, on_done, on_start)
     write_index(result, previous=old, videos=videos, complete=True)
     return result
 
 
-def _shared_models(settings: Settings) -> Any:
-    """One model manager for the whole batch when models are to stay loaded between videos."""
-    if settings.cleanup_after_analysis or settings.profile == "motion":
-        return None
-    from veille.models.manager import ModelManager
-    from veille.progress import NullProgress
+def _model_session(settings: Settings) -> ModelSession:
+    """The models of the whole run; its lifetime decides whether they stay loaded between videos."""
+    from veille.models.session import ModelSession
 
-    return ModelManager(settings, progress=NullProgress(), warnings=[])
+    return ModelSession(settings)
 
 
 def _run_items(
@@ -154,21 +111,26 @@ def _run_items(
     settings: Settings,
     result: BatchResult,
     old: list[dict[str, Any]],
-    shared: Any,
+    models: ModelSession,
     progress: Callable[[], Progress] | None,
     on_done: Callable[[BatchItem, AnalysisResult | None], None] | None,
+    on_start: Callable[[int, BatchItem], None] | None = None,
 ) -> None:
     from veille.pipeline import analyze
 
-    for video, item in zip(videos, items, strict=True):
+    for n, (video, item) in enumerate(zip(videos, items, strict=True), start=1):
+        if on_start is not None:
+            on_start(n, item)
         analysis = None
+        folder = Path(settings.out_dir) / item.folder
         try:
+            claim_folder(folder, video)
             analysis = analyze(
                 video,
                 settings,
                 progress=progress() if progress else None,
-                folder=Path(settings.out_dir) / item.folder,
-                models=shared,
+                folder=folder,
+                models=models,
             )
             _fill(item, analysis)
         except KeyboardInterrupt:  # AnalysisInterrupted included
@@ -181,9 +143,21 @@ def _run_items(
         except Exception as exc:
             item.status = "failed"
             item.error = mask_credentials(f"unexpected error: {type(exc).__name__}: {exc} (VEILLE_DEBUG=1 for details)")
+        if item.status == "failed":
+            _unclaim_if_empty(folder)
         if on_done is not None:
             on_done(item, analysis)
         write_index(result, previous=old, videos=videos, complete=False)
+
+
+def _unclaim_if_empty(folder: Path) -> None:
+    """After a failure that wrote nothing: remove the owner mark and the folder it alone was in."""
+    try:
+        if [p.name for p in folder.iterdir()] == [SOURCE_FILE]:
+            (folder / SOURCE_FILE).unlink()
+            folder.rmdir()
+    except OSError:
+        pass
 
 
 def _fill(item: BatchItem, analysis: AnalysisResult) -> None:
@@ -218,17 +192,18 @@ def write_index(
     for item, video in zip(result.items, videos or [None] * len(result.items), strict=True):
         entry = asdict(item)
         if video is not None:
-            entry["video_abs"] = mask_credentials(str(Path(video).resolve()))
+            entry["video_abs"] = source_key(Path(video))
         entries.append(entry)
     mine = {e["folder"].lower() for e in entries}
     kept = [e for e in previous if e["folder"].lower() not in mine and (result.out_dir / e["folder"]).is_dir()]
+    rows = entries + kept
     data = {
         "veille_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "complete": complete,
-        "total": len(entries),
-        "failed": sum(e["status"] == "failed" for e in entries),
-        "videos": entries + kept,
+        "total": len(rows),  # every row listed, from this run and earlier ones
+        "failed": sum(e.get("status") == "failed" for e in rows),
+        "videos": rows,
     }
     write_text(result.out_dir / INDEX_JSON, json.dumps(data, indent=2) + "\n")
     write_text(result.out_dir / INDEX_HTML, render_index_html(data))
@@ -240,7 +215,7 @@ _TEMPLATE = """<!doctype html>
 td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}
 .failed{color:#b00}.interrupted,.pending{color:#a60}.t2{color:#b00;font-weight:bold}.t1{color:#a60}</style>
 </head><body>
-<h1>veille — {{ data.total }} video(s){% if not data.complete %} (incomplete run){% endif %}</h1>
+<h1>veille — {{ count(data.total, "video") }}{% if not data.complete %} (incomplete run){% endif %}</h1>
 <p>{{ data.failed }} failed · written {{ data.created_at }} · veille {{ data.veille_version }}</p>
 <table><tr><th>video</th><th>status</th><th>events</th><th>highest threat</th><th>length</th><th>report</th></tr>
 {% for v in data.videos %}<tr class="{{ v.status }}"><td>{{ v.video }}</td>
@@ -258,6 +233,8 @@ def render_index_html(data: dict[str, Any]) -> str:
     """The HTML index (Jinja2, autoescaped: video names and errors cannot inject markup)."""
     from jinja2 import Environment
 
+    from veille.i18n import count
+
     env = Environment(autoescape=True, keep_trailing_newline=True)
     names = {0: "normal", 1: "suspicious", 2: "critical"}
-    return env.from_string(_TEMPLATE).render(data=data, threat=lambda t: names.get(t, "–"))
+    return env.from_string(_TEMPLATE).render(data=data, threat=lambda t: names.get(t, "–"), count=count)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,12 @@ from veille import __version__, constants
 from veille.errors import VeilleError
 
 PROFILES = ("motion", "fast", "default", "full")
+EXIT_CODES = """\b
+Exit codes:
+  0    every input was analysed
+  1    an input or its analysis failed (the others were still analysed)
+  2    usage error (an unknown option or value, an invalid settings file)
+  130  interrupted (Ctrl-C or SIGTERM; the partial report and the index are written)"""
 
 
 def _analyze_options(func):
@@ -28,10 +34,20 @@ def _analyze_options(func):
         click.option(
             "--out", "out_dir", type=click.Path(path_type=Path), help="Report folder (default ./veille-reports)."
         ),
-        click.option("--profile", type=click.Choice(PROFILES), help="motion (no model), fast, default or full."),
-        click.option("--vlm", help="Describer: catalog name, repo id or local folder."),
-        click.option("--llm", help="Reasoner: catalog name, repo id, local folder, or 'none'."),
+        click.option(
+            "--profile",
+            type=click.Choice(PROFILES),
+            help="motion (no model), fast, default or full [default: default, or `profile` in the settings].",
+        ),
+        click.option("--vlm", help="Describer: catalog name, repo id, local folder, or openai:MODEL (a server's)."),
+        click.option("--llm", help="Reasoner: catalog name, repo id, local folder, openai:MODEL, or 'none'."),
         click.option("--grounder", help="Grounder: catalog name, repo id, local folder, or 'none'."),
+        click.option(
+            "--api-base",
+            help="OpenAI-compatible server of openai:MODEL, e.g. http://127.0.0.1:11434/v1 (Ollama);"
+            " API key from VEILLE_API_KEY or OPENAI_API_KEY.",
+        ),
+        click.option("--llm-api-base", help="The reasoner's server, when not --api-base."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where models run."),
         click.option("--dtype", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), help="Model weights precision."),
         click.option(
@@ -51,6 +67,8 @@ def _analyze_options(func):
         ),
         click.option("--clips", is_flag=True, default=None, help="Cut a video clip around each event."),
         click.option("--lang", type=click.Choice(["en", "fr"]), help="Report language."),
+        click.option("--camera", help="Rank events by how unusual for this calibrated camera ('self': the video)."),
+        click.option("--cameras-dir", type=click.Path(path_type=Path), help="Folder of camera profiles."),
         click.option("--config", type=click.Path(path_type=Path), help="Settings file (default ./veille.toml)."),
         click.option("--verbose", "-v", is_flag=True, default=None, help="Say more."),
         click.option("--quiet", "-q", is_flag=True, default=None, help="Print only errors."),
@@ -66,7 +84,7 @@ def cli() -> None:
     """veille: a local, private AI analyst for recorded surveillance video."""
 
 
-@cli.command()
+@cli.command(epilog=EXIT_CODES)
 @click.argument("inputs", nargs=-1, required=True)
 @_analyze_options
 def analyze(inputs: tuple[str, ...], config: Path | None, **flags: Any) -> None:
@@ -87,30 +105,56 @@ def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]
     """Analyse every input; exit 1 if any failed (after the others were done)."""
     settings = _settings(config, flags)
     constants.apply_offline(settings.offline)
+    _check_camera(settings)
     from veille.models.requirements import check_memory
 
     check_memory(settings)
     from veille.batch import run_batch
     from veille.console import Console
     from veille.inputs import expand_inputs
+    from veille.models.availability import download_notice, fallback_line
+    from veille.models.record import RUN
     from veille.redact import install_log_masking
 
+    RUN.clear()
     install_log_masking()
     _model_logs(settings.verbose and not settings.quiet)
     console = Console(verbose=settings.verbose, quiet=settings.quiet, lang=settings.lang)
     videos = expand_inputs(inputs)
+    notice = download_notice(settings)
+    if notice:
+        console.note(notice)
+    total = len(videos)
+    position = {"now": ""}
+
+    def start(n: int, item) -> None:
+        if total > 1:
+            position["now"] = f"[{n}/{total}]"
+            console.starting(position["now"], item.video)
 
     def done(item, result) -> None:
         if result is not None:
-            console.result(result)
-        elif item.error:
-            console.error(f"{item.video}: {item.error}")
+            console.result(result, position["now"])
+        elif item.error:  # the path once: most messages start with it already
+            said = item.error if item.error.startswith(item.video) else f"{item.video}: {item.error}"
+            console.error(f"{position['now']} {said}".lstrip())
 
     with _sigterm_as_interrupt():
-        batch = run_batch(videos, settings, progress=console.progress, on_done=done)
+        batch = run_batch(videos, settings, progress=console.progress, on_done=done, on_start=start)
+    console.batch_summary(total, [i.video for i in batch.failures], Path(settings.out_dir) / "index.html")
+    closing = fallback_line(settings)
+    if closing:
+        console.fallback(closing)
     if batch.failures:
-        console.failures([(Path(i.video), i.error or "failed") for i in batch.failures], len(videos))
         sys.exit(1)
+
+
+def _check_camera(settings: Any) -> None:
+    """An unknown, damaged or newer camera profile is one error line before any video is read."""
+    from veille.anomaly.store import SELF, CameraStore
+
+    if settings.camera and settings.camera != SELF:
+        CameraStore(settings.cameras_dir).load(settings.camera)
 
 
 @contextlib.contextmanager
@@ -138,13 +182,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 )
 def sample(out: Path, seconds: float) -> None:
     """Make a synthetic CCTV-like clip OUT (and its ground truth OUT.json)."""
+    from veille.console import Console
+    from veille.i18n import count
     from veille.sample import make_sample
 
-    truth = make_sample(out, seconds=seconds)
-    click.echo(
-        f"wrote {out} ({seconds:.0f} s) and {out.with_suffix('.json')} "
-        f"({len(truth['active_intervals'])} active intervals)"
-    )
+    truth = make_sample(out, seconds=seconds, progress=Console().progress())
+    intervals = count(len(truth["active_intervals"]), "active interval")
+    click.echo(f"wrote {out} ({seconds:.0f} s) and {out.with_suffix('.json')} ({intervals})")
 
 
 @cli.command()
@@ -157,25 +201,107 @@ def schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
+def _data_option(holds: str) -> Callable[[Any], Any]:
+    """``--data DIR`` (or ``VEILLE_DATA_DIR``): the folder of real footage an evaluation reads."""
+    return click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(path_type=Path),
+        envvar="VEILLE_DATA_DIR",
+        required=True,
+        help=f"Folder holding {holds} (or set VEILLE_DATA_DIR).",
+    )
+
+
 @cli.group("eval")
 def eval_group() -> None:
     """Measure veille against footage with ground truth."""
 
 
 @eval_group.command("activity")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(path_type=Path),
-    envvar="VEILLE_DATA_DIR",
-    required=True,
-    help="Folder holding ucsd_ped1/, ucsd_ped2/, cdnet_highway/ (or set VEILLE_DATA_DIR).",
-)
+@_data_option("ucsd_ped1/, ucsd_ped2/, cdnet_highway/")
 def eval_activity(data_dir: Path) -> None:
     """Recall (and precision where labelled) of the activity scan on UCSD Ped1/Ped2 and CDnet highway."""
     from veille.evaluate import evaluate_activity, format_scores
 
     click.echo(format_scores(evaluate_activity(data_dir)))
+
+
+@eval_group.command("anomaly")
+@_data_option("ucsd_ped1/, ucsd_ped2/ (with train/), cdnet_highway/")
+def eval_anomaly(data_dir: Path) -> None:
+    """Frame-level ROC AUC of the unusual-for-this-camera score on UCSD Ped1/Ped2, and its speed."""
+    from veille.anomaly.commands import format_anomaly_eval
+    from veille.anomaly.evaluate import evaluate_anomaly
+
+    click.echo(format_anomaly_eval(*evaluate_anomaly(data_dir)))
+
+
+def _camera_store(cameras_dir: Path | None, config: Path | None = None):
+    from veille.anomaly.store import CameraStore
+
+    return CameraStore(_settings(config, {"cameras_dir": cameras_dir}).cameras_dir)
+
+
+_cameras_dir_option = click.option(
+    "--cameras-dir", type=click.Path(path_type=Path), help="Folder of camera profiles (default: user data folder)."
+)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--camera", required=True, help="Name of the camera (letters, digits, '_', '.', '-').")
+@_cameras_dir_option
+@click.option("--config", type=click.Path(path_type=Path), help="Settings file (default ./veille.toml).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
+def calibrate(inputs: tuple[str, ...], camera: str, cameras_dir: Path | None, config: Path | None, quiet: bool) -> None:
+    """Learn what is normal for a camera from ordinary footage (files, folders or globs); again to add more."""
+    from veille.anomaly.commands import run_calibrate
+    from veille.console import Console
+    from veille.inputs import expand_inputs
+
+    store = _camera_store(cameras_dir, config)
+    console = Console(quiet=quiet)
+    for line in run_calibrate(expand_inputs(inputs), camera, store, console.progress()):
+        if not quiet:
+            click.echo(line)
+
+
+@cli.group()
+def cameras() -> None:
+    """List, show and remove the cameras veille has learned."""
+
+
+@cameras.command("list")
+@_cameras_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cameras_list(cameras_dir: Path | None, as_json: bool) -> None:
+    """The cameras with a profile."""
+    from veille.anomaly.commands import cameras_list as listing
+
+    click.echo("\n".join(listing(_camera_store(cameras_dir), as_json=as_json)))
+
+
+@cameras.command("show")
+@click.argument("name")
+@_cameras_dir_option
+def cameras_show(name: str, cameras_dir: Path | None) -> None:
+    """What a camera's profile has learned."""
+    from veille.anomaly.commands import cameras_show as show
+
+    click.echo("\n".join(show(_camera_store(cameras_dir), name)))
+
+
+@cameras.command("remove")
+@click.argument("names", nargs=-1, required=True)
+@_cameras_dir_option
+def cameras_remove(names: tuple[str, ...], cameras_dir: Path | None) -> None:
+    """Delete cameras' profiles."""
+    from veille.anomaly.commands import cameras_remove as remove
+
+    store = _camera_store(cameras_dir)
+    for name in names:
+        click.echo("\n".join(remove(store, name)))
 
 
 @cli.group()
@@ -219,6 +345,9 @@ def models_download(names: tuple[str, ...], revision: str | None, **flags: Any) 
     constants.apply_offline(settings.offline)
     from veille.models.commands import download_models, profile_models
     from veille.models.progress import console_reporter
+    from veille.models.record import RUN
+
+    RUN.clear()
 
     specs = list(names) or profile_models(
         settings.profile, {"describer": settings.vlm, "reasoner": settings.llm, "grounder": settings.grounder}

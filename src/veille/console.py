@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from veille.i18n import clock, labels, stage_label, threat_label
+from veille.i18n import batch_done, clock, count, events_found, labels, stage_label, threat_label
 
 if TYPE_CHECKING:
     from veille.pipeline import AnalysisResult
@@ -54,6 +54,26 @@ class _PlainProgress:
         self.console.warn(message)
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 60 else clock(value)
+
+
+def _elapsed_column(lang: str) -> Any:
+    """A rich column with the stage's time, labelled: "elapsed 3.2 s" while it runs, "took 4.0 s" after."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    words = labels(lang)
+
+    class Elapsed(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            seconds = task.finished_time if task.finished else task.elapsed
+            word = words["took"] if task.finished else words["elapsed"]
+            return Text(f"{word} {_seconds(seconds or 0.0)}", style="progress.elapsed")
+
+    return Elapsed()
+
+
 class _RichProgress:
     """Rich bars on a terminal: one per stage, the live display runs while any stage is open."""
 
@@ -63,15 +83,20 @@ class _RichProgress:
         self._tasks: dict[str, Any] = {}
         self._units: dict[str, tuple[float | None, str]] = {}
 
+    @property
+    def live(self) -> bool:
+        """Whether the live display is running (some stage is still open)."""
+        return self._bars is not None
+
     def _new_bars(self) -> Any:
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
         return Progress(
             SpinnerColumn(),
             TextColumn("{task.description}", markup=False),
             BarColumn(),
             TextColumn("{task.fields[amount]}", markup=False),
-            TimeElapsedColumn(),
+            _elapsed_column(self.console.lang),
             console=self.console.rich_err,
             transient=False,
         )
@@ -96,7 +121,7 @@ class _RichProgress:
             return
         total, unit = self._units.pop(stage)
         done = total if total is not None else self._bars.tasks[task].completed
-        self._bars.update(task, completed=done, total=done or 1, amount=_amount(done, total, unit))
+        self._bars.update(task, completed=done or 1, total=done or 1, amount=_amount(done, total, unit))
         if not self._tasks:
             self.close()
 
@@ -173,53 +198,99 @@ class Console:
         """An error on stderr (always shown)."""
         self._echo(f"veille: error: {message}", err=True)
 
-    def result(self, result: AnalysisResult) -> None:
-        """The events of a finished analysis and where its report is."""
+    def note(self, message: str) -> None:
+        """A line on stderr that the user should see before the work starts (hidden with ``--quiet``)."""
+        if not self.quiet:
+            self._echo(f"veille: {message}", err=True)
+
+    def fallback(self, message: str) -> None:
+        """The run's closing line when it went without a model it asked for: on stderr, even with ``--quiet``.
+
+        One line is not noise when the analysis is not what was asked for.
+        """
+        self._echo(f"veille: warning: {message}", err=True)
+
+    def starting(self, position: str, video: str) -> None:
+        """A video of a batch begins: "[2/5] cam.mp4" (on a terminal, or with ``--verbose``)."""
+        if self.quiet:
+            return
+        if self.is_tty:
+            from rich.text import Text
+
+            self.rich_err.print(Text(f"{position} {video}", style="bold"), soft_wrap=True)
+        else:
+            self.info(f"{position} {video}")
+
+    def result(self, result: AnalysisResult, position: str = "") -> None:
+        """The events of a finished analysis and where its report is (``position``: "[2/5]" in a batch)."""
         if self.quiet:
             return
         if self.out_tty:
-            self._result_table(result)
+            self._result_table(result, position)
         else:
-            self._result_lines(result)
+            self._result_lines(result, position)
 
     def _report_paths(self, result: AnalysisResult) -> list[Path]:
         folder = Path(result.folder)
         names = {Path(p).name for p in result.paths}
         return [folder / n for n in ("report.html", "report.json") if n in names] or [folder / "report.json"]
 
-    def _headline(self, result: AnalysisResult) -> str:
+    def _headline(self, result: AnalysisResult, position: str = "") -> str:
         report = result.report
-        found = labels(self.lang)["events_found"].format(n=len(report.events), duration=clock(report.video.duration_s))
-        return f"{report.video.path}: {found}"
+        found = events_found(len(report.events), report.video.duration_s, self.lang)
+        return f"{position} {report.video.path}: {found}".lstrip()
 
-    def _result_lines(self, result: AnalysisResult) -> None:
-        self._echo(self._headline(result))
-        for event in result.report.events:
+    def _result_lines(self, result: AnalysisResult, position: str = "") -> None:
+        from veille.report.ranking import anomaly_note, ranked_events, ranking_line
+
+        report = result.report
+        self._echo(self._headline(result, position))
+        if ranking_line(report, self.lang):
+            self._echo(f"  {ranking_line(report, self.lang)}")
+        for event in ranked_events(report):
             threat = threat_label(event.threat_level, self.lang)
-            self._echo(f"  {clock(event.start_s)}–{clock(event.end_s)}  [{threat}]  {event.title}")
+            note = anomaly_note(report, event, self.lang)
+            note = f"  — {note}" if note else ""
+            self._echo(f"  {clock(event.start_s)}–{clock(event.end_s)}  [{threat}]  {event.title}{note}")
         for path in self._report_paths(result):
             self._echo(f"{labels(self.lang)['report']}: {path}")
 
-    def _result_table(self, result: AnalysisResult) -> None:
+    def _result_table(self, result: AnalysisResult, position: str = "") -> None:
         from rich.console import Console as RichConsole
         from rich.table import Table
         from rich.text import Text
 
+        from veille.report.ranking import anomaly_note, is_unusual, ranked_events, ranking_line
+
         t = labels(self.lang)
-        table = Table(title=Text(self._headline(result)), title_justify="left", show_edge=False)
+        report = result.report
+        rich_out = RichConsole(file=self.out or sys.stdout, force_terminal=True, highlight=False)
+        # the headline is its own line, as wide as the terminal (a table title wraps at the table's width)
+        rich_out.print(Text(self._headline(result, position), style="italic"), soft_wrap=True)
+        if report.anomaly:
+            rich_out.print(Text(ranking_line(report, self.lang)), soft_wrap=True)
+        table = Table(show_edge=False)
         table.add_column(t["time"], no_wrap=True)
         table.add_column(t["threat"], no_wrap=True)
         table.add_column(t["title"])
-        for e in result.report.events:
+        if report.anomaly:
+            table.add_column(t["anomaly_curve"])
+        for e in ranked_events(report):
             threat = Text(threat_label(e.threat_level, self.lang), style=THREAT_STYLES[e.threat_level])
-            table.add_row(Text(f"{clock(e.start_s)}–{clock(e.end_s)}"), threat, Text(e.title))
-        rich_out = RichConsole(file=self.out or sys.stdout, force_terminal=True, highlight=False)
-        rich_out.print(table)
+            cells = [Text(f"{clock(e.start_s)}–{clock(e.end_s)}"), threat, Text(e.title)]
+            if report.anomaly:
+                cells.append(Text(anomaly_note(report, e, self.lang), style="magenta" if is_unusual(report, e) else ""))
+            table.add_row(*cells)
+        if report.events:
+            rich_out.print(table)
         for path in self._report_paths(result):
             rich_out.print(Text(f"{t['report']}: "), Text(str(path), style="bold"), sep="")
 
-    def failures(self, failures: list[tuple[Path, str]], total: int) -> None:
-        """The closing summary naming every input that failed."""
-        self._echo(f"veille: {len(failures)} of {total} input(s) failed:", err=True)
-        for path, message in failures:
-            self._echo(f"  {path}: {message}", err=True)
+    def batch_summary(self, total: int, failed: list[str], index: Path) -> None:
+        """The closing lines of a batch of ``total`` videos: how many were analysed, where the index is,
+        and which failed (their reasons were printed as they happened and are in the index)."""
+        if total > 1 and not self.quiet:
+            self._echo(f"{batch_done(total, len(failed), self.lang)} · {labels(self.lang)['index']}: {index}")
+        if failed and total > 1:
+            names = ", ".join(failed)
+            self._echo(f"veille: {len(failed)} of {count(total, 'input')} failed: {names}", err=True)

@@ -19,7 +19,6 @@ def _flag(name: str) -> bool:
 
 ENV_PREFIX: Final = "VEILLE_"
 DEBUG: Final[bool] = _flag("VEILLE_DEBUG")
-HF_OFFLINE_AT_START: Final[bool] = _flag("HF_HUB_OFFLINE") or _flag("TRANSFORMERS_OFFLINE")
 VEILLE_ENV: Final[dict[str, str]] = {
     k[len(ENV_PREFIX) :].lower(): v for k, v in os.environ.items() if k.startswith(ENV_PREFIX) and k != "VEILLE_DEBUG"
 }

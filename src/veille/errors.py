@@ -60,6 +60,12 @@ class BackendError(VeilleError, RuntimeError):
     """A model backend failed while generating."""
 
 
+class CameraProfileError(VeilleError, ValueError):
+    """A camera profile is unknown, damaged or from a newer veille, or footage does not fit or is too short."""
+
+    exit_code = 2
+
+
 class AnalysisInterrupted(VeilleError, KeyboardInterrupt):
     """The analysis was interrupted (Ctrl-C or SIGTERM); a partial report was written."""
 

@@ -1,7 +1,7 @@
 """Labels of the report and the console in English and French.
 
-Model output is not translated here: the prompts ask the models to answer in the chosen language
-where they can (see :func:`answer_language`).
+Model output is not translated: the prompts are written in English, and what a model writes is
+shown as it wrote it.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ _EN: dict[str, str] = {
     "scan_s": "scan time",
     "analysis_s": "analysis time",
     "realtime_factor": "speed (× real time)",
+    "download_s": "model downloads (not in the analysis time)",
     "models": "Models",
     "warnings": "Warnings",
     "segments": "stretches with movement",
@@ -48,14 +49,26 @@ _EN: dict[str, str] = {
     "threat": "threat",
     "title": "title",
     "report": "report",
-    "events_found": "{n} event(s) in {duration}",
+    "events_found": "{events} in {duration}",
     "stage_scan": "Scanning",
     "stage_describe": "Describing",
     "stage_ground": "Grounding",
     "stage_reason": "Judging",
     "stage_clips": "Cutting clips",
     "stage_download": "Downloading",
+    "stage_learn": "Learning what is usual",
+    "stage_anomaly": "Scoring how unusual",
+    "stage_sample": "Making",
+    "elapsed": "elapsed",
+    "took": "took",
+    "index": "index",
+    "batch_done": "{videos}: {ok} analysed, {failed} failed",
     "none": "none",
+    "anomaly_score": "score",
+    "anomaly_curve": "how unusual for this camera",
+    "anomaly_usual": "usual up to",
+    "ranked_camera": "Most unusual for camera '{camera}' first (usual up to a score of {threshold}).",
+    "ranked_self": "Most unusual within this video first (learned from the video itself; usual up to {threshold}).",
 }
 
 _FR: dict[str, str] = {
@@ -86,6 +99,7 @@ _FR: dict[str, str] = {
     "scan_s": "temps de parcours",
     "analysis_s": "temps d'analyse",
     "realtime_factor": "vitesse (× temps réel)",
+    "download_s": "téléchargement des modèles (hors temps d'analyse)",
     "models": "Modèles",
     "warnings": "Avertissements",
     "segments": "passages avec mouvement",
@@ -95,18 +109,45 @@ _FR: dict[str, str] = {
     "threat": "menace",
     "title": "titre",
     "report": "rapport",
-    "events_found": "{n} événement(s) en {duration}",
+    "events_found": "{events} en {duration}",
     "stage_scan": "Parcours",
     "stage_describe": "Description",
     "stage_ground": "Localisation",
     "stage_reason": "Jugement",
     "stage_clips": "Découpe des extraits",
     "stage_download": "Téléchargement",
+    "stage_learn": "Apprentissage de l'habituel",
+    "stage_anomaly": "Mesure de l'inhabituel",
+    "stage_sample": "Fabrication de",
+    "elapsed": "depuis",
+    "took": "en",
+    "index": "index",
+    "batch_done": "{videos} : {ok} {analysed}, {failed} en échec",
     "none": "aucun",
+    "anomaly_score": "score",
+    "anomaly_curve": "inhabituel pour cette caméra",
+    "anomaly_usual": "habituel jusqu'à",
+    "ranked_camera": "Le plus inhabituel pour la caméra « {camera} » d'abord (habituel jusqu'à {threshold}).",
+    "ranked_self": "Le plus inhabituel dans cette vidéo d'abord (apprise d'elle-même ; habituel jusqu'à {threshold}).",
 }
 
 _TABLES: dict[str, dict[str, str]] = {"en": _EN, "fr": _FR}
-_LANGUAGE_NAMES = {"en": "English", "fr": "French"}
+
+# Nouns counted in reports and on the console: (singular, plural) per language.
+_NOUNS: dict[str, dict[str, tuple[str, str]]] = {
+    "en": {
+        "event": ("event", "events"),
+        "stretch": ("stretch of movement", "stretches of movement"),
+        "video": ("video", "videos"),
+        "input": ("input", "inputs"),
+    },
+    "fr": {
+        "event": ("événement", "événements"),
+        "stretch": ("passage avec du mouvement", "passages avec du mouvement"),
+        "video": ("vidéo", "vidéos"),
+        "input": ("entrée", "entrées"),
+    },
+}
 
 
 def labels(lang: str = "en") -> dict[str, str]:
@@ -124,9 +165,31 @@ def stage_label(stage: str, lang: str = "en") -> str:
     return labels(lang).get(f"stage_{stage}", stage)
 
 
-def answer_language(lang: str) -> str:
-    """The language's English name, for prompts such as "Answer in French."."""
-    return _LANGUAGE_NAMES.get(lang, "English")
+def plural(n: float, one: str, many: str, lang: str = "en") -> str:
+    """``one`` or ``many`` as ``n`` asks in ``lang``: English has the singular for 1 only, French
+    for 0 and 1 ("0 événement", "1,5 seconde")."""
+    singular = abs(n) < 2 if lang == "fr" else n == 1
+    return one if singular else many
+
+
+def count(n: int, noun: str, lang: str = "en") -> str:
+    """``n`` and the noun in the right number: "1 event", "3 events", "0 événement", "2 passages…"."""
+    table = _NOUNS.get(lang, _NOUNS["en"])
+    one, many = table.get(noun) or _NOUNS["en"].get(noun) or (noun, noun + "s")
+    return f"{n} {plural(n, one, many, lang)}"
+
+
+def batch_done(total: int, failed: int, lang: str = "en") -> str:
+    """The closing line of a batch: "5 videos: 3 analysed, 2 failed"."""
+    ok = total - failed
+    analysed = plural(ok, "analysée", "analysées", "fr")
+    videos = count(total, "video", lang)
+    return labels(lang)["batch_done"].format(videos=videos, ok=ok, failed=failed, analysed=analysed)
+
+
+def events_found(n: int, duration_s: float, lang: str = "en") -> str:
+    """The headline of a result: "3 events in 0:02:00", "1 événement en 0:00:30"."""
+    return labels(lang)["events_found"].format(events=count(n, "event", lang), duration=clock(duration_s))
 
 
 def clock(seconds: float) -> str:

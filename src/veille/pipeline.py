@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,12 +19,13 @@ from veille.report.schema import Report, Stats
 from veille.report.writers import write_all
 from veille.settings import Settings
 from veille.types import Event, VideoInfo
-from veille.video.probe import probe, truncation_warnings
+from veille.video.probe import played_to, probe, truncation_warnings
 from veille.video.scan import ScanResult, scan_video
 from veille.workcache import Memo, open_memo, scan_with_memo
 
 if TYPE_CHECKING:
-    from veille.models.manager import ModelManager
+    from veille.anomaly.score import AnomalyCurve
+    from veille.models.session import ModelSession
 
 
 @dataclass(slots=True)
@@ -52,7 +54,7 @@ def analyze(
     *,
     progress: Progress | None = None,
     folder: Path | None = None,
-    models: ModelManager | None = None,
+    models: ModelSession | None = None,
 ) -> AnalysisResult:
     """Analyse one video and write its report.
 
@@ -61,22 +63,25 @@ def analyze(
         settings: the analysis settings (defaults when omitted).
         progress: receives progress and warnings (nothing is printed by the library).
         folder: where to write the report (default ``settings.out_dir / <video stem>``).
-        models: a model manager shared across analyses (a batch with ``cleanup_after_analysis``
-            off keeps its models loaded from one video to the next); by default each analysis
-            has its own and frees its models at the end.
+        models: the model session of a run of several videos (its lifetime decides whether models
+            stay loaded from one video to the next); by default the analysis has its own.
     """
     settings = settings or Settings()
     progress = progress or NullProgress()
     video = Path(video)
     info = probe(video)
+    camera = _camera(info, settings)
     folder = folder or report_folder(settings.out_dir, video)
     started = time.perf_counter()
     memo = open_memo(folder, info, settings)
     scan: ScanResult | None = None
+    curve: AnomalyCurve | None = None
     try:
         scan, reused = scan_with_memo(memo, info, lambda: _scan(info, settings, progress))
         _check_decoded(info, scan)
-        outcome = _events(info, scan, settings, progress, memo=memo, models=models)
+        info = played_to(info, scan.end_s)
+        curve = _anomaly(info, scan, camera, progress)
+        outcome = _events(info, scan, settings, progress, memo=memo, models=models, curve=curve)
     except KeyboardInterrupt:
         _finish(info, scan, _partial_outcome(info, scan, settings), settings, folder, started, complete=False)
         raise AnalysisInterrupted(
@@ -89,7 +94,7 @@ def analyze(
         progress.warn(note)
     outcome.warnings[:0] = notes
     reused_chunks = memo.reused_chunks() or (len(scan.chunks) if reused else 0)
-    return _finish(info, scan, outcome, settings, folder, started, reused_chunks=reused_chunks)
+    return _finish(info, scan, outcome, settings, folder, started, reused_chunks=reused_chunks, curve=curve)
 
 
 def _finish(
@@ -102,10 +107,11 @@ def _finish(
     *,
     complete: bool = True,
     reused_chunks: int = 0,
+    curve: AnomalyCurve | None = None,
 ) -> AnalysisResult:
     """Build the report (whole, or partial after an interruption) and write every format atomically."""
     scan = scan or ScanResult()
-    elapsed = time.perf_counter() - started
+    elapsed = max(0.0, time.perf_counter() - started - outcome.download_s)  # downloads are reported apart
     stats = Stats(
         frames_total=info.frame_count,
         packets_scanned=scan.packets_scanned,
@@ -118,6 +124,7 @@ def _finish(
         realtime_factor=round(info.duration_s / elapsed, 2) if elapsed > 0 else 0.0,
         scan_modes=scan_modes(scan.stretches),
         reused_chunks=reused_chunks,
+        download_s=round(outcome.download_s, 3),
     )
     report = build_report(
         info=info,
@@ -130,6 +137,10 @@ def _finish(
         warnings=[mask_credentials(w) for w in [*scan.warnings, *outcome.warnings]],
         complete=complete,
     )
+    if curve is not None:  # analyze --camera
+        from veille.anomaly.analysis import with_anomaly
+
+        report = with_anomaly(report, curve, settings.lang)
     if settings.clips and complete:
         from veille.report.clips import add_clips
 
@@ -158,6 +169,25 @@ def _partial_outcome(info: VideoInfo, scan: ScanResult | None, settings: Setting
     return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang), warnings=[warning])
 
 
+def _camera(info: VideoInfo, settings: Settings) -> object | None:
+    """``analyze --camera``: the camera's profile, checked against the video before the scan."""
+    if not settings.camera:
+        return None
+    from veille.anomaly.analysis import camera_for
+    from veille.anomaly.store import CameraStore
+
+    return camera_for(info, settings.camera, CameraStore(settings.cameras_dir))
+
+
+def _anomaly(info: VideoInfo, scan: ScanResult, camera: object | None, progress: Progress) -> AnomalyCurve | None:
+    """How unusual each active moment is for the camera (None without one)."""
+    if camera is None:
+        return None
+    from veille.anomaly.analysis import anomaly_curve
+
+    return anomaly_curve(info, scan.segments, camera, progress)
+
+
 def _scan(info: VideoInfo, settings: Settings, progress: Progress) -> ScanResult:
     progress.start("scan", info.duration_s, unit="s")
     scan = scan_video(info, settings.scan, progress=lambda t: progress.update("scan", t))
@@ -174,12 +204,12 @@ def _events(
     progress: Progress,
     *,
     memo: Memo | None = None,
-    models: ModelManager | None = None,
+    models: ModelSession | None = None,
+    curve: AnomalyCurve | None = None,
 ) -> EventsOutcome:
     """Events of the chunks; model stages store and reuse per-chunk work through ``memo``.
 
-    Models are freed at the end unless a shared ``models`` manager is given and
-    ``cleanup_after_analysis`` is off.
+    The session is told when the video is done; it frees what its lifetime says.
     """
     chunks = scan.chunks
     motion = motion_events(
@@ -188,16 +218,20 @@ def _events(
     if settings.profile == "motion" or not any(c.keyframes for c in chunks):
         return EventsOutcome(motion, summary=_motion_summary(info, motion, settings.lang))
     from veille.analysis.engine import run_models
-    from veille.models.manager import ModelManager as Manager
+    from veille.anomaly.analysis import judge_facts
+    from veille.models.session import ModelSession
 
     warnings: list[str] = []
-    manager = models or Manager(settings, progress=progress, warnings=warnings)
-    manager.rebind(progress=progress, warnings=warnings)
-    try:
-        outcome = run_models(info, chunks, settings, manager, progress=progress, memo=memo)
-    finally:
-        if models is None or settings.cleanup_after_analysis:
-            manager.close()
+    facts = judge_facts(curve)
+    with nullcontext(models) if models is not None else ModelSession(settings) as session:
+        session.rebind(progress=progress, warnings=warnings)
+        fetched_before = session.download_s
+        try:
+            outcome = run_models(info, chunks, settings, session, progress=progress, memo=memo, facts=facts)
+        finally:
+            session.video_done()
+        model_info = session.info()
+        download_s = session.download_s - fetched_before
     outcome.warnings[:0] = warnings
     if not outcome.vlm_calls and not outcome.events:  # no describer could be had: motion-only
         warning = f"profile '{settings.profile}': no describer model available; motion-only events"
@@ -205,9 +239,10 @@ def _events(
         outcome = EventsOutcome(
             motion,
             summary=_motion_summary(info, motion, settings.lang),
-            models=manager.info(),
+            models=model_info,
             warnings=[*warnings, warning],
         )
+    outcome.download_s = download_s
     return outcome
 
 

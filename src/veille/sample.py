@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from veille.io import write_text
+from veille.progress import NullProgress, Progress
 
 PATTERNS = ("cross_lr", "loiter", "pair_rl", "enter_leave")
 
@@ -108,10 +109,30 @@ def _draw(img: np.ndarray, x: int, y: int, height: int, color: tuple[int, int, i
     cv2.circle(img, (x, y - h - w // 2), max(3, w // 2), (180, 150, 130), -1)
 
 
+def _scene(background: np.ndarray, walkers: list[Walker], t: float, seconds: float) -> np.ndarray:
+    """The noiseless picture at time ``t``: the lit background and the walkers in view."""
+    height, width = background.shape[:2]
+    img = background * (1 + 0.03 * np.sin(2 * np.pi * t / max(seconds, 1)))
+    for walker in walkers:
+        pos = walker.position(t, width)
+        if pos:
+            _draw(img, pos[0], pos[1], height, walker.color)
+    return img
+
+
 def make_sample(
-    out: Path, *, seconds: float = 60.0, width: int = 640, height: int = 360, fps: int = 15, seed: int = 0
+    out: Path,
+    *,
+    seconds: float = 60.0,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 15,
+    seed: int = 0,
+    progress: Progress | None = None,
 ) -> dict:
     """Write the synthetic clip to ``out`` and its ground truth to ``out`` with ``.json``.
+
+    ``progress`` hears of each second of video written (stage ``sample <name>``, in seconds).
 
     Returns:
         The ground truth: ``{"video", "fps", "duration_s", "active_intervals": [[start, end], ...]}``.
@@ -123,25 +144,28 @@ def make_sample(
     background = _background(width, height)
     noise = rng.normal(0, 2.0, (8, height, width, 3)).astype(np.float32)
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    with av.open(str(tmp), "w", format="mp4") as container:
-        stream = container.add_stream(
-            "libx264", rate=fps, options={"crf": "23", "preset": "veryfast", "g": str(2 * fps)}
-        )
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.time_base = Fraction(1, fps)
-        for i in range(round(seconds * fps)):
-            t = i / fps
-            img = background * (1 + 0.03 * np.sin(2 * np.pi * t / max(seconds, 1)))
-            for walker in walkers:
-                pos = walker.position(t, width)
-                if pos:
-                    _draw(img, pos[0], pos[1], height, walker.color)
-            img += noise[rng.integers(len(noise))]
-            frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    tmp.replace(out)
+    progress = progress or NullProgress()
+    stage = f"sample {out.name}"
+    progress.start(stage, seconds, unit="s")
+    try:
+        with av.open(str(tmp), "w", format="mp4") as container:
+            stream = container.add_stream(
+                "libx264", rate=fps, options={"crf": "23", "preset": "veryfast", "g": str(2 * fps)}
+            )
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.time_base = Fraction(1, fps)
+            for i in range(round(seconds * fps)):
+                t = i / fps
+                img = _scene(background, walkers, t, seconds) + noise[rng.integers(len(noise))]
+                frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
+                frame.pts = i
+                container.mux(stream.encode(frame))
+                if i % fps == 0:
+                    progress.update(stage, t)
+            container.mux(stream.encode(None))
+        tmp.replace(out)
+    finally:
+        progress.finish(stage)
     truth = {
         "video": out.name,
         "fps": fps,

@@ -1,17 +1,22 @@
 """One settings object: defaults < ``veille.toml`` (or ``--config``) < ``VEILLE_*`` env < flags.
 
 Nested groups are reached from the environment with a double underscore, e.g.
-``VEILLE_SCAN__CHUNK_S=10``. Unknown keys anywhere are errors that name the key (and, for the
-file, its line).
+``VEILLE_SCAN__CHUNK_S=10``. An environment value is read as its setting's type asks: a list
+setting takes ``a,b`` or JSON (``VEILLE_FORMATS=json,html``); any other value is taken whole, commas
+included (``VEILLE_CONTEXT="Back door, deliveries 5-7 AM are normal"``). Unknown keys anywhere are
+errors that name the key (and, for the file, its line; for the environment, the variable).
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from veille import constants
 from veille.errors import ConfigError
@@ -21,6 +26,11 @@ Device = Literal["auto", "cpu", "cuda", "mps"]
 DType = Literal["auto", "bf16", "fp16", "fp32"]
 Format = Literal["json", "html", "md", "srt", "vtt"]
 ALL_FORMATS: tuple[Format, ...] = ("json", "html", "md", "srt", "vtt")
+#: A model spec naming a model on an OpenAI-compatible server: ``openai:MODEL``.
+REMOTE_PREFIX = "openai:"
+#: ``VEILLE_*`` variables that are not settings (read where they are used).
+NOT_SETTINGS = frozenset({"data_dir", "api_key"})
+ENV_ORIGIN = "the VEILLE_* environment"
 
 
 class _Strict(BaseModel):
@@ -68,6 +78,8 @@ class Settings(_Strict):
     vlm: str | None = None
     llm: str | None = None
     grounder: str | None = None
+    api_base: str | None = Field(None, description="OpenAI-compatible server of openai:MODEL specs")
+    llm_api_base: str | None = Field(None, description="the reasoner's server, when not api_base")
     device: Device = "auto"
     dtype: DType = "auto"
     load_in_8bit: bool | None = None
@@ -80,6 +92,7 @@ class Settings(_Strict):
     memory_check: bool = True  # refuse a profile whose measured peak memory exceeds what is available
     cleanup_after_analysis: bool = True
     keep_models_loaded: bool = False
+    model_lifetime: Literal["stage", "video", "batch"] | None = None  # unset: from the two keys above
     out_dir: Path = Path(constants.DEFAULT_OUT_DIR)
     formats: list[Format] = Field(default_factory=lambda: list(ALL_FORMATS))
     lang: Literal["en", "fr"] = "en"
@@ -88,33 +101,73 @@ class Settings(_Strict):
     verbose: bool = False
     quiet: bool = False
     scan: ScanSettings = Field(default_factory=ScanSettings)
+    cameras_dir: Path | None = Field(None, description="folder of camera profiles (default: the user data folder)")
+    camera: str | None = Field(None, description="score how unusual each moment is for this camera ('self': the video)")
+
+    @field_validator("api_base", "llm_api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("give the server's http:// or https:// address, e.g. http://127.0.0.1:11434/v1")
+        return value
 
 
 def _nest(flat: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in flat.items():
         parts = key.split("__")
+        if parts[0] in NOT_SETTINGS and len(parts) == 1:
+            continue
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = _env_value(value)
+        node[parts[-1]] = _env_value(value, _field_type(parts))
     return out
 
 
-def _env_value(raw: str) -> Any:
-    """Environment strings: JSON-ish lists stay strings for pydantic to parse."""
-    text = raw.strip()
-    if text.startswith("[") or text.startswith("{"):
-        import json
+def _field_type(path: list[str]) -> Any:
+    """The type annotation of the setting at ``path`` (``None`` when there is no such setting)."""
+    model: type[BaseModel] = Settings
+    for depth, part in enumerate(path):
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        if depth == len(path) - 1:
+            return field.annotation
+        if not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return None
 
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    """The types a union admits (the annotation itself otherwise)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def _env_value(raw: str, annotation: Any) -> Any:
+    """An environment string as its setting's type reads it; unknown keys pass through to be named."""
+    if annotation is None:
+        return raw
+    members = _members(annotation)
+    text = raw.strip()
+    takes_str = str in members or any(typing.get_origin(m) is Literal for m in members)
+    if any(typing.get_origin(m) in (list, tuple, set) for m in members):
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                return raw  # pydantic names the setting and what is wrong
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if text.lower() in {"none", "null"} and type(None) in members and not takes_str:
+        return None
+    if text.startswith("{") and not takes_str:  # a whole group, e.g. VEILLE_SCAN='{"chunk_s": 10}'
         try:
             return json.loads(text)
         except json.JSONDecodeError:
             return raw
-    if text.lower() in {"none", "null"}:
-        return None
-    if "," in text and not text.startswith(("http", "/")):
-        return [p.strip() for p in text.split(",")]
     return raw
 
 
@@ -139,6 +192,9 @@ def _describe(err: ValidationError, origin: str, text: str | None) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"])
     where = origin
+    if origin == ENV_ORIGIN:
+        names = [str(p) for p in first["loc"] if isinstance(p, str)]
+        where = f"{origin} (VEILLE_{'__'.join(names).upper()})"
     if text is not None:
         line = _line_of(text, str(first["loc"][-1]))
         if line:
@@ -184,7 +240,7 @@ def load_settings(
         data, text = read_config_file(path)
         layers.append((data, str(path), text))
     env_data = _nest(constants.VEILLE_ENV if env is None else env)
-    layers.append((env_data, "the VEILLE_* environment", None))
+    layers.append((env_data, ENV_ORIGIN, None))
     layers.append(({k: v for k, v in (flags or {}).items() if v is not None}, "the flags", None))
     merged: dict[str, Any] = {}
     for data, origin, text in layers:
@@ -193,4 +249,29 @@ def load_settings(
         except ValidationError as exc:
             raise ConfigError(_describe(exc, origin, text)) from None
         merged = _merge(merged, data)
-    return Settings.model_validate(merged)
+    settings = Settings.model_validate(merged)
+    check_remote_models(settings)
+    return settings
+
+
+def check_remote_models(settings: Settings) -> None:
+    """``openai:MODEL`` specs name a model and have a server to go to; the grounder is never remote.
+
+    Raises:
+        ConfigError: what is missing, and the flag or setting that gives it.
+    """
+    for key in ("vlm", "llm", "grounder"):
+        spec = getattr(settings, key)
+        if not (isinstance(spec, str) and spec.startswith(REMOTE_PREFIX)):
+            continue
+        if key == "grounder":
+            raise ConfigError("the grounder cannot be an OpenAI-compatible model; use kosmos-2 or none")
+        if not spec[len(REMOTE_PREFIX) :].strip():
+            raise ConfigError(f"--{key} {spec} names no model; give the server's model name, e.g. --{key} openai:llava")
+        base = (settings.llm_api_base or settings.api_base) if key == "llm" else settings.api_base
+        if not base:
+            flags = "--llm-api-base or --api-base" if key == "llm" else "--api-base"
+            raise ConfigError(
+                f"--{key} {spec} needs the server's address: add {flags} URL (e.g. http://127.0.0.1:11434/v1"
+                " for Ollama), or set api_base in veille.toml or VEILLE_API_BASE"
+            )

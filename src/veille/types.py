@@ -2,7 +2,8 @@
 
 One frozen dataclass per concept. Foreign formats (PyAV frames, model text, Kosmos entities) are
 converted into these once, at the edge. Times are float seconds named ``*_s``; boxes are pixel
-``xyxy``; images are RGB ``uint8`` arrays of shape (H, W, 3).
+``xyxy`` of the upright frame (see :class:`VideoInfo`); images are upright RGB ``uint8`` arrays of
+shape (H, W, 3).
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class VideoInfo:
-    """What probing a video file tells before any frame is decoded."""
+    """What probing a video file tells (its container, and its first decoded frame).
+
+    ``width`` × ``height`` is the picture as it is shown, upright: a stream stored sideways with a
+    display rotation (phones, body cameras) has its stored size swapped. Keyframes, thumbnails and
+    every box (motion, grounding) are in these upright pixel coordinates. ``rotation`` is the
+    clockwise turn, in degrees (0, 90, 180 or 270), that makes a stored frame upright; a phone held
+    upright records 90.
+
+    ``duration_s`` is how much video the file holds. When the file is shorter than its header says
+    (a recording cut off before it was finalised), ``declared_duration_s`` keeps what the header
+    said and ``duration_s`` is where the video really stops.
+    """
 
     path: Path
     duration_s: float
@@ -26,17 +38,18 @@ class VideoInfo:
     height: int
     frame_count: int
     codec: str
-    avg_fps: float = 0.0
-    variable_frame_rate: bool = False
     rotation: int = 0
-    keyframe_interval_s: float | None = None
-    bit_rate: int | None = None
-    pix_fmt: str | None = None
+    declared_duration_s: float | None = None
+
+    @property
+    def stored_size(self) -> tuple[int, int]:
+        """(w, h) of a frame as stored in the stream, before it is turned upright."""
+        return (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
 
 
 @dataclass(frozen=True, slots=True)
 class Box:
-    """A labelled box in pixel ``xyxy`` coordinates of the full-resolution frame."""
+    """A labelled box in pixel ``xyxy`` coordinates of the full-resolution upright frame."""
 
     label: str
     xyxy: tuple[float, float, float, float]
@@ -71,7 +84,6 @@ class Segment:
     start_s: float
     end_s: float
     activity: float  # 0..1, peak motion strength
-    heartbeat: bool = False
 
     @property
     def duration_s(self) -> float:
@@ -81,7 +93,7 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class Keyframe:
-    """A full-resolution frame chosen to show a chunk to a model and in the report."""
+    """A full-resolution frame, turned upright, chosen to show a chunk to a model and in the report."""
 
     t_s: float
     image: np.ndarray = field(repr=False, compare=False)
@@ -105,14 +117,6 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
-class Description:
-    """What the vision-language model said about a chunk."""
-
-    chunk_id: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class Judgement:
     """The reasoner's structured verdict on a chunk."""
 
@@ -120,7 +124,6 @@ class Judgement:
     threat_level: int
     confidence: float
     title: str
-    description: str
 
 
 @dataclass(frozen=True, slots=True)

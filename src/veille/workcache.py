@@ -43,8 +43,11 @@ _NOT_IN_DIGEST = {
     "offline",
     "cleanup_after_analysis",
     "keep_models_loaded",
+    "model_lifetime",
     "clips",
     "device",
+    "camera",  # the anomaly curve is computed afresh; judge verdicts are kept per camera facts
+    "cameras_dir",
 }
 
 
@@ -195,6 +198,7 @@ def scan_record(scan: ScanResult) -> dict[str, Any]:
         "frames_decoded": scan.frames_decoded,
         "scan_s": scan.scan_s,
         "warnings": list(scan.warnings),
+        "end_s": scan.end_s,
     }
 
 
@@ -225,6 +229,7 @@ def restore_scan(record: Mapping[str, Any], info: VideoInfo) -> ScanResult:
         warnings=list(record["warnings"]),
         chunk_plans=plans,
         info=info,
+        end_s=record.get("end_s"),
     )
 
 

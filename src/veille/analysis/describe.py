@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from veille.analysis.parsing import clean_description
 from veille.analysis.prompts import describe_prompt
 from veille.errors import BackendError
+from veille.i18n import count
 from veille.types import Chunk
+
+if TYPE_CHECKING:
+    from veille.backends.base import VisionLanguageModel
 
 log = logging.getLogger(__name__)
 
 
 def describe_chunks(
     chunks: Sequence[Chunk],
-    vlm: Any,
+    vlm: VisionLanguageModel,
     *,
     context: str = "",
     batch_size: int = 1,
@@ -41,7 +45,7 @@ def describe_chunks(
         try:
             answers = vlm.generate_batch(requests, max_new_tokens=max_new_tokens)
         except BackendError as exc:
-            warnings.append(f"describer failed on {len(batch)} chunk(s): {exc}")
+            warnings.append(f"describer failed on {count(len(batch), 'chunk')}: {exc}")
             answers = [""] * len(batch)
         for chunk, answer in zip(batch, answers, strict=False):
             text = clean_description(answer)

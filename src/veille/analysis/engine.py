@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from veille.progress import Progress
 from veille.types import Chunk, Event, Judgement, Keyframe, VideoInfo
 
 if TYPE_CHECKING:
+    from veille.models.session import ModelSession
     from veille.settings import Settings
 
 
@@ -41,33 +43,34 @@ def run_models(
     info: VideoInfo,
     chunks: list[Chunk],
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     *,
     progress: Progress,
     memo: Any | None = None,
     options: AnalysisOptions | None = None,
+    facts: Callable[[float, float], str] | None = None,
 ) -> EventsOutcome:
-    """Describe, ground and judge the chunks with the manager's models; events, summary and counts.
+    """Describe, ground and judge the chunks with the session's models; events, summary and counts.
 
     A describer that cannot be had gives motion-only events (the manager warns, or raises when strict).
+    The session is told when each stage is done; it decides which models to free then.
+    ``facts(start_s, end_s)``, when given, tells the judge how usual a chunk's movement is for the camera.
     """
     options = options or AnalysisOptions()
     work = [c for c in chunks if not c.heartbeat and c.keyframes]
     outcome = EventsOutcome(events=[])
-    descriptions = _describe(work, settings, manager, progress, memo, options, outcome)
+    descriptions = _describe(work, settings, models, progress, memo, options, outcome)
     if descriptions is None:
         return outcome
     described = [c for c in work if c.id in descriptions]
-    grounded = _ground(described, settings, manager, progress, outcome)
-    verdicts = _reason(described, descriptions, settings, manager, progress, memo, options, outcome)
+    grounded = _ground(described, models, progress, outcome)
+    verdicts = _reason(described, descriptions, settings, models, progress, memo, options, outcome, facts)
     results = [
         ChunkResult(c, descriptions.get(c.id), verdicts.get(c.id), grounded.get(c.id, c.keyframes)) for c in chunks
     ]
     outcome.events = build_events(results, info.width, info.height, keyframes=settings.scan.keyframes_per_chunk)
-    outcome.summary = _summary(outcome.events, settings, manager, options, outcome, info)
-    outcome.models = manager.info()
-    if not settings.keep_models_loaded:
-        manager.close()
+    outcome.summary = _summary(outcome.events, settings, models, options, outcome, info)
+    outcome.models = models.info()
     return outcome
 
 
@@ -79,13 +82,13 @@ def _stage(progress: Progress, name: str, total: int) -> Any:
 def _describe(
     work: Sequence[Chunk],
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     progress: Progress,
     memo: Any,
     options: AnalysisOptions,
     outcome: EventsOutcome,
 ) -> dict[int, str] | None:
-    vlm = manager.get("describer")
+    vlm = models.describer()
     if vlm is None:
         return None
     model_id = vlm.info.id
@@ -110,25 +113,23 @@ def _describe(
     outcome.vlm_calls, outcome.frames_to_vlm = calls, frames
     _warn(progress, outcome, warnings)
     _log_time(progress, "describe", started)
-    if not settings.keep_models_loaded:
-        manager.release("describer")
+    models.stage_done("describer")
     return {**cached, **texts}
 
 
 def _ground(
-    described: Sequence[Chunk], settings: Settings, manager: Any, progress: Progress, outcome: EventsOutcome
+    described: Sequence[Chunk], models: ModelSession, progress: Progress, outcome: EventsOutcome
 ) -> dict[int, tuple[Keyframe, ...]]:
-    if not described or manager.spec("grounder") is None:
+    if not described or models.spec("grounder") is None:
         return {}
-    grounder = manager.get("grounder")
+    grounder = models.grounder()
     if grounder is None:
         return {}
     progress.start("ground", len(described), unit="chunks")
     grounded, warnings = ground_chunks(described, grounder)
     progress.finish("ground")
     _warn(progress, outcome, warnings)
-    if not settings.keep_models_loaded:
-        manager.release("grounder")
+    models.stage_done("grounder")
     return grounded
 
 
@@ -136,21 +137,23 @@ def _reason(
     described: Sequence[Chunk],
     descriptions: dict[int, str],
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     progress: Progress,
     memo: Any,
     options: AnalysisOptions,
     outcome: EventsOutcome,
+    facts: Callable[[float, float], str] | None = None,
 ) -> dict[int, Judgement]:
     if not described:
         return {}
-    llm = manager.get("reasoner") if manager.spec("reasoner") is not None else None
+    llm = models.reasoner()
     if llm is None:  # no reasoner: the description stands, judged normal with low confidence
         return {c.id: _unjudged(c.id, descriptions[c.id]) for c in described}
-    key = llm.info.id
-    found = {c.id: memo.get("judge", memo_key(c, key)) for c in described} if memo else {}
-    cached = {cid: Judgement(cid, v["level"], v["confidence"], v["title"], "") for cid, v in found.items() if v}
-    items = [JudgeItem(c.id, c.start_s, c.end_s, descriptions[c.id]) for c in described]
+    fact = {c.id: facts(c.start_s, c.end_s) for c in described} if facts else {}
+    keys = {c.id: memo_key(c, llm.info.id + _fact_tag(fact.get(c.id, ""))) for c in described}
+    found = {c.id: memo.get("judge", keys[c.id]) for c in described} if memo else {}
+    cached = {cid: Judgement(cid, v["level"], v["confidence"], v["title"]) for cid, v in found.items() if v}
+    items = [JudgeItem(c.id, c.start_s, c.end_s, descriptions[c.id], fact.get(c.id, "")) for c in described]
     todo = [i for i in items if i.chunk_id not in cached]
     verdicts, calls, warnings = judge(
         todo,
@@ -166,7 +169,7 @@ def _reason(
             if (j := verdicts.get(chunk.id)) is not None:
                 memo.put(
                     "judge",
-                    memo_key(chunk, key),
+                    keys[chunk.id],
                     {"level": j.threat_level, "confidence": j.confidence, "title": j.title},
                 )
     outcome.llm_calls += calls
@@ -174,21 +177,26 @@ def _reason(
     return {**cached, **verdicts}
 
 
+def _fact_tag(fact: str) -> str:
+    """A verdict judged with camera facts is kept apart from one judged without (or with others)."""
+    return f"+camera:{hashlib.sha256(fact.encode()).hexdigest()[:12]}" if fact else ""
+
+
 def _unjudged(chunk_id: int, description: str) -> Judgement:
     first = description.split(". ")[0]
-    return Judgement(chunk_id, 0, 0.3, clean_title(first), "")
+    return Judgement(chunk_id, 0, 0.3, clean_title(first))
 
 
 def _summary(
     events: Sequence[Event],
     settings: Settings,
-    manager: Any,
+    models: ModelSession,
     options: AnalysisOptions,
     outcome: EventsOutcome,
     info: VideoInfo,
 ) -> str:
     lines = [f"{clock(e.start_s)} level {e.threat_level}: {e.title}. {e.description[:200]}" for e in events]
-    llm = manager.get("reasoner") if lines and manager.spec("reasoner") is not None else None
+    llm = models.reasoner() if lines else None
     text, calls = (
         summarise(lines, llm, context=settings.context, max_new_tokens=options.summary_tokens) if llm else (None, 0)
     )
@@ -196,7 +204,9 @@ def _summary(
     if text:
         return text
     worst = max((e.threat_level for e in events), default=0)
-    return f"{len(events)} event(s) in {info.duration_s:.0f} s of video; highest threat level {worst}."
+    from veille.i18n import count
+
+    return f"{count(len(events), 'event')} in {info.duration_s:.0f} s of video; highest threat level {worst}."
 
 
 def _warn(progress: Progress, outcome: EventsOutcome, warnings: Sequence[str]) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from veille.errors import BackendError
 from veille.types import Chunk, Keyframe
+
+if TYPE_CHECKING:
+    from veille.backends.base import Grounder
 
 
 def best_keyframe(chunk: Chunk) -> int:
@@ -16,7 +19,7 @@ def best_keyframe(chunk: Chunk) -> int:
     return scores.index(max(scores))
 
 
-def ground_chunks(chunks: Sequence[Chunk], grounder: Any) -> tuple[dict[int, tuple[Keyframe, ...]], list[str]]:
+def ground_chunks(chunks: Sequence[Chunk], grounder: Grounder) -> tuple[dict[int, tuple[Keyframe, ...]], list[str]]:
     """Keyframes by chunk id, the best one also carrying the grounder's boxes; failures become warnings."""
     out: dict[int, tuple[Keyframe, ...]] = {}
     warnings: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from veille.i18n import count
 from veille.types import Box, Chunk, Event, Keyframe
 
 # Where movement is, as a phrase with its preposition, keyed by (row, column); "" is the middle.
@@ -46,6 +47,39 @@ _WORDS = {
     "en": ("Movement", "for {s} s", ", up to {n} moving regions"),
     "fr": ("Mouvement", "pendant {s} s", ", jusqu'à {n} zones en mouvement"),
 }
+# Where movement started and where it went: (from, to) phrases per place, then the sentence.
+_SPOTS: dict[str, dict[tuple[str, str], tuple[str, str]]] = {
+    "en": {
+        ("", ""): ("the centre", "the centre"),
+        ("upper", ""): ("the top", "the top"),
+        ("lower", ""): ("the bottom", "the bottom"),
+        ("", "left"): ("the left", "the left"),
+        ("", "right"): ("the right", "the right"),
+        ("upper", "left"): ("the upper left", "the upper left"),
+        ("upper", "right"): ("the upper right", "the upper right"),
+        ("lower", "left"): ("the lower left", "the lower left"),
+        ("lower", "right"): ("the lower right", "the lower right"),
+    },
+    "fr": {
+        ("", ""): ("du centre", "le centre"),
+        ("upper", ""): ("du haut", "le haut"),
+        ("lower", ""): ("du bas", "le bas"),
+        ("", "left"): ("de la gauche", "la gauche"),
+        ("", "right"): ("de la droite", "la droite"),
+        ("upper", "left"): ("du haut à gauche", "le haut à gauche"),
+        ("upper", "right"): ("du haut à droite", "le haut à droite"),
+        ("lower", "left"): ("du bas à gauche", "le bas à gauche"),
+        ("lower", "right"): ("du bas à droite", "le bas à droite"),
+    },
+}
+_ROUTES = {
+    "en": ("from {a} to {b} of the frame", " and back"),
+    "fr": ("{a} vers {b} de l'image", " et retour"),
+}
+_ROWS = {"upper": 0, "": 1, "lower": 2}
+_COLS = {"left": 0, "": 1, "right": 2}
+Place = tuple[str, str]
+Route = tuple[Place, Place, bool]  # where it started, where it went, whether it came back
 
 
 def _place(boxes: Sequence[Box], width: int, height: int) -> tuple[str, str]:
@@ -63,29 +97,67 @@ def _place(boxes: Sequence[Box], width: int, height: int) -> tuple[str, str]:
     return row, col
 
 
-def where_in_frame(boxes: Sequence[Box], width: int, height: int, *, lang: str = "en") -> str:
+def where_in_frame(
+    boxes: Sequence[Box], width: int, height: int, *, lang: str = "en", route: Route | None = None
+) -> str:
     """Plain words for where ``boxes`` lie, with their preposition: "in the lower left of the frame",
-    "across the frame", "en bas à gauche de l'image"…"""
-    return _PLACES.get(lang, _PLACES["en"])[_place(boxes, width, height)]
+    "across the frame", "en bas à gauche de l'image"… With a ``route`` (see :func:`motion_route`):
+    where the movement started and where it went, "from the left to the right of the frame"."""
+    if route is None:
+        return _PLACES.get(lang, _PLACES["en"])[_place(boxes, width, height)]
+    spots, (sentence, back) = _SPOTS.get(lang, _SPOTS["en"]), _ROUTES.get(lang, _ROUTES["en"])
+    start, end, returned = route
+    return sentence.format(a=spots[start][0], b=spots[end][1]) + (back if returned else "")
+
+
+def motion_route(keyframes: Sequence[Keyframe], width: int, height: int) -> Route | None:
+    """Where the movement seen on ``keyframes`` (in time order) started and where it went.
+
+    ``None`` when it stayed in one place, or when the keyframes do not show it clearly (fewer than
+    two with boxes, or boxes spread over the frame). When it ended where it started, the place
+    farthest from the start is where it went, and the route says it came back.
+    """
+    places = [_place(k.boxes, width, height) for k in sorted(keyframes, key=lambda k: k.t_s) if k.boxes]
+    places = [p for p in places if p[0] in _ROWS and p[1] in _COLS]
+    if len(places) < 2:
+        return None
+    start, end = places[0], places[-1]
+    if start != end:
+        return start, end, False
+    farthest = max(places, key=lambda p: _distance(start, p))
+    return (start, farthest, True) if farthest != start else None
+
+
+def _distance(a: Place, b: Place) -> int:
+    return abs(_ROWS[a[0]] - _ROWS[b[0]]) + abs(_COLS[a[1]] - _COLS[b[1]])
 
 
 def describe_motion(
-    boxes: Sequence[Box], regions: int, duration_s: float, width: int, height: int, *, lang: str = "en"
+    boxes: Sequence[Box],
+    regions: int,
+    duration_s: float,
+    width: int,
+    height: int,
+    *,
+    lang: str = "en",
+    route: Route | None = None,
 ) -> str:
     """A one-sentence description of movement, e.g. "Movement in the lower left of the frame
-    for 12 s, up to 3 moving regions."."""
+    for 12 s, up to 3 moving regions.", "Movement from the left to the right of the frame for 8 s."."""
     noun, during, many = _WORDS.get(lang, _WORDS["en"])
     seconds = max(1, round(duration_s))
-    text = f"{noun} {where_in_frame(boxes, width, height, lang=lang)} {during.format(s=seconds)}"
+    text = f"{noun} {where_in_frame(boxes, width, height, lang=lang, route=route)} {during.format(s=seconds)}"
     if regions > 1:
         text += many.format(n=regions)
     return text + "."
 
 
-def motion_title(boxes: Sequence[Box], width: int, height: int, *, lang: str = "en") -> str:
-    """A short title for a motion-only event."""
+def motion_title(
+    boxes: Sequence[Box], width: int, height: int, *, lang: str = "en", route: Route | None = None
+) -> str:
+    """A short title for a motion-only event (at most 80 characters)."""
     noun = _WORDS.get(lang, _WORDS["en"])[0]
-    return f"{noun} {where_in_frame(boxes, width, height, lang=lang)}"[:60]
+    return f"{noun} {where_in_frame(boxes, width, height, lang=lang, route=route)}"[:80]
 
 
 def motion_events(
@@ -109,15 +181,16 @@ def motion_event(
     boxes = [b for c in group for b in c.motion_boxes]
     regions = max(c.max_regions for c in group)
     start, end = group[0].start_s, group[-1].end_s
-    frames = (_with_motion_boxes(k, c) for c in group for k in c.keyframes)
-    best = _spread(sorted(frames, key=lambda k: k.t_s), keyframes)
+    frames = sorted((_with_motion_boxes(k, c) for c in group for k in c.keyframes), key=lambda k: k.t_s)
+    best = _spread(frames, keyframes)
     peak = max(c.peak_score for c in group)
+    route = motion_route(frames, width, height)
     return Event(
         id=event_id,
         start_s=start,
         end_s=end,
-        title=motion_title(boxes, width, height, lang=lang),
-        description=describe_motion(boxes, regions, end - start, width, height, lang=lang),
+        title=motion_title(boxes, width, height, lang=lang, route=route),
+        description=describe_motion(boxes, regions, end - start, width, height, lang=lang, route=route),
         threat_level=0,
         confidence=round(min(1.0, 0.5 + peak * 5), 2),
         source="motion",
@@ -144,11 +217,11 @@ def _spread(frames: list[Keyframe], k: int) -> list[Keyframe]:
 _SUMMARIES = {
     "en": (
         "No movement found in {d:.0f} s of video.",
-        "{n} stretch(es) of movement, {a:.0f} s in all, in {d:.0f} s of video (motion analysis only, no model).",
+        "{stretches}, {a:.0f} s in all, in {d:.0f} s of video (motion analysis only, no model).",
     ),
     "fr": (
         "Aucun mouvement dans {d:.0f} s de vidéo.",
-        "{n} passage(s) avec du mouvement, {a:.0f} s en tout, sur {d:.0f} s de vidéo "
+        "{stretches}, {a:.0f} s en tout, sur {d:.0f} s de vidéo "
         "(analyse du mouvement seule, sans modèle).",
     ),
 }
@@ -160,4 +233,4 @@ def motion_summary(duration_s: float, events: Sequence[Event], *, lang: str = "e
     if not events:
         return none.format(d=duration_s)
     active = sum(e.end_s - e.start_s for e in events)
-    return some.format(n=len(events), a=active, d=duration_s)
+    return some.format(stretches=count(len(events), "stretch", lang), a=active, d=duration_s)

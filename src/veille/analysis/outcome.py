@@ -19,3 +19,4 @@ class EventsOutcome:
     llm_calls: int = 0
     frames_to_vlm: int = 0
     warnings: list[str] = field(default_factory=list)
+    download_s: float = 0.0  # spent getting models (downloads and their retries), not analysing

@@ -182,5 +182,5 @@ def _verdict(
     verdict = Verdict(
         threat_level=level, confidence=confidence if confidence is not None else 0.5, title=clean_title(fields[2] or "")
     )
-    out[chunk_id] = Judgement(chunk_id, verdict.threat_level, verdict.confidence, verdict.title, "")
+    out[chunk_id] = Judgement(chunk_id, verdict.threat_level, verdict.confidence, verdict.title)
     return chunk_id, problems

@@ -30,6 +30,7 @@ class JudgeItem:
     start_s: float
     end_s: float
     description: str
+    camera: str = ""  # how usual the movement is for this camera (``analyze --camera``), or nothing
 
 
 def clock(seconds: float) -> str:
@@ -71,10 +72,16 @@ def judge_prompt(
         "Use 0 unless the description clearly shows more.",
         f"Site context: {site}",
     ]
+    if any(i.camera for i in items):
+        lines.append(
+            "Camera facts compare each scene's movement with ordinary footage of this camera. Usual movement "
+            "is normal unless the description shows more; unusual movement (too fast, too big, where nothing "
+            "usually moves) deserves a closer look, but the description decides the level."
+        )
     if before:
         lines.append(f"Just before: {before}")
     lines.append("Scenes:")
-    lines += [f"[{i.chunk_id}] {clock(i.start_s)}-{clock(i.end_s)}: {i.description}" for i in items]
+    lines += [f"[{i.chunk_id}] {clock(i.start_s)}-{clock(i.end_s)}: {i.description}{_fact(i)}" for i in items]
     if after:
         lines.append(f"Just after: {after}")
     if scored:
@@ -88,6 +95,10 @@ def judge_prompt(
         f"Example: [{items[0].chunk_id}] | 0 | 0.9 | Person walks past"
     )
     return "\n".join(lines)
+
+
+def _fact(item: JudgeItem) -> str:
+    return f" Camera facts: {item.camera}." if item.camera else ""
 
 
 def summary_prompt(lines: Sequence[str], *, context: str = "", partial: bool = False) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from veille.analysis.parsing import clean_description, clean_title, parse_judgements
 from veille.analysis.prompts import JudgeItem, summary_prompt
 from veille.analysis.prompts import judge_prompt as make_judge_prompt
-from veille.backends.base import ScoringTextModel
+from veille.backends.base import ScoringTextModel, TextModel
 from veille.errors import BackendError
+from veille.i18n import count
 from veille.types import Judgement
 
 #: Tokens the reasoner may write per judged chunk (``[12] | 1 | 0.7 | Man tries the door handle``).
@@ -24,7 +24,7 @@ MAX_ROUNDS = 4
 
 def judge(
     items: Sequence[JudgeItem],
-    llm: Any,
+    llm: TextModel,
     *,
     context: str = "",
     rubric: str | None = None,
@@ -60,11 +60,13 @@ def judge(
     return out, calls, warnings
 
 
-def _judge_written(group: Sequence[JudgeItem], llm: Any, prompt: str, warnings: list[str]) -> dict[int, Judgement]:
+def _judge_written(
+    group: Sequence[JudgeItem], llm: TextModel, prompt: str, warnings: list[str]
+) -> dict[int, Judgement]:
     try:
         text = llm.generate(prompt, max_new_tokens=TOKENS_PER_VERDICT * len(group) + 4, stop=("Scenes:",))
     except BackendError as exc:
-        warnings.append(f"reasoner failed on {len(group)} chunk(s): {exc}")
+        warnings.append(f"reasoner failed on {count(len(group), 'chunk')}: {exc}")
         text = ""
     verdicts, problems = parse_judgements(text, [i.chunk_id for i in group])
     warnings += problems
@@ -72,7 +74,7 @@ def _judge_written(group: Sequence[JudgeItem], llm: Any, prompt: str, warnings: 
 
 
 def _judge_scored(
-    group: Sequence[JudgeItem], llm: Any, prompt: str, warnings: list[str]
+    group: Sequence[JudgeItem], llm: ScoringTextModel, prompt: str, warnings: list[str]
 ) -> tuple[dict[int, Judgement] | None, int]:
     """Answer ``[id] level: N title: …`` for each chunk, side by side: N weighed, the title written.
 
@@ -88,17 +90,17 @@ def _judge_scored(
         starts = [f"{head} {level} title:" for head, level in zip(heads, levels, strict=True)]
         written = llm.continue_each(prompt, starts, max_new_tokens=TITLE_TOKENS, stop=("\n", "["))
     except BackendError as exc:
-        warnings.append(f"reasoner failed on {len(group)} chunk(s): {exc}")
+        warnings.append(f"reasoner failed on {count(len(group), 'chunk')}: {exc}")
         return {}, 2
     verdicts = {}
     for item, level, p, text in zip(group, levels, probs, written, strict=True):
         title = clean_title(text) or clean_title(item.description.split(". ")[0])
-        verdicts[item.chunk_id] = Judgement(item.chunk_id, level, round(float(p[level]), 3), title, "")
+        verdicts[item.chunk_id] = Judgement(item.chunk_id, level, round(float(p[level]), 3), title)
     return verdicts, 2
 
 
 def summarise(
-    lines: Sequence[str], llm: Any, *, context: str = "", max_chars: int = 3000, max_new_tokens: int = 64
+    lines: Sequence[str], llm: TextModel, *, context: str = "", max_chars: int = 3000, max_new_tokens: int = 64
 ) -> tuple[str | None, int]:
     """A two-sentence summary of event lines, built batch → aggregate when they outgrow ``max_chars``.
 

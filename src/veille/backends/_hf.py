@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from veille.backends.guard import check_finite
 from veille.errors import ModelError
-from veille.models.runtime import INT8_DYNAMIC
+from veille.models.runtime import INT8_DYNAMIC, load_kwargs, release
 from veille.report.schema import ModelInfo
 
 if TYPE_CHECKING:
@@ -36,22 +37,9 @@ def load_options(options: Any, role: str) -> tuple[dict[str, Any], dict[str, Any
 
     Delegates to :func:`veille.models.runtime.load_kwargs`; the safety flags are forced here.
     """
-    try:
-        from veille.models.runtime import load_kwargs
-    except ImportError:  # the runtime module is not installed yet: plain CPU, fp32
-        kwargs, fields = _cpu_fp32(options)
-    else:
-        kwargs, fields = load_kwargs(options, role=role)
+    kwargs, fields = load_kwargs(options, role=role)
     kwargs = {**kwargs, "use_safetensors": True, "trust_remote_code": False}
     return kwargs, dict(fields)
-
-
-def _cpu_fp32(options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    import torch
-
-    if getattr(options, "device", "cpu") not in ("auto", "cpu"):
-        log.warning("device %s is not supported without veille.models.runtime; using the CPU", options.device)
-    return {"dtype": torch.float32}, {"device": "cpu", "dtype": "fp32", "quantization": None}
 
 
 def model_info(model_id: str, revision: str | None, fields: dict[str, Any]) -> ModelInfo:
@@ -78,8 +66,26 @@ def input_device(model: Any) -> Any:
 
 
 def greedy_kwargs(max_new_tokens: int) -> dict[str, Any]:
-    """Deterministic, bounded, repetition-guarded generation."""
-    return {"max_new_tokens": max_new_tokens, "do_sample": False, "no_repeat_ngram_size": NO_REPEAT_NGRAM}
+    """Deterministic, bounded, repetition-guarded generation that stops on NaN or inf scores."""
+    from transformers import LogitsProcessorList
+
+    return {
+        "max_new_tokens": max_new_tokens,
+        "do_sample": False,
+        "no_repeat_ngram_size": NO_REPEAT_NGRAM,
+        "logits_processor": LogitsProcessorList([FiniteScores()]),
+    }
+
+
+class FiniteScores:
+    """A logits processor that raises when the next-token scores hold NaN or +inf.
+
+    Greedy decoding would otherwise pick a NaN as the best token and write nonsense without a word.
+    """
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        check_finite(scores, "next-token scores")
+        return scores
 
 
 #: Inputs with at least this many rows (tokens) go through a widened linear layer in fp32.
@@ -183,11 +189,4 @@ def _wide_forward(self: Any, x: Any) -> Any:
 
 def free(model: Any) -> None:
     """Release a model's memory."""
-    try:
-        from veille.models.runtime import release
-    except ImportError:  # pragma: no cover - runtime module always present in a full install
-        import gc
-
-        gc.collect()
-        return
     release(model)

@@ -2,7 +2,9 @@
 
 Backends carry prompts and images to a model and bring text (or boxes) back. Prompts, output
 schemas, parsing and retries on bad output live in :mod:`veille.analysis`, so a fake backend
-exercises all of that logic.
+exercises all of that logic. A model that fails while it runs raises only
+:class:`~veille.errors.BackendError` (:func:`veille.backends.guard.model_call`), which the
+analysis turns into a fallback and a warning.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Any
 from veille.backends import _hf
 from veille.backends._rows import Rows, left_padded, parting_token, shared_length, tensors
 from veille.backends.base import cut_at_stop
+from veille.backends.guard import check_finite, model_call
 
 #: Phi-2's question-answering format (its model card); generation stops at the next instruction.
 PHI2_FORMAT = "Instruct: {prompt}\nOutput:"
@@ -62,14 +63,17 @@ class CausalLMBackend:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return PHI2_FORMAT.format(prompt=prompt)
 
+    @model_call
     def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str] = ()) -> str:
         """The continuation of ``prompt``, cut before the first ``stop`` (and Phi-2's next ``Instruct:``)."""
         return self.continue_answer(prompt, "", max_new_tokens=max_new_tokens, stop=stop)
 
+    @model_call
     def continue_answer(self, prompt: str, answer_start: str, *, max_new_tokens: int, stop: Sequence[str] = ()) -> str:
         """The continuation of ``answer_start`` written after ``prompt``, cut before the first ``stop``."""
         return self.continue_each(prompt, [answer_start], max_new_tokens=max_new_tokens, stop=stop)[0]
 
+    @model_call
     def continue_each(
         self, prompt: str, answer_starts: Sequence[str], *, max_new_tokens: int, stop: Sequence[str] = ()
     ) -> list[str]:
@@ -79,11 +83,13 @@ class CausalLMBackend:
         written = self.generate_rows(rows, max_new_tokens=max_new_tokens, stop=stops)
         return [cut_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), stops) for new in written]
 
+    @model_call
     def choose(self, prompt: str, choices: Sequence[str], *, answer_start: str = "") -> list[float] | None:
         """Probabilities of each choice as the next text after ``answer_start``."""
         probs = self.choose_each(prompt, choices, [answer_start])
         return probs[0] if probs else None
 
+    @model_call
     def choose_each(
         self, prompt: str, choices: Sequence[str], answer_starts: Sequence[str]
     ) -> list[list[float]] | None:
@@ -144,9 +150,11 @@ class CausalLMBackend:
                 cache=cache,
                 use_cache=True,
             )
+            logits = out.logits[:, -1].float()
+            check_finite(logits, "next-token scores")
         if len(rows) > 1:  # answers that go on from these rows can go on in their caches
             self._rows = Rows(cache, list(rows), ids.tolist(), mask.tolist())
-        return out.logits[:, -1].float()
+        return logits
 
     def _generate_rows(self, rows: Sequence[list[int]], max_new_tokens: int, stop: Sequence[str]) -> list[list[int]]:
         import torch

@@ -1,26 +1,48 @@
-"""Pick and build the backend for a role from a local model folder."""
+"""Pick and build the backend for a role: from a local model folder, or an OpenAI-compatible server."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from veille.backends import _hf
 from veille.errors import ModelError
+
+if TYPE_CHECKING:
+    from veille.backends.openai_compat import RemoteEndpoint
 
 VLM_TYPES = {"idefics3", "smolvlm"}  # SmolVLM v1 (Idefics3) and SmolVLM2
 TEXT_TYPES = {"phi", "phi3", "llama", "mistral", "qwen2"}
 GROUNDER_TYPES = {"kosmos-2"}
 ROLE_TYPES = {"describer": VLM_TYPES, "reasoner": TEXT_TYPES, "grounder": GROUNDER_TYPES}
+REMOTE_ROLES = ("describer", "reasoner")
 
 
-def create_backend(role: str, path: Path, options: Any, *, model_id: str, revision: str | None = None) -> Any:
-    """The backend for ``role`` from the model in ``path``, chosen by ``config.json``'s ``model_type``.
+def create_backend(
+    role: str,
+    path: Path | None,
+    options: Any,
+    *,
+    model_id: str,
+    revision: str | None = None,
+    endpoint: RemoteEndpoint | None = None,
+) -> Any:
+    """The backend for ``role``: the server's model at ``endpoint``, else the model in ``path``.
+
+    A local model's backend is chosen by its ``config.json``'s ``model_type``.
 
     Raises:
-        ModelError: the architecture cannot play that role.
+        ModelError: the architecture (or a remote model) cannot play that role.
     """
+    if endpoint is not None:
+        if role not in REMOTE_ROLES:
+            raise ModelError(f"the {role} cannot be an OpenAI-compatible model; only the describer and the reasoner")
+        from veille.backends.openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend.at(endpoint)
+    if path is None:
+        raise ModelError(f"{model_id}: no model folder to load")
     kind = _hf.model_type(path)
     if kind not in ROLE_TYPES.get(role, set()):
         wanted = ", ".join(sorted(ROLE_TYPES.get(role, set()))) or "none"

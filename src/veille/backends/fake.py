@@ -1,4 +1,8 @@
-"""A scripted backend for tests: answers come from a queue, every call is recorded."""
+"""Scripted backends for tests: answers come from a queue, every call is recorded.
+
+:class:`FakeBackend` plays every role as a remote model would (it writes text); :class:`ScoringFakeBackend`
+also weighs answers (:class:`~veille.backends.base.ScoringTextModel`), as the local reasoners do.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ class Call:
     images: int = 0
     max_new_tokens: int = 0
     stop: tuple[str, ...] = ()
+    starts: tuple[str, ...] = ()
 
 
 @dataclass
@@ -78,3 +83,35 @@ class FakeBackend:
     def close(self) -> None:
         """Mark the backend closed."""
         self.closed = True
+
+
+@dataclass
+class ScoringFakeBackend(FakeBackend):
+    """A fake reasoner that weighs one-token choices and writes continuations, side by side.
+
+    ``weights`` gives the probabilities of the choices after an answer start: fixed, or a callable
+    of the start; ``None`` (or a callable answering ``None``) says the choices cannot be told apart.
+    Each continuation is the next queued answer (or ``default``, called with prompt + answer start).
+    """
+
+    weights: Sequence[float] | Callable[[str], Sequence[float] | None] | None = None
+
+    def choose_each(
+        self, prompt: str, choices: Sequence[str], answer_starts: Sequence[str]
+    ) -> list[list[float]] | None:
+        """The weights of each answer start, or None."""
+        self.history.append(Call("choose_each", prompt, starts=tuple(answer_starts)))
+        out = []
+        for start in answer_starts:
+            weights = self.weights(start) if callable(self.weights) else self.weights
+            if weights is None:
+                return None
+            out.append(list(weights))
+        return out
+
+    def continue_each(
+        self, prompt: str, answer_starts: Sequence[str], *, max_new_tokens: int, stop: Sequence[str] = ()
+    ) -> list[str]:
+        """One queued (or default) answer per answer start, cut before the first ``stop``."""
+        self.history.append(Call("continue_each", prompt, 0, max_new_tokens, tuple(stop), tuple(answer_starts)))
+        return [cut_at_stop(str(self._next(prompt + start)), stop) for start in answer_starts]

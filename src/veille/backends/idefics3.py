@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from veille.backends import _hf
 from veille.backends.base import VisionRequest
+from veille.backends.guard import model_call
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,10 +53,12 @@ class Idefics3Backend:
             kwargs["size"] = {"longest_edge": self.longest_edge}
         return kwargs
 
+    @model_call
     def generate(self, prompt: str, images: Sequence[np.ndarray], *, max_new_tokens: int) -> str:
         """The model's answer about ``images``."""
         return self.generate_batch([(prompt, images)], max_new_tokens=max_new_tokens)[0]
 
+    @model_call
     def generate_batch(self, requests: Sequence[VisionRequest], *, max_new_tokens: int) -> list[str]:
         """Answer several requests in one padded forward pass (each needs at least one image)."""
         import torch

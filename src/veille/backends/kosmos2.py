@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veille.backends import _hf
+from veille.backends.guard import model_call
 from veille.types import Box
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class Kosmos2Backend:
         self.info = _hf.model_info(model_id, revision, fields)
         self.max_new_tokens = max_new_tokens
 
+    @model_call
     def caption(self, image: np.ndarray) -> str:
         """The raw generated text (tags included) after the prompt."""
         import torch
@@ -57,6 +59,7 @@ class Kosmos2Backend:
         new = out[0, inputs["input_ids"].shape[1] :]  # Kosmos-2's output repeats the prompt
         return self.processor.decode(new, skip_special_tokens=True)
 
+    @model_call
     def ground(self, image: np.ndarray) -> list[Box]:
         """Named boxes in pixel coordinates of ``image``."""
         text = self.caption(image)

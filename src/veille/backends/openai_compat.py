@@ -1,4 +1,9 @@
-"""An OpenAI-compatible chat-completions backend (Ollama, vLLM, llama.cpp server…), stdlib HTTP only."""
+"""An OpenAI-compatible chat-completions backend (Ollama, vLLM, llama.cpp server…), stdlib HTTP only.
+
+Chosen with ``--vlm openai:MODEL`` / ``--llm openai:MODEL`` and ``--api-base URL``; the API key comes
+from the environment (``VEILLE_API_KEY``, else ``OPENAI_API_KEY``) and is only ever sent as the
+``Authorization`` header: never logged, never in a message or the report.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,13 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from veille.backends.base import VisionRequest, cut_at_stop
-from veille.errors import BackendError
+from veille.errors import BackendError, ModelError
+from veille.redact import mask_credentials
 from veille.report.schema import ModelInfo
 
 if TYPE_CHECKING:
@@ -21,6 +28,66 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+API_KEY_VARIABLES = ("VEILLE_API_KEY", "OPENAI_API_KEY")
+CHECK_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEndpoint:
+    """A model on an OpenAI-compatible server: its address, its name there, and the key (never shown)."""
+
+    base_url: str
+    model: str
+    api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def shown_url(self) -> str:
+        """``base_url`` with any credentials in it masked."""
+        return mask_credentials(self.base_url)
+
+
+def api_key_from(environ: Mapping[str, str]) -> str | None:
+    """The API key: ``VEILLE_API_KEY``, else ``OPENAI_API_KEY`` (``None`` when neither is set)."""
+    return next((environ[name] for name in API_KEY_VARIABLES if environ.get(name)), None)
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def check_server(endpoint: RemoteEndpoint, *, timeout_s: float = CHECK_TIMEOUT_S) -> list[str]:
+    """Ask the server for its models (``GET {base}/models``) before any work is sent; return their names.
+
+    Any HTTP answer but 401/403 means the server is there (some servers have no ``/models``).
+
+    Raises:
+        ModelError: the server cannot be reached, or refuses the key.
+    """
+    url = endpoint.base_url.rstrip("/") + "/models"
+    request = urllib.request.Request(url, headers=_headers(endpoint.api_key), method="GET")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            data = json.loads(response.read().decode("utf-8") or "{}")
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise ModelError(
+                f"the OpenAI-compatible server at {endpoint.shown_url} refused the API key (HTTP {exc.code});"
+                f" set {' or '.join(API_KEY_VARIABLES)}"
+            ) from None
+        return []
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ModelError(
+            f"the OpenAI-compatible server at {endpoint.shown_url} cannot be reached ({reason}); start it"
+            " (e.g. `ollama serve`) or check --api-base"
+        ) from None
+    except ValueError:
+        return []
+    rows = data.get("data") if isinstance(data, dict) else None
+    return [str(r.get("id")) for r in rows if isinstance(r, dict) and r.get("id")] if isinstance(rows, list) else []
 
 
 def data_url(image: np.ndarray, *, quality: int = 85) -> str:
@@ -54,9 +121,14 @@ class OpenAICompatBackend:
         backoff_s: float = 0.5,
     ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model, self.api_key = model, api_key
+        self.model, self._api_key = model, api_key
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
-        self.info = ModelInfo(id=model, device=base_url, dtype="remote")
+        self.info = ModelInfo(id=model, device="remote", dtype="remote")
+
+    @classmethod
+    def at(cls, endpoint: RemoteEndpoint, **kwargs: Any) -> OpenAICompatBackend:
+        """The backend for ``endpoint``."""
+        return cls(endpoint.base_url, endpoint.model, api_key=endpoint.api_key, **kwargs)
 
     def generate(
         self, prompt: str, images: Sequence[np.ndarray] = (), *, max_new_tokens: int, stop: Sequence[str] = ()
@@ -77,7 +149,7 @@ class OpenAICompatBackend:
             text = answer["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError) as exc:
             raise BackendError(
-                f"{self.url} answered without choices[0].message.content; is it OpenAI-compatible?"
+                f"{mask_credentials(self.url)} answered without choices[0].message.content; is it OpenAI-compatible?"
             ) from exc
         return cut_at_stop(str(text), stop)
 
@@ -87,9 +159,8 @@ class OpenAICompatBackend:
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         data = json.dumps(body).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        headers = _headers(self._api_key)
+        shown = mask_credentials(self.url)
         last = ""
         for attempt in range(self.retries + 1):
             if attempt:
@@ -105,9 +176,9 @@ class OpenAICompatBackend:
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 last = str(getattr(exc, "reason", exc))
             except ValueError as exc:
-                raise BackendError(f"{self.url} answered with invalid JSON; check the server") from exc
-            log.info("request to %s failed (%s), attempt %d", self.url, last, attempt + 1)
-        raise BackendError(f"{self.url} failed ({last}); check that the server is running and the model name is right")
+                raise BackendError(f"{shown} answered with invalid JSON; check the server") from exc
+            log.info("request to %s failed (%s), attempt %d", shown, last, attempt + 1)
+        raise BackendError(f"{shown} failed ({last}); check that the server is running and the model name is right")
 
     def close(self) -> None:
         """Nothing to free."""

@@ -31,7 +31,6 @@ SAFE_PATTERNS: tuple[str, ...] = (
     "chat_template.jinja",
     "video_preprocessor_config.json",
 )
-FORBIDDEN_SUFFIXES: tuple[str, ...] = (".bin", ".pt", ".pth", ".h5", ".msgpack", ".onnx", ".ckpt", ".pkl")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,17 @@ from veille.models.progress import DownloadReporter, human_bytes
 
 
 def profile_models(profile: str, overrides: dict[str, str | None] | None = None) -> list[str]:
-    """The model specs a profile uses, with ``--vlm/--llm/--grounder`` style overrides by role."""
+    """The model specs a profile uses, with ``--vlm/--llm/--grounder`` style overrides by role.
+
+    Models on an OpenAI-compatible server (``openai:MODEL``) are left out: there is nothing to fetch.
+    """
+    from veille.settings import REMOTE_PREFIX
+
     overrides = overrides or {}
     specs = []
     for role in ROLES:
         spec = overrides.get(role) or PROFILES[profile][role]
-        if spec and spec.lower() != "none":
+        if spec and spec.lower() != "none" and not spec.startswith(REMOTE_PREFIX):
             specs.append(spec)
     return specs
 

@@ -5,6 +5,10 @@ byte, bounded exponential-backoff retries on connection errors, timeouts and HTT
 files resume through huggingface_hub), and one clear :class:`~veille.errors.ModelError` per
 failure. Offline mode must be set before huggingface_hub is imported
 (:func:`veille.constants.apply_offline`).
+
+A cached snapshot is used with no network at all; which one a revision names is huggingface_hub's
+answer (:func:`veille.models.cache.cached_snapshot`). Failures are kept in the run's record
+(:mod:`veille.models.record`): a Hub that did not answer is not asked again in the same run.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from veille import constants
-from veille.errors import DiskSpaceError, ModelDownloadError, ModelError, ModelNotCachedError
-from veille.models.cache import cache_info, hub_cache_dir
+from veille.errors import DiskSpaceError, ModelDownloadError, ModelError
+from veille.models.cache import cached_snapshot, hub_cache_dir
 from veille.models.catalog import SAFE_PATTERNS, CatalogEntry, lookup
+from veille.models.hub_errors import NotRetried, is_transient, map_error, not_cached, reason
 from veille.models.progress import DownloadReporter, NullReporter, human_bytes, tqdm_class_for
+from veille.models.record import RUN
+
+if TYPE_CHECKING:
+    from veille.backends.openai_compat import RemoteEndpoint
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,14 +57,33 @@ class ModelSource:
         """A name for messages: the catalog name, repo id or folder."""
         return self.entry.name if self.entry else self.spec
 
+    @property
+    def pinned(self) -> bool:
+        """True when a revision other than the default one was asked for (``NAME@REV``, ``--revision``)."""
+        return self.repo_id is not None and self.revision != (self.entry.revision if self.entry else "main")
+
+    @property
+    def download_command(self) -> str:
+        """The command that fetches this model (at its pinned revision, if any)."""
+        pin = f" --revision {self.revision}" if self.pinned else ""
+        return f"veille models download {self.label}{pin}"
+
 
 @dataclass(frozen=True, slots=True)
 class ResolvedModel:
-    """A model on local disk."""
+    """A model on local disk, or (``endpoint``, no ``path``) on an OpenAI-compatible server."""
 
-    path: Path
+    path: Path | None
     model_id: str
     revision: str | None
+    endpoint: RemoteEndpoint | None = None
+
+    def factory_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the backend factory (``model_id``, ``revision``, ``endpoint``)."""
+        kwargs: dict[str, Any] = {"model_id": self.model_id, "revision": self.revision}
+        if self.endpoint is not None:
+            kwargs["endpoint"] = self.endpoint
+        return kwargs
 
 
 def source_for(spec: str, *, revision: str | None = None) -> ModelSource:
@@ -86,8 +114,8 @@ def ensure_model(
     cache_dir: Path | None = None,
     revision: str | None = None,
     reporter: DownloadReporter | None = None,
-    retries: int = DEFAULT_RETRIES,
-    backoff_s: float = DEFAULT_BACKOFF_S,
+    retries: int | None = None,
+    backoff_s: float | None = None,
 ) -> ResolvedModel:
     """The local folder of ``spec``: a cached snapshot with no network at all, else a download.
 
@@ -99,11 +127,11 @@ def ensure_model(
     if source.local_dir is not None:
         return ResolvedModel(source.local_dir, str(source.local_dir), None)
     assert source.repo_id is not None
-    info = cache_info(source.repo_id, cache_dir, source.revision)
-    if info.state == "complete" and info.snapshot is not None:
-        return ResolvedModel(info.snapshot, source.repo_id, info.snapshot.name)
+    state, snapshot = cached_snapshot(source.repo_id, source.revision, cache_dir, source.allow_patterns)
+    if state == "complete" and snapshot is not None:
+        return ResolvedModel(snapshot, source.repo_id, snapshot.name)
     if constants.is_offline():
-        raise _not_cached(source)
+        raise not_cached(source)
     path = download(source, cache_dir=cache_dir, reporter=reporter, retries=retries, backoff_s=backoff_s)
     return ResolvedModel(path, source.repo_id, path.name)
 
@@ -113,21 +141,49 @@ def download(
     *,
     cache_dir: Path | None = None,
     reporter: DownloadReporter | None = None,
-    retries: int = DEFAULT_RETRIES,
-    backoff_s: float = DEFAULT_BACKOFF_S,
+    retries: int | None = None,
+    backoff_s: float | None = None,
 ) -> Path:
-    """Fetch the allowed files of ``source`` into the cache (resuming partial files); return the snapshot."""
-    import huggingface_hub as hf
+    """Fetch the allowed files of ``source`` into the cache (resuming partial files); return the snapshot.
 
+    Raises at once, with no request, when this run already found the Hub unreachable or the repo missing.
+    """
     if source.repo_id is None:
         assert source.local_dir is not None
         return source.local_dir
     if constants.is_offline():
-        info = cache_info(source.repo_id, cache_dir, source.revision)
-        if info.state == "complete" and info.snapshot is not None:
-            return info.snapshot
-        raise _not_cached(source)
+        state, snapshot = cached_snapshot(source.repo_id, source.revision, cache_dir, source.allow_patterns)
+        if state == "complete" and snapshot is not None:
+            return snapshot
+        raise not_cached(source)
+    from huggingface_hub import constants as hub_constants
+
+    endpoint = hub_constants.ENDPOINT
+    earlier = _recorded_failure(source, endpoint)
+    if earlier is not None:
+        raise earlier
     reporter = reporter or NullReporter()
+    retries = DEFAULT_RETRIES if retries is None else retries  # read now: a test may shorten them
+    backoff_s = DEFAULT_BACKOFF_S if backoff_s is None else backoff_s
+    try:
+        return _fetch(source, cache_dir=cache_dir, reporter=reporter, retries=retries, backoff_s=backoff_s)
+    except ModelDownloadError as exc:
+        if exc.__cause__ is not None and is_transient(exc.__cause__):
+            RUN.note_down(endpoint, exc.__cause__)
+        raise
+    except DiskSpaceError:
+        raise
+    except ModelError as exc:
+        RUN.note_repo_failure(endpoint, source.repo_id, source.revision, exc)
+        raise
+
+
+def _fetch(
+    source: ModelSource, *, cache_dir: Path | None, reporter: DownloadReporter, retries: int, backoff_s: float
+) -> Path:
+    import huggingface_hub as hf
+
+    assert source.repo_id is not None
     common: dict[str, Any] = {"revision": source.revision, "cache_dir": str(hub_cache_dir(cache_dir))}
     patterns = list(source.allow_patterns)
 
@@ -172,12 +228,23 @@ def check_disk_space(source: ModelSource, missing: int, cache_dir: Path | None =
         )
 
 
-def _not_cached(source: ModelSource) -> ModelNotCachedError:
-    name = source.entry.name if source.entry else source.spec
-    return ModelNotCachedError(
-        f"{source.entry.title if source.entry else source.repo_id} is not in the cache and offline mode is on;"
-        f" run `veille models download {name}` while online"
-    )
+def _recorded_failure(source: ModelSource, endpoint: str) -> ModelError | None:
+    """The failure this run already met for ``source`` (its Hub unreachable, the repo missing), as a new error."""
+    cause = RUN.endpoint_down(endpoint)
+    if cause is not None:
+        error: ModelError = NotRetried(
+            f"{source.label} was not downloaded: the Hub ({endpoint}) did not answer earlier in this run"
+            f" ({reason(cause)}); check the network and run the command again"
+        )
+        error.__cause__ = cause
+        return error
+    assert source.repo_id is not None
+    earlier = RUN.repo_failure(endpoint, source.repo_id, source.revision)
+    if earlier is None:
+        return None
+    error = type(earlier)(str(earlier))
+    error.__cause__ = earlier.__cause__
+    return error
 
 
 def _with_retries(
@@ -191,92 +258,18 @@ def _with_retries(
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # mapped below; anything unknown is re-raised
-            if not _is_transient(exc):
-                mapped = _map_error(exc, source)
+            if not is_transient(exc):
+                mapped = map_error(exc, source)
                 if mapped is exc:
                     raise
                 raise mapped from exc
             if attempt >= retries:
                 raise ModelDownloadError(
-                    f"downloading {source.label} failed after {attempt + 1} tries ({_reason(exc)}); check the"
+                    f"downloading {source.label} failed after {attempt + 1} tries ({reason(exc)}); check the"
                     " network and run the command again: finished files are kept and partial ones resume"
                 ) from exc
             delay = backoff_s * (2**attempt)
             attempt += 1
-            reporter.message(f"{source.label}: {_reason(exc)}; retry {attempt}/{retries} in {delay:.1f} s")
-            logger.info("retrying %s after %s", source.label, exc)
+            reporter.warn(f"{source.label}: {reason(exc)}; retry {attempt}/{retries} in {delay:.1f} s")
+            logger.debug("retrying %s after %r", source.label, exc)
             time.sleep(delay)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    node: BaseException | None = exc
-    while node is not None and node not in out:
-        out.append(node)
-        node = node.__cause__ or node.__context__
-    return out
-
-
-def _status(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Connection errors, timeouts, cut transfers and HTTP 5xx (also when wrapped by the hub)."""
-    import httpx2
-    from huggingface_hub.errors import OfflineModeIsEnabled
-
-    for item in _chain(exc):
-        if isinstance(item, OfflineModeIsEnabled):
-            return False
-        if isinstance(item, (httpx2.TransportError, TimeoutError, ConnectionError)):
-            return True
-        status = _status(item)
-        if status is not None and status >= 500:
-            return True
-    return False
-
-
-def _reason(exc: BaseException) -> str:
-    for item in _chain(exc):
-        status = _status(item)
-        if status is not None:
-            return f"HTTP {status}"
-    root = _chain(exc)[-1]
-    return f"{type(root).__name__}: {root}".strip().rstrip(":")[:200]
-
-
-def _map_error(exc: Exception, source: ModelSource) -> Exception:
-    """A one-line veille error for a non-transient hub failure (unknown ones pass through).
-
-    The hub may wrap the cause (a dry run raises ``DryRunError`` from the real error): the chain is searched.
-    """
-    for item in _chain(exc):
-        mapped = _map_one(item, source)
-        if mapped is not None:
-            return mapped
-    return exc
-
-
-def _map_one(exc: BaseException, source: ModelSource) -> Exception | None:
-    from huggingface_hub import errors as e
-
-    repo, rev = source.repo_id, source.revision
-    if isinstance(exc, ModelError):
-        return exc
-    if isinstance(exc, e.GatedRepoError):
-        return ModelError(
-            f"{repo} is gated: accept its terms on huggingface.co, then log in with `hf auth login` and retry"
-        )
-    if isinstance(exc, e.RepositoryNotFoundError):
-        return ModelError(f"{repo} was not found on the Hugging Face Hub (or is private); check the repo id")
-    if isinstance(exc, e.RevisionNotFoundError):
-        return ModelError(f"revision '{rev}' does not exist in {repo}; use a branch, tag or commit that exists")
-    if isinstance(exc, (e.OfflineModeIsEnabled, e.LocalEntryNotFoundError)) and constants.is_offline():
-        return _not_cached(source)
-    if isinstance(exc, e.HfHubHTTPError):
-        return ModelDownloadError(f"the Hub refused {repo} ({_reason(exc)}); try again later")
-    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
-        return DiskSpaceError(f"the disk filled up while downloading {source.label}; free space or use --cache-dir")
-    return None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from veille.models.cache import cache_info, hub_cache_dir
+from veille.models.cache import cache_infos, hub_cache_dir
 from veille.models.catalog import CATALOG, MODEL_PEAK_MEMORY, PROFILES, profiles_using
 from veille.models.int8_cache import int8_cache_dir, repo_int8_info
 
@@ -15,8 +15,8 @@ from veille.models.int8_cache import int8_cache_dir, repo_int8_info
 def model_rows(cache_dir: Path | None = None) -> list[dict]:
     """One dict per catalog model: name, role, repo, size, cache state, path, profiles."""
     rows = []
-    for entry in CATALOG.values():
-        info = cache_info(entry.repo_id, cache_dir, entry.revision)
+    infos = cache_infos([(e.repo_id, e.revision) for e in CATALOG.values()], cache_dir)
+    for entry, info in zip(CATALOG.values(), infos, strict=True):
         rows.append(
             {
                 "name": entry.name,

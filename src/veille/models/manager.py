@@ -1,8 +1,9 @@
-"""Lazy models for one analysis: resolve (download on first use), load, log, release.
+"""Lazy models: resolve (download on first use), load, log, release.
 
 A model is only resolved and loaded when :meth:`ModelManager.get` is first called for its role.
 When a model cannot be had, the manager warns and returns ``None`` (the pipeline falls back to
-motion-only events), or raises with ``strict``.
+motion-only events), or raises with ``strict``. When a model is freed is not the manager's
+decision: :class:`veille.models.session.ModelSession` owns the manager and decides.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veille.errors import ModelError
-from veille.models.catalog import PROFILES, ROLES, lookup
+from veille.models.availability import note_unavailable, resolve_model
+from veille.models.catalog import PROFILES, ROLES
 from veille.models.int8_cache import int8_cache_dir
 from veille.models.progress import DownloadReporter, ProgressReporter
 from veille.models.runtime import RuntimeOptions, memory_bytes, release, resolve_device
@@ -27,17 +29,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 BackendFactory = Callable[..., Any]
 ROLE_FLAGS = {"describer": "vlm", "reasoner": "llm", "grounder": "grounder"}
-VISION_ROLES = ("describer", "grounder")
 
 
-def _default_factory(role: str, path: Path, options: RuntimeOptions, **kwargs: Any) -> Any:
+def _default_factory(role: str, path: Path | None, options: RuntimeOptions, **kwargs: Any) -> Any:
     from veille.backends.factory import create_backend
 
     return create_backend(role, path, options, **kwargs)
 
 
 class ModelManager:
-    """Owns the models of an analysis; loads each lazily and frees them on :meth:`close`."""
+    """Loads each model lazily and frees it when told (:meth:`release`, :meth:`close`)."""
 
     def __init__(
         self,
@@ -65,12 +66,18 @@ class ModelManager:
         self._loaded: dict[str, Any] = {}
         self._failed: set[str] = set()
         self._info: dict[str, ModelInfo | None] = {}
+        self.download_s = 0.0  # time spent resolving and downloading models, retries and failures included
 
     def rebind(self, *, progress: Progress, warnings: list[str]) -> None:
-        """Report to another analysis's progress and warnings (a manager shared across a batch)."""
+        """Report to another analysis's progress and warnings (a manager shared across a batch).
+
+        Roles that failed are tried again for the new analysis, so its report says why it went without
+        them; a Hub that did not answer is not asked again in the run (:mod:`veille.models.record`).
+        """
         self.progress = progress
         self.warnings = warnings
         self._reporter = ProgressReporter(progress)
+        self._failed.clear()
 
     def spec(self, role: str) -> str | None:
         """The model named for ``role``: the ``--vlm/--llm/--grounder`` override, else the profile's."""
@@ -89,15 +96,13 @@ class ModelManager:
         spec = self.spec(role)
         if spec is None or role in self._failed:
             return None
-        if role == "reasoner" and not self.settings.keep_models_loaded:
-            for other in VISION_ROLES:
-                self.release(other)
         try:
             backend = self._load(role, spec)
         except ModelError as exc:
             self._failed.add(role)
             if self.settings.strict:
                 raise
+            note_unavailable(role, spec, exc)
             message = f"{role} '{spec}' is unavailable ({exc}); continuing without it"
             self.progress.warn(message)
             self.warnings.append(message)
@@ -106,19 +111,15 @@ class ModelManager:
         return backend
 
     def _load(self, role: str, spec: str) -> Any:
-        from veille.models.hub import ensure_model
-
-        resolved = ensure_model(
-            spec,
-            cache_dir=self.settings.cache_dir,
-            reporter=self._reporter,
-        )
+        fetching = time.perf_counter()
+        try:
+            resolved = resolve_model(role, spec, self.settings, reporter=self._reporter)
+        finally:
+            self.download_s += time.perf_counter() - fetching
         device = resolve_device(self.options.device)
         before, started = memory_bytes(device), time.perf_counter()
         try:
-            backend = self._factory(
-                role, resolved.path, self.options, model_id=resolved.model_id, revision=resolved.revision
-            )
+            backend = self._factory(role, resolved.path, self.options, **resolved.factory_kwargs())
         except ModelError:
             raise
         except (OSError, ValueError, RuntimeError, ImportError, KeyError) as exc:
@@ -168,15 +169,3 @@ class ModelManager:
     def info(self) -> dict[str, ModelInfo | None]:
         """``report.models``: how each role's model ran (``None`` for roles that had none)."""
         return {role: self._info.get(role) for role in ROLES}
-
-    def catalog_title(self, role: str) -> str | None:
-        """A human title for the role's model, when the catalog knows it."""
-        spec = self.spec(role)
-        entry = lookup(spec) if spec else None
-        return entry.title if entry else spec
-
-    def __enter__(self) -> ModelManager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

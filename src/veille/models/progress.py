@@ -26,7 +26,10 @@ class DownloadReporter(Protocol):
         """The file is complete."""
 
     def message(self, text: str) -> None:
-        """A line for the user (retries, plan, summary)."""
+        """A line for the user (the plan, a summary)."""
+
+    def warn(self, text: str) -> None:
+        """A line about a problem being worked around, as it happens (a retry: its attempt and wait)."""
 
 
 class NullReporter:
@@ -42,6 +45,9 @@ class NullReporter:
         return None
 
     def message(self, text: str) -> None:
+        return None
+
+    def warn(self, text: str) -> None:
         return None
 
 
@@ -76,6 +82,9 @@ class LineReporter:
 
     def message(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
+
+    def warn(self, text: str) -> None:
+        self.message(text)
 
 
 class RichReporter:
@@ -123,9 +132,15 @@ class RichReporter:
     def message(self, text: str) -> None:
         self._console.print(text, markup=False, highlight=False)
 
+    def warn(self, text: str) -> None:
+        self.message(text)
+
 
 class ProgressReporter:
-    """Forwards downloads to the analysis :class:`~veille.progress.Progress` (download on first use)."""
+    """Forwards downloads to the analysis :class:`~veille.progress.Progress` (download on first use).
+
+    Retries are shown as they happen (as the progress's warnings; hidden with ``--quiet``).
+    """
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
@@ -145,6 +160,9 @@ class ProgressReporter:
 
     def message(self, text: str) -> None:
         return None
+
+    def warn(self, text: str) -> None:
+        self.progress.warn(text)
 
 
 def console_reporter(*, quiet: bool, stream: TextIO | None = None) -> DownloadReporter:

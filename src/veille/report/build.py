@@ -26,6 +26,7 @@ THUMBS_DIR = "thumbs"
 
 def video_meta(info: VideoInfo) -> VideoMeta:
     """The report's view of a probed video."""
+    declared = info.declared_duration_s
     return VideoMeta(
         path=str(info.path),
         duration_s=round(info.duration_s, 3),
@@ -34,24 +35,32 @@ def video_meta(info: VideoInfo) -> VideoMeta:
         height=info.height,
         frame_count=info.frame_count,
         codec=info.codec,
+        rotation=info.rotation,
+        declared_duration_s=None if declared is None else round(declared, 3),
     )
 
 
-def report_segments(segments: Sequence[Segment]) -> list[ReportSegment]:
-    """Segments as the report shows them (heartbeat samples are not segments)."""
+def _within(t_s: float, end_s: float) -> float:
+    """``t_s`` no later than the end of the video (``end_s``; 0 when unknown), rounded."""
+    return round(min(t_s, end_s) if end_s > 0 else t_s, 3)
+
+
+def report_segments(segments: Sequence[Segment], end_s: float = 0.0) -> list[ReportSegment]:
+    """Segments as the report shows them, none reaching past ``end_s`` (the end of the video)."""
     return [
-        ReportSegment(id=s.id, start_s=round(s.start_s, 3), end_s=round(s.end_s, 3), activity=round(s.activity, 3))
+        ReportSegment(
+            id=s.id, start_s=_within(s.start_s, end_s), end_s=_within(s.end_s, end_s), activity=round(s.activity, 3)
+        )
         for s in segments
-        if not s.heartbeat
     ]
 
 
-def report_event(event: Event, folder: Path) -> ReportEvent:
-    """An event with its keyframes saved under ``folder/thumbs``."""
+def report_event(event: Event, folder: Path, end_s: float = 0.0) -> ReportEvent:
+    """An event with its keyframes saved under ``folder/thumbs``; it ends by ``end_s`` (the video's end)."""
     return ReportEvent(
         id=event.id,
-        start_s=round(event.start_s, 3),
-        end_s=round(event.end_s, 3),
+        start_s=_within(event.start_s, end_s),
+        end_s=_within(event.end_s, end_s),
         title=event.title,
         description=event.description,
         threat_level=event.threat_level,
@@ -87,14 +96,17 @@ def build_report(
     warnings: Sequence[str] = (),
     complete: bool = True,
 ) -> Report:
-    """The whole report; keyframe images are written under ``folder`` as a side effect."""
+    """The whole report; keyframe images are written under ``folder`` as a side effect.
+
+    Nothing in it ends after the video does (``info.duration_s``, what the file really holds).
+    """
     return Report(
         veille_version=__version__,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         complete=complete,
         video=video_meta(info),
-        segments=report_segments(segments),
-        events=[report_event(e, folder) for e in events],
+        segments=report_segments(segments, info.duration_s),
+        events=[report_event(e, folder, info.duration_s) for e in events],
         summary=summary,
         models=models or {},
         stats=stats,

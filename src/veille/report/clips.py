@@ -98,6 +98,8 @@ def _encode(video: Path, target: Path, start_s: float, end_s: float) -> None:
                 continue
             if frame.time > end_s:
                 break
+            if count == 0 and frame.rotation:  # keep the source's display rotation: players turn it upright
+                out.set_display_rotation(frame.rotation)
             image = frame.reformat(width=out.width, height=out.height, format="yuv420p")
             image.pts, image.time_base = count, 1 / rate
             dst.mux(out.encode(image))

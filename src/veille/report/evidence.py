@@ -1,4 +1,8 @@
-"""Evidence images: keyframes saved as JPEG with their boxes drawn."""
+"""Evidence images: keyframes saved as JPEG with their boxes drawn.
+
+Keyframes arrive upright (decoding turns footage stored sideways) and their boxes are in the
+same upright pixel coordinates, so what is drawn is what a player shows.
+"""
 
 from __future__ import annotations
 

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from veille.i18n import clock, labels
+from veille.i18n import clock, events_found, labels
 from veille.io import write_text
-from veille.report.schema import Report, ReportEvent
+from veille.report.ranking import anomaly_note, is_unusual, ranked_events, ranking_line
+from veille.report.schema import Report, ReportAnomaly, ReportEvent
 
 THREAT_COLORS = {0: "#2f9e62", 1: "#e0a100", 2: "#d93b3b"}
 _TICKS = 5
+_CURVE_POINTS = 1500  # at most this many points drawn (the highest of each stretch, so no peak is lost)
 
 
 @cache
@@ -48,9 +50,28 @@ def _url(relative: str) -> str:
     return "/".join(quote(part) for part in relative.split("/"))
 
 
-def _event_view(event: ReportEvent, duration_s: float, lang: str) -> dict[str, Any]:
+def _curve_view(anomaly: ReportAnomaly | None, duration_s: float) -> dict[str, Any] | None:
+    """The anomaly curve as SVG polyline points (x 0–1000 along the video, y 0–100 downwards)."""
+    if anomaly is None or duration_s <= 0:
+        return None
+    points = anomaly.curve
+    if len(points) > _CURVE_POINTS:
+        size = -(-len(points) // _CURVE_POINTS)
+        points = [max(points[i : i + size], key=lambda p: p[1]) for i in range(0, len(points), size)]
+    top = max([anomaly.threshold * 1.5, 1.0, *(score for _, score in points)])
+
+    def y(score: float) -> float:
+        return round(100 - 96 * min(score, top) / top, 2)
+
+    line = " ".join(f"{round(1000 * min(t, duration_s) / duration_s, 2)},{y(score)}" for t, score in points)
+    return {"points": line, "threshold": y(anomaly.threshold), "camera": anomaly.camera}
+
+
+def _event_view(event: ReportEvent, duration_s: float, lang: str, report: Report | None = None) -> dict[str, Any]:
     text = labels(lang)
     return {
+        "anomaly": anomaly_note(report, event, lang) if report is not None else "",
+        "unusual": report is not None and is_unusual(report, event),
         "anchor": f"event-{event.id}",
         "id": event.id,
         "range": f"{clock(event.start_s)} – {clock(event.end_s)}",
@@ -80,6 +101,7 @@ def _stats_rows(report: Report, lang: str) -> list[tuple[str, str]]:
         (text["scan_s"], f"{stats.scan_s:.1f} s"),
         (text["analysis_s"], f"{stats.analysis_s:.1f} s"),
         (text["realtime_factor"], f"{stats.realtime_factor:g}×"),
+        *([(text["download_s"], f"{stats.download_s:.1f} s")] if stats.download_s > 0 else []),
     ]
 
 
@@ -93,8 +115,11 @@ def context(report: Report, lang: str = "en") -> dict[str, Any]:
         "name": Path(video.path).name,
         "video": video,
         "duration": clock(duration),
+        "found": events_found(len(report.events), duration, lang),
         "summary": report.summary,
-        "events": [_event_view(e, duration, lang) for e in report.events],
+        "events": [_event_view(e, duration, lang, report) for e in ranked_events(report)],
+        "ranking": ranking_line(report, lang),
+        "curve": _curve_view(report.anomaly, duration),
         "segments": [_span(s.start_s, s.end_s, duration) for s in report.segments],
         "ticks": [{"left": 100 * i / (_TICKS - 1), "label": clock(duration * i / (_TICKS - 1))} for i in range(_TICKS)],
         "stats": _stats_rows(report, lang),

@@ -1,7 +1,7 @@
 """Report schema v1: the contract other tools rely on.
 
 Times are float seconds from the start of the video; boxes are pixel ``xyxy`` of the
-full-resolution frame. New optional fields may be added within v1; nothing is removed or renamed.
+full-resolution frame, turned upright. New optional fields may be added within v1; nothing is removed or renamed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ class _Model(BaseModel):
 
 
 class VideoMeta(_Model):
-    """The analysed video."""
+    """The analysed video.
+
+    ``width`` × ``height`` is the picture as shown (upright); ``rotation`` is the clockwise turn
+    that made the stored frames upright. ``duration_s`` is how much video the file holds; a file
+    shorter than its header says also has ``declared_duration_s``.
+    """
 
     path: str
     duration_s: float = Field(ge=0)
@@ -27,6 +32,8 @@ class VideoMeta(_Model):
     height: int = Field(ge=0)
     frame_count: int = Field(ge=0)
     codec: str
+    rotation: Literal[0, 90, 180, 270] = 0
+    declared_duration_s: float | None = Field(default=None, ge=0)
 
 
 class ReportSegment(_Model):
@@ -66,6 +73,26 @@ class ReportEvent(_Model):
     source: Literal["vlm", "motion"]
     keyframes: list[ReportKeyframe] = Field(default_factory=list)
     clip: str | None = None
+    anomaly_score: float | None = Field(
+        default=None, ge=0, exclude_if=lambda v: v is None, description="how unusual for the camera (analyze --camera)"
+    )
+    anomaly_reason: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
+class ReportAnomaly(_Model):
+    """How unusual each analysed moment was for the camera (``analyze --camera``).
+
+    ``curve`` holds ``[time_s, score]`` pairs, times increasing: a point for every analysed frame
+    (five a second) in the stretches with activity, and a 0 point where each stretch ends; a
+    frame without a point has the score of the last point before it (0 before the first). Scores
+    are ≥ 0, higher is more unusual, and compare across videos of the same camera. ``threshold``
+    is the camera's normal 99th percentile: above it is unusual.
+    """
+
+    camera: str
+    threshold: float = Field(ge=0)
+    curve: list[tuple[float, float]] = Field(default_factory=list)
+    self_calibrated: bool = False
 
 
 class ModelInfo(_Model):
@@ -97,10 +124,11 @@ class Stats(_Model):
     vlm_calls: int = 0
     llm_calls: int = 0
     scan_s: float = 0.0
-    analysis_s: float = 0.0
-    realtime_factor: float = 0.0
+    analysis_s: float = 0.0  # wall time of the analysis, model downloads (download_s) not counted
+    realtime_factor: float = 0.0  # video duration / analysis_s
     scan_modes: list[ScanMode] = Field(default_factory=list)
     reused_chunks: int = 0
+    download_s: float = 0.0  # waiting for model downloads, retries included (optional: 0 in older reports)
 
 
 class Report(_Model):
@@ -117,6 +145,7 @@ class Report(_Model):
     models: dict[str, ModelInfo | None] = Field(default_factory=dict)
     stats: Stats = Field(default_factory=Stats)
     warnings: list[str] = Field(default_factory=list)
+    anomaly: ReportAnomaly | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 def json_schema() -> dict:

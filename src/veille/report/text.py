@@ -1,7 +1,7 @@
 """Text writers: ``report.md`` and the subtitle tracks ``events.srt`` / ``events.vtt``.
 
-Model text, file names and context strings are escaped for each format: Markdown punctuation and
-HTML are neutralised in ``report.md``; cue text cannot end a cue early or inject tags in subtitles.
+Model text, file names and context strings are escaped for each format: Markdown syntax that would
+be misread and HTML are neutralised in ``report.md``; cue text cannot end a cue early or inject tags in subtitles.
 """
 
 from __future__ import annotations
@@ -9,21 +9,49 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from veille.i18n import clock, labels, threat_label
+from veille.i18n import clock, events_found, labels, threat_label
 from veille.io import write_text
+from veille.report.ranking import anomaly_note, ranked_events, ranking_line
 from veille.report.schema import Report, ReportEvent
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+# Inline syntax that works anywhere in a line: code, emphasis, links and images, tables, strikethrough.
+_MD_INLINE = re.compile(r"([\\`*\[\]|~])")
+# "_" opens or closes emphasis only at a word's edge ("snake_case" is safe).
+_MD_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+# An entity or character reference ("&copy;", "&#60;") would be decoded; a lone "&" is shown as is.
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+# Block syntax at the start of a line: heading, quote, list item, thematic break, setext underline.
+_MD_LINE_START = re.compile(r"^(#{1,6}(?=\s|$)|>|[-+=](?=\s|$|[-+=])|\d{1,9}(?=[.)](?:\s|$)))")
+# A closing "#" run at the end of a heading line would be dropped.
+_MD_CLOSING_HASHES = re.compile(r"(?<=\s)#(?=#*$)")
+
+
+def _md_line(line: str) -> str:
+    line = _MD_ENTITY.sub("&amp;", line).replace("<", "&lt;")
+    line = _MD_UNDERSCORE.sub(r"\\_", _MD_INLINE.sub(r"\\\1", line))
+    line = _MD_CLOSING_HASHES.sub(r"\\#", line)
+    match = _MD_LINE_START.match(line)
+    if match is None:
+        return line
+    marker = match.group(1)
+    if marker[0].isdigit():  # "2024. A year" would start a numbered list: escape the dot
+        return f"{marker}\\{line[len(marker):]}"
+    return f"\\{line}"
 
 
 def md_escape(text: str, *, inline: bool = True) -> str:
-    """``text`` shown literally by any Markdown renderer (HTML is entity-escaped too)."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MD_SPECIAL.sub(r"\\\1", text)
-    return " ".join(text.split()) if inline else "\n".join(line.strip() for line in text.splitlines())
+    """``text`` shown literally by any Markdown renderer, escaping only what would be misread.
+
+    Ordinary punctuation (``.``, ``(``, ``-`` in a sentence) stays as it is; raw HTML cannot start
+    (``<`` becomes ``&lt;``); line-start markers are escaped on every line. ``inline`` joins the
+    text into one line.
+    """
+    if inline:
+        return _md_line(" ".join(text.split()))
+    return "\n".join(_md_line(line.strip()) for line in text.splitlines())
 
 
-def _md_event(event: ReportEvent, lang: str) -> list[str]:
+def _md_event(event: ReportEvent, lang: str, note: str = "") -> list[str]:
     t = labels(lang)
     lines = [
         f"### {clock(event.start_s)}–{clock(event.end_s)} · **{threat_label(event.threat_level, lang)}** · "
@@ -32,6 +60,7 @@ def _md_event(event: ReportEvent, lang: str) -> list[str]:
         md_escape(event.description, inline=False),
         "",
         f"{t['confidence']} {event.confidence:.0%} · {t[f'source_{event.source}']}"
+        + (f" · {md_escape(note)}" if note else "")
         + (f" · [{t['clip']}](<{event.clip}>)" if event.clip else ""),
         "",
     ]
@@ -47,9 +76,11 @@ def render_markdown(report: Report, lang: str = "en") -> str:
     lines = [f"# {t['report_title']} — {name}", ""]
     if not report.complete:
         lines += [f"> **{t['incomplete']}**", ""]
+    if report.warnings:  # near the top: the reader learns first when the analysis is not what was asked for
+        lines += [f"## {t['warnings']}", "", *[f"- {md_escape(w)}" for w in report.warnings], ""]
     lines += [
         f"{t['duration']} {clock(video.duration_s)} · {video.width}×{video.height} · {md_escape(video.codec)} · "
-        + t["events_found"].format(n=len(report.events), duration=clock(video.duration_s)),
+        + events_found(len(report.events), video.duration_s, lang),
         "",
         f"## {t['summary']}",
         "",
@@ -60,8 +91,10 @@ def render_markdown(report: Report, lang: str = "en") -> str:
     ]
     if not report.events:
         lines += [t["no_events"], ""]
-    for event in report.events:
-        lines += _md_event(event, lang)
+    if ranking_line(report, lang):
+        lines += [md_escape(ranking_line(report, lang)), ""]
+    for event in ranked_events(report):
+        lines += _md_event(event, lang, anomaly_note(report, event, lang))
     stats = report.stats
     lines += [f"## {t['stats']}", "", "| | |", "|---|---:|"]
     for key in ("frames_total", "packets_scanned", "frames_decoded", "frames_to_vlm", "vlm_calls", "llm_calls"):
@@ -70,11 +103,10 @@ def render_markdown(report: Report, lang: str = "en") -> str:
         f"| {t['scan_s']} | {stats.scan_s:.1f} s |",
         f"| {t['analysis_s']} | {stats.analysis_s:.1f} s |",
         f"| {t['realtime_factor']} | {stats.realtime_factor:g}× |",
-        "",
     ]
-    if report.warnings:
-        lines += [f"## {t['warnings']}", "", *[f"- {md_escape(w)}" for w in report.warnings], ""]
-    return "\n".join(lines)
+    if stats.download_s > 0:
+        lines.append(f"| {t['download_s']} | {stats.download_s:.1f} s |")
+    return "\n".join([*lines, ""])
 
 
 def _cue_text(event: ReportEvent, lang: str, *, vtt: bool) -> str:

@@ -1,4 +1,9 @@
-"""Decoding: downscaled gray frames for motion, full-resolution RGB frames for keyframes."""
+"""Decoding: downscaled gray frames for motion, full-resolution RGB frames for keyframes.
+
+Every frame that leaves this module is upright: a stream stored sideways with a display rotation
+(phones, body cameras) is turned as a player would show it, so motion boxes, keyframes and
+thumbnails share the upright frame's pixel coordinates.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,17 @@ import av
 import numpy as np
 
 from veille.errors import VideoDecodeError
-from veille.video.probe import open_container
+from veille.video.probe import frame_turn, open_container
+
+
+def upright(image: np.ndarray, turn: int) -> np.ndarray:
+    """``image`` turned ``turn`` degrees clockwise (0, 90, 180 or 270)."""
+    if turn % 360 == 0:
+        return image
+    import cv2
+
+    code = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}[turn % 360]
+    return cv2.rotate(image, code)
 
 
 def analysis_size(width: int, height: int, target_h: int) -> tuple[int, int]:
@@ -40,18 +55,20 @@ _LUMA_8BIT = frozenset(
 
 
 def small_gray(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
-    """The frame's luma at ``size`` (w, h) as a 2-D ``uint8`` array.
+    """The frame's luma, upright, at ``size`` (w, h of the upright picture) as a 2-D ``uint8`` array.
 
     For 8-bit YUV frames the luma plane is read in place and resized with OpenCV (about 8x faster
     than a swscale conversion at 720p); other pixel formats go through ``reformat``.
     """
+    turn = frame_turn(frame)
+    stored = (size[1], size[0]) if turn in (90, 270) else size
     if frame.format.name in _LUMA_8BIT:
         import cv2
 
         plane = frame.planes[0]
         luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
-        return cv2.resize(luma, size, interpolation=cv2.INTER_LINEAR)
-    return frame.reformat(width=size[0], height=size[1], format="gray").to_ndarray()
+        return upright(cv2.resize(luma, stored, interpolation=cv2.INTER_LINEAR), turn)
+    return upright(frame.reformat(width=stored[0], height=stored[1], format="gray").to_ndarray(), turn)
 
 
 #: Codecs whose every frame is a keyframe: no packet-size signal, and frame threads always pay.
@@ -91,18 +108,21 @@ def fast_decoding(stream: av.video.stream.VideoStream, codec: str = "", target_h
 
 
 def to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """The frame as RGB ``uint8`` (h, w, 3). yuv420p goes through OpenCV, which needs no ~70 ms
-    swscale set-up on first use; the result matches swscale's to within 2 levels."""
+    """The frame as upright RGB ``uint8`` (h, w, 3). yuv420p goes through OpenCV, which needs no
+    ~70 ms swscale set-up on first use; the result matches swscale's to within 2 levels."""
     if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
         import cv2
 
-        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
-    return frame.to_ndarray(format="rgb24")
+        return upright(cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420), frame_turn(frame))
+    return upright(frame.to_ndarray(format="rgb24"), frame_turn(frame))
 
 
 def damaged_warning(count: int) -> str:
     """The report warning for ``count`` packets that could not be decoded."""
-    return f"{count} damaged packet(s) could not be decoded and were skipped"
+    from veille.i18n import plural
+
+    packets, were = plural(count, "packet", "packets"), plural(count, "was", "were")
+    return f"{count} damaged {packets} could not be decoded and {were} skipped"
 
 
 def decode_frames(
@@ -121,7 +141,7 @@ def decode_frames(
 def grab_frames(
     path: Path, times_s: Sequence[float], keyframes: Sequence[float] | None = None
 ) -> list[tuple[float, np.ndarray]]:
-    """Decode the frames nearest to each time in ``times_s`` at full resolution (RGB).
+    """Decode the frames nearest to each time in ``times_s`` at full resolution (RGB, upright).
 
     Seeks to the keyframe at or before each wanted time and decodes forward; times are visited in
     order so each stretch is decoded once. Given the stream's ``keyframes`` (sorted times), it

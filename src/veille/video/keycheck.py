@@ -14,6 +14,7 @@ import av
 
 from veille.video.decode import analysis_size, small_gray
 from veille.video.motion import MotionDetector
+from veille.video.probe import frame_turn
 
 
 class KeyframeCheck:
@@ -48,6 +49,7 @@ class KeyframeCheck:
         self._ctx: av.CodecContext | None = None
         self._detector: MotionDetector | None = None
         self._size = (0, 0)
+        self._turned = False
         self._tb = 1 / 90000
         self._last_t: float | None = None  # last keyframe packet decoded
         self._frame_t: float | None = None  # last keyframe compared
@@ -60,9 +62,16 @@ class KeyframeCheck:
         self._tb = float(stream.time_base or 0) or 1 / 90000
         self._ctx.thread_type = "SLICE"
         self._ctx.options = {"skip_loop_filter": "all"}  # compared ~160 px high: deblocking is lost anyway
-        width, height = self._ctx.width, self._ctx.height
-        self._size = analysis_size(width, height, self.target_h)
+        self._size = analysis_size(self._ctx.width, self._ctx.height, self.target_h)
         self._detector = MotionDetector(self._size, alpha=1.0, **self._detector_args)
+        self._turned = False
+
+    def _turn(self, frame: av.VideoFrame) -> None:
+        """Frames are compared upright (where the masks are drawn): a sideways stream swaps the size."""
+        self._turned = True
+        if frame_turn(frame) in (90, 270):
+            self._size = (self._size[1], self._size[0])
+            self._detector = MotionDetector(self._size, alpha=1.0, **self._detector_args)
 
     def feed(self, t_s: float, packet: av.Packet) -> None:
         """Offer a keyframe packet; it is decoded and compared when ``every_s`` has passed."""
@@ -94,6 +103,8 @@ class KeyframeCheck:
             if not frame.key_frame or frame.pts is None:
                 continue
             frame_t = float(frame.pts * self._tb)
+            if not self._turned:
+                self._turn(frame)
             self.decoded += 1
             sample = self._detector.update(small_gray(frame, self._size), frame_t)
             if self._frame_t is not None and sample.score >= self.motion_threshold:

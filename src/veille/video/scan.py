@@ -60,6 +60,7 @@ class ScanResult:
     decoded_s: float = 0.0  # seconds of video the pixel pass decoded
     keyframe_times: list[float] = field(default_factory=list)  # from the packet pass (empty without one)
     info: VideoInfo | None = None
+    end_s: float | None = None  # where the last packet demuxed (or frame decoded) ends: where the video stops
 
     def iter_chunks(self) -> Iterator[Chunk]:
         """Chunks with their full-resolution keyframes, decoded one chunk at a time."""
@@ -129,6 +130,7 @@ def plan_spans(info: VideoInfo, cfg: ScanSettings, result: ScanResult, progress:
     recent_hot = np.zeros(0)
     for window in packet_windows(info.path, cfg.packet_window_s, counter, keycheck):
         result.packets_scanned = counter[0]
+        result.end_s = max(result.end_s or 0.0, window.end_s)
         result.keyframe_times += window.times[window.classes == CLASS_I].tolist()
         progress(window.start_s)
         hot = _judge_window(window, baseline, cfg, result)
@@ -255,5 +257,7 @@ def pixel_samples(
                     break
             if first is not None:
                 result.decoded_s += max(0.0, last_t - first)
+        if last_t >= 0:
+            result.end_s = max(result.end_s or 0.0, last_t + 1 / rate)
     if bad[0]:
         result.warnings.append(damaged_warning(bad[0]))
