@@ -6,8 +6,10 @@ process twice: with an empty int8 cache (the first load quantizes) and again (th
 child's resident memory (the sum over its process tree) is sampled from ``/proc`` every 0.25 s;
 the load time is read from ``--verbose``'s log lines. A reasoner or grounder twin is measured
 with the tiny test describer beside it (they work on the describer's descriptions). ``--profiles``
-also runs whole profiles (``fast``: SmolVLM-256M + Phi-2; ``default``: SmolVLM-Instruct + Phi-2;
-``full``: + Kosmos-2).
+also runs whole profiles (``motion``: no model, the baseline; ``fast``: SmolVLM-256M + Phi-2;
+``default``: SmolVLM-Instruct + Phi-2; ``full``: + Kosmos-2). At the end it prints the figures the
+catalog keeps (``veille.models.catalog``): the baseline and each model's peak (the larger of its
+first and cached loads, rounded up to 0.1 GiB), and each whole profile's.
 
 Run:  python benchmarks/load.py [--models phi-2,smolvlm-256m] [--profiles fast] [--video CLIP] [--work DIR]
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import resource
@@ -37,7 +40,8 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "benchmarks")]
 
 GIB = 1 << 30
 ROLE_FLAG = {"phi-2": "--llm", "smolvlm-256m": "--vlm", "smolvlm": "--vlm", "kosmos-2": "--grounder"}
-PROFILE_MODELS = {
+PROFILE_MODELS: dict[str, tuple[str, ...]] = {
+    "motion": (),
     "fast": ("smolvlm-256m", "phi-2"),
     "default": ("smolvlm", "phi-2"),
     "full": ("smolvlm", "phi-2", "kosmos-2"),
@@ -66,11 +70,13 @@ def run_analyze(clip: Path, models: dict[str, Path], work: Path, cache: Path, pr
     """
     out = work / "reports"
     shutil.rmtree(out, ignore_errors=True)
-    flags = {"--vlm": str(work / "tiny" / "idefics3"), "--llm": "none", "--grounder": "none"}
+    describer = str(work / "tiny" / "idefics3") if models else "none"  # motion: no model at all
+    flags = {"--vlm": describer, "--llm": "none", "--grounder": "none"}
     for name, path in models.items():
         flags[ROLE_FLAG[name]] = str(path)
     cmd = [sys.executable, "-m", "veille", "analyze", str(clip), "--profile", profile, "--device", "cpu"]
     cmd += [a for pair in flags.items() for a in pair] + ["--out", str(out), "--verbose", "--offline"]
+    cmd += ["--no-memory-check"]  # the twins are folders: never checked, and this measures what it would check
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "VEILLE_INT8_CACHE_DIR": str(cache)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -106,7 +112,7 @@ def ensure_memory(names: list[str]) -> None:
     """Stop before a run that this machine's available memory cannot take."""
     import psutil
 
-    need = max(MIN_AVAILABLE[n] for n in names)
+    need = max((MIN_AVAILABLE[n] for n in names), default=GIB)
     available = psutil.virtual_memory().available
     if available < need:
         raise SystemExit(f"only {available / GIB:.1f} GiB available, {need / GIB:.0f} GiB needed for {names}; stopping")
@@ -133,6 +139,14 @@ def format_row(row: dict[str, Any]) -> str:
         f"| {row['label']} | {row['state']} | {row['peak_rss'] / GIB:.2f} GiB | {loads} ({cpu}) "
         f"| {row['wall']:.0f} s | {row['cpu']:.0f} s | {row['load_average']:.1f} |"
     )
+
+
+def catalog_figures(rows: list[dict[str, Any]]) -> str:
+    """The figures ``veille.models.catalog`` keeps: per model or profile, the larger peak of its runs, rounded up."""
+    peaks: dict[str, int] = {}
+    for row in rows:
+        peaks[row["label"]] = max(peaks.get(row["label"], 0), row["peak_rss"])
+    return "\n".join(f"{label}: {math.ceil(peak * 10 / GIB) / 10:.1f} GiB" for label, peak in peaks.items())
 
 
 def main() -> None:
@@ -178,6 +192,7 @@ def main() -> None:
                 rows += measure(name, clip, {name: twins[name]}, work, "fast")
         for profile in profiles:
             rows += measure(f"`{profile}`", clip, {m: twins[m] for m in PROFILE_MODELS[profile]}, work, profile)
+        print(catalog_figures(rows))
     finally:
         (work / "load-results.json").write_text(json.dumps(rows, indent=1))
         print(f"results: {work / 'load-results.json'}")

@@ -3,8 +3,10 @@
 Shapes are the published configurations (as in ``benchmarks/analysis.py``); weights are N(0, 0.02)
 (norms 1, biases 0), in the dtype the real repository ships: Phi-2 fp16, SmolVLM bf16, Kosmos-2
 fp32. The weights are written one tensor at a time (no copy of the model in memory), beside the
-tiny test tokenizer and processor of the same architecture (ids the tiny vocabulary lacks decode to
-nothing; compute does not depend on weight values or tokens).
+tiny test tokenizer and processor of the same architecture. The embedding and output rows of the
+ids that the tiny vocabulary lacks are zeros, so the twins generate ids that decode to words (a
+describer that wrote nothing would leave the grounder and the reasoner nothing to work on); compute
+does not depend on weight values or tokens.
 """
 
 from __future__ import annotations
@@ -126,17 +128,32 @@ def build_twin(name: str, tiny_root: Path, dest: Path) -> Path:
     tied = set(getattr(model, "all_tied_weights_keys", {}) or {})
     params = [(n, p.shape) for n, p in model.named_parameters() if n not in tied]
     dtype = SHIPPED[name]
+    vocab, known = _vocab_size(config), _tiny_vocab(tiny)
     writer = TensorWriter(dest / "model.safetensors", [(n, dtype, s) for n, s in params], {"format": "pt"})
     generator = torch.Generator().manual_seed(0)
     for param_name, shape in params:
         if len(shape) > 1:
             value = torch.empty(shape, dtype=torch.float32).normal_(0.0, 0.02, generator=generator)
+            if shape[0] == vocab:  # an embedding or output layer: ids the tokenizer cannot decode are never chosen
+                value[known:] = 0.0
         else:
             value = torch.full(shape, 1.0 if param_name.endswith("weight") else 0.0)
         writer.write(param_name, value.to(dtype))
         del value
     writer.close()
     return dest
+
+
+def _vocab_size(config: Any) -> int:
+    text = getattr(config, "text_config", None) or config
+    return int(text.vocab_size)
+
+
+def _tiny_vocab(tiny: Path) -> int:
+    """How many ids the tiny tokenizer beside the twin can decode."""
+    from transformers import AutoTokenizer
+
+    return len(AutoTokenizer.from_pretrained(tiny))
 
 
 def twin_bytes(path: Path) -> int:

@@ -1,12 +1,16 @@
 """What memory an analysis needs, from measured peaks, and whether this machine has it now.
 
 The peaks are the resident memory of a whole ``veille analyze`` on the CPU with int8 layers (the
-default there), measured with full-size random-weight twins of the catalog models by
-``benchmarks/load.py`` and kept in the catalog: per model alone, and per profile. A profile with
-other models (``--vlm/--llm/--grounder``) is estimated from the models' own peaks: each model is
-freed before the next one loads (unless ``keep_models_loaded``, which holds them all), so the peak
-is that of the largest. Devices without measurements (CUDA, MPS, ``--no-8bit``) are not checked.
-Importing this module imports neither torch nor psutil.
+default there), measured by ``benchmarks/load.py`` with full-size random-weight twins of the catalog
+models and kept in the catalog: without any model (:data:`BASELINE_PEAK_MEMORY`) and with each
+model alone (:data:`MODEL_PEAK_MEMORY`). A profile's peak follows from how long its models stay
+loaded (:mod:`veille.models.session`): with the ``stage`` lifetime (the default) each model is freed
+before the next one loads, so the analysis peaks at its largest model's peak; with ``video`` or
+``batch`` they are all held together, so their memory adds up (an estimate from each model's
+measured peak: a sum of peaks, never measured as a whole). A model without a measured peak (one
+outside the default profiles, a folder, a server), and devices without measurements (CUDA, MPS,
+``--no-8bit``), are not checked: no figure is guessed for them. Importing this module imports
+neither torch nor psutil.
 """
 
 from __future__ import annotations
@@ -15,15 +19,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from veille.errors import NotEnoughMemoryError
-from veille.models.catalog import (
-    BASELINE_PEAK_MEMORY,
-    CPU_INT8,
-    MODEL_PEAK_MEMORY,
-    PROFILE_PEAK_MEMORY,
-    PROFILES,
-    ROLES,
-    lookup,
-)
+from veille.models.catalog import BASELINE_PEAK_MEMORY, CPU_INT8, MODEL_PEAK_MEMORY, PROFILES, ROLES, lookup
 
 if TYPE_CHECKING:
     from veille.settings import Settings
@@ -32,6 +28,8 @@ log = logging.getLogger(__name__)
 GIB = 1 << 30
 #: Profiles from the most to the least demanding, for the "use this one instead" hint.
 BY_NEED = ("full", "default", "fast", "motion")
+#: Model lifetimes (``model_lifetime``) that hold every model of a video at once.
+HELD_TOGETHER = ("video", "batch")
 
 
 def setup_of(settings: Settings) -> str | None:
@@ -63,30 +61,31 @@ def role_specs(profile: str, overrides: dict[str, str | None] | None = None) -> 
     return specs
 
 
+def model_peak(spec: str, setup: str = CPU_INT8) -> int | None:
+    """The measured peak of an analysis with ``spec`` (a catalog name or repo) as its only model, or ``None``."""
+    entry = lookup(spec)
+    return MODEL_PEAK_MEMORY.get(entry.name, {}).get(setup) if entry is not None else None
+
+
 def profile_peak(
     profile: str,
     setup: str = CPU_INT8,
     overrides: dict[str, str | None] | None = None,
-    keep_models_loaded: bool = False,
+    lifetime: str = "stage",
 ) -> int | None:
-    """Peak memory of an analysis with ``profile`` (and ``overrides`` by role); ``None`` if unknown."""
-    specs = role_specs(profile, overrides)
-    defaults = {r: s for r, s in PROFILES[profile].items() if s}
-    if specs == defaults and not keep_models_loaded and setup in PROFILE_PEAK_MEMORY.get(profile, {}):
-        return PROFILE_PEAK_MEMORY[profile][setup]
+    """Peak memory of an analysis with ``profile`` (and ``overrides`` by role); ``None`` if not measured.
+
+    ``lifetime`` is the ``model_lifetime``: ``stage`` peaks at the largest model's measured peak,
+    ``video`` and ``batch`` at the baseline plus what each model adds to it.
+    """
     base = BASELINE_PEAK_MEMORY.get(setup)
-    adds = {}
-    for role, spec in specs.items():
-        entry = lookup(spec)
-        peak = MODEL_PEAK_MEMORY.get(entry.name, {}).get(setup) if entry is not None else None
-        if peak is None or base is None:
-            return None
-        adds[role] = max(0, peak - base)
-    if base is None:
+    peaks = [model_peak(spec, setup) for spec in role_specs(profile, overrides).values()]
+    if base is None or None in peaks:
         return None
-    if keep_models_loaded:
-        return base + sum(adds.values())
-    return base + max(adds.values(), default=0)
+    adds = [max(0, peak - base) for peak in peaks if peak is not None]
+    if lifetime in HELD_TOGETHER:
+        return base + sum(adds)
+    return base + max(adds, default=0)
 
 
 def gib(n: int) -> str:
@@ -95,18 +94,21 @@ def gib(n: int) -> str:
 
 
 def check_memory(settings: Settings, available: int | None = None) -> None:
-    """Refuse an analysis whose measured peak memory exceeds the memory available now.
+    """Refuse an analysis whose peak memory (measured, see the module docstring) exceeds the memory available now.
 
     Raises:
         NotEnoughMemoryError: with the profile that would fit, and how to run anyway.
     """
+    from veille.models.session import lifetime_for
+
     overrides = overrides_of(settings)
     if not settings.memory_check or not role_specs(settings.profile, overrides):
         return
     setup = setup_of(settings)
-    need = profile_peak(settings.profile, setup, overrides, settings.keep_models_loaded) if setup else None
+    lifetime = lifetime_for(settings).value
+    need = profile_peak(settings.profile, setup, overrides, lifetime) if setup else None
     if need is None:
-        log.debug("no measured peak memory for this analysis; not checked")
+        log.info("no measured peak memory for this analysis's models on this device; memory not checked")
         return
     if available is None:
         import psutil
@@ -117,11 +119,16 @@ def check_memory(settings: Settings, available: int | None = None) -> None:
     fits = [p for p in BY_NEED if (peak := profile_peak(p, setup)) is not None and peak <= available]
     hint = ""
     if settings.profile in fits:  # what makes it too big is the models chosen or kept loaded
-        peak = gib(profile_peak(settings.profile, setup) or 0)
-        hint = f"use its own models, one at a time (peaks at {peak})"
+        hint = f"use its own models, one at a time (peaks at {gib(profile_peak(settings.profile, setup) or 0)})"
     elif fits:
         hint = f"use --profile {fits[0]} (peaks at {gib(profile_peak(fits[0], setup) or 0)})"
+    how = " with its models loaded together" if lifetime in HELD_TOGETHER and len(role_specs_of(settings)) > 1 else ""
     raise NotEnoughMemoryError(
-        f"profile '{settings.profile}' peaks at {gib(need)} of memory on the CPU and {gib(available)} is available: "
-        f"{hint + ', ' if hint else ''}free some memory, or pass --no-memory-check to run anyway"
+        f"profile '{settings.profile}' peaks at {gib(need)} of memory on the CPU{how} and {gib(available)} is "
+        f"available: {hint + ', ' if hint else ''}free some memory, or pass --no-memory-check to run anyway"
     )
+
+
+def role_specs_of(settings: Settings) -> dict[str, str]:
+    """The model of each role of an analysis with ``settings``."""
+    return role_specs(settings.profile, overrides_of(settings))
