@@ -6,6 +6,15 @@ the kernel's high-water mark of its resident memory (``VmHWM``, reset through
 loading is over. "One layer's worth" is the largest linear layer's stored weight with its int8
 values, their quantized copy and its packed form (3x its stored bytes); quantizing a model already
 in memory adds at most the int8 forms (1.5x).
+
+The child runs with one malloc arena and one thread per math library (:data:`PINNED`). Memory
+must not depend on how busy the machine is, but with glibc's default each loader thread allocates
+from an arena of its own, and how much of what it freed an arena still holds when the main thread
+trims the heap depends on how the threads' frees interleave: identical runs on a loaded machine
+kept 187 to 203 MiB more after loading than before (the int8 model is 183 MiB) and peaked 214 to
+223 MiB above the start; with the trim every 64 MB of an earlier version, 187 to 223 MiB kept,
+against a 48 MB slack. Pinned, the same runs kept 186-187 MiB and peaked 212-215 MiB above the
+start (199-201 from the cache).
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reas
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 12, "vocab_size": 8000}
 SLACK = 48 << 20  # allocator rounding, thread stacks, Python objects made while loading
+#: What made the memory of identical runs differ with the machine's load (see the module docstring).
+PINNED = {"MALLOC_ARENA_MAX": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 CHILD = r"""
 import gc, json, sys
@@ -94,7 +105,7 @@ def _largest_layer_bytes() -> int:
 
 
 def measure(mode: str, path: Path, cache: Path) -> dict[str, int]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, **PINNED, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, mode, str(path), str(cache)], capture_output=True, text=True, env=env, timeout=600
     )
