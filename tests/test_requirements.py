@@ -87,6 +87,15 @@ def test_the_check_can_be_turned_off_and_skips_what_was_not_measured() -> None:
     check_memory(Settings(profile="fast", device="cpu", llm="phi-3-mini"), available=1)  # never measured
 
 
+def test_the_check_and_the_int8_cache_folder_do_not_change_what_an_analysis_finds(tmp_path: Path) -> None:
+    from veille.workcache import settings_digest
+
+    digest = settings_digest(Settings())
+    assert settings_digest(Settings(memory_check=False)) == digest  # --no-memory-check reuses the work done
+    assert settings_digest(Settings(int8_cache_dir=tmp_path)) == digest
+    assert settings_digest(Settings(profile="full")) != digest
+
+
 def test_analyze_refuses_before_reading_the_video(
     sample_clip: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
