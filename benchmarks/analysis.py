@@ -425,6 +425,10 @@ def plan(role: str, options: RuntimeOptions | None = None) -> tuple[Any, dict[st
     if DEVICE == "cuda":
         options = RuntimeOptions("cuda", options.dtype, False)
     kwargs, fields = load_kwargs(options, role=role)
+    if kwargs["dtype"] == "auto":  # int8 on the CPU reads the checkpoint as stored: the twins are built in bf16
+        import torch
+
+        return torch.bfloat16, dict(fields)
     return kwargs["dtype"], dict(fields)
 
 

@@ -60,6 +60,11 @@ def _analyze_options(func):
         click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder."),
         click.option("--context", help="What is normal at this site (used to judge events)."),
         click.option("--strict", is_flag=True, default=None, help="Fail instead of falling back to motion-only."),
+        click.option(
+            "--memory-check/--no-memory-check",
+            default=None,
+            help="Refuse a profile whose models would not fit in the memory available (default: on).",
+        ),
         click.option("--clips", is_flag=True, default=None, help="Cut a video clip around each event."),
         click.option("--lang", type=click.Choice(["en", "fr"]), help="Report language."),
         click.option("--camera", help="Rank events by how unusual for this calibrated camera ('self': the video)."),
@@ -101,6 +106,9 @@ def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]
     settings = _settings(config, flags)
     constants.apply_offline(settings.offline)
     _check_camera(settings)
+    from veille.models.requirements import check_memory
+
+    check_memory(settings)
     from veille.batch import run_batch
     from veille.console import Console
     from veille.inputs import expand_inputs

@@ -40,6 +40,10 @@ class ModelError(VeilleError, RuntimeError):
     """A model cannot be resolved, downloaded or loaded."""
 
 
+class NotEnoughMemoryError(ModelError, MemoryError):
+    """The models of an analysis would not fit in the memory available."""
+
+
 class ModelNotCachedError(ModelError, FileNotFoundError):
     """A model is not in the cache and may not be downloaded (offline)."""
 

@@ -85,9 +85,11 @@ class Settings(_Strict):
     load_in_8bit: bool | None = None
     offline: bool = False
     cache_dir: Path | None = None
+    int8_cache_dir: Path | None = None  # int8 weights of models quantized on the CPU (default: beside the hub cache)
     context: str = ""
     rubric: str | None = None
     strict: bool = False
+    memory_check: bool = True  # refuse a profile whose measured peak memory exceeds what is available
     cleanup_after_analysis: bool = True
     keep_models_loaded: bool = False
     model_lifetime: Literal["stage", "video", "batch"] | None = None  # unset: from the two keys above

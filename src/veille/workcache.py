@@ -48,6 +48,8 @@ _NOT_IN_DIGEST = {
     "device",
     "camera",  # the anomaly curve is computed afresh; judge verdicts are kept per camera facts
     "cameras_dir",
+    "memory_check",  # whether the analysis may start, not what it finds
+    "int8_cache_dir",  # the int8 weights read back are those a fresh quantization makes
 }
 
 

@@ -114,7 +114,7 @@ def prepare(model: Any, fields: dict[str, Any]) -> Any:
             log.warning("int8 layers are not available here (%s); the model runs in fp32 (--no-8bit)", exc)
             fields["quantization"] = None  # what the report records
         model = model.float()  # the layers left (embeddings, norms, convolutions) compute in fp32
-        release()  # the bf16 weights the int8 ones were made from
+        release()  # the weights the int8 ones were made from
         return model
     if fields.get("device") == "cpu" and fields.get("dtype") == "bf16":
         from veille.models.runtime import cpu_has_native_bf16
@@ -125,29 +125,43 @@ def prepare(model: Any, fields: dict[str, Any]) -> Any:
 
 
 def quantize_linears(model: Any) -> int:
-    """Swap every ``nn.Linear`` of ``model`` for a dynamically quantized int8 one; returns how many.
+    """Swap every ``nn.Linear`` of ``model`` for an int8 one, in place; returns how many.
 
     Weights become int8 with one scale per output channel; each call quantizes its input and
-    multiplies in int8 (fbgemm / oneDNN kernels). Layers are converted one by one, so memory peaks
-    at the loaded model plus one layer in fp32.
+    multiplies in int8 (fbgemm / oneDNN kernels). Each layer is quantized from the dtype it was
+    loaded in and dropped at once (:func:`veille.models.int8.quantize_linears`).
     """
-    import warnings
+    from veille.models.int8 import quantize_linears as quantize
 
-    from torch import nn
+    return quantize(model)
 
-    with warnings.catch_warnings():  # torch marks its eager quantization API for a move to torchao
-        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
-        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-        from torch.ao.quantization import per_channel_dynamic_qconfig
 
-        count = 0
-        for parent in list(model.modules()):
-            for name, child in list(parent.named_children()):
-                if type(child) is nn.Linear:
-                    child.qconfig = per_channel_dynamic_qconfig
-                    setattr(parent, name, DynamicLinear.from_float(child.float()))
-                    count += 1
-    return count
+def load_model(auto_cls: Any, path: Path, kwargs: dict[str, Any], fields: dict[str, Any], **source: Any) -> Any:
+    """The model in ``path``, loaded and finished for its device (``from_pretrained`` + :func:`prepare`).
+
+    On the CPU in int8 (the default there) the model is read straight into int8, one tensor at a
+    time, or rebuilt from the int8 cache (:mod:`veille.models.int8_load`); ``source`` gives
+    ``cache`` (the int8 cache folder), ``repo_id`` and ``revision`` for it. Checkpoints that cannot
+    be read that way load the usual way and are quantized in place.
+    """
+    if fields.get("quantization") == INT8_DYNAMIC:
+        from veille.models.int8 import int8_kernels
+
+        if int8_kernels():
+            from veille.models.int8_load import load_int8
+
+            model = load_int8(auto_cls, Path(path), **source)
+            if model is not None:
+                return model
+    return prepare(auto_cls.from_pretrained(path, **kwargs).eval(), fields)
+
+
+def int8_source(options: Any, model_id: str, revision: str | None) -> dict[str, Any]:
+    """``load_model``'s ``source`` for a model known as ``model_id`` at ``revision``."""
+    from veille.models.int8_cache import int8_cache_dir
+
+    cache = getattr(options, "int8_cache", None) or int8_cache_dir()
+    return {"cache": cache, "repo_id": model_id, "revision": revision}
 
 
 def widen_prompts(model: Any) -> int:

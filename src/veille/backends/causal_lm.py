@@ -36,7 +36,8 @@ class CausalLMBackend:
 
         kwargs, fields = _hf.load_options(options, "reasoner")
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = _hf.prepare(AutoModelForCausalLM.from_pretrained(path, **kwargs).eval(), fields)
+        source = _hf.int8_source(options, model_id, revision)
+        model = _hf.load_model(AutoModelForCausalLM, path, kwargs, fields, **source)
         self._start(model, tokenizer, _hf.model_info(model_id, revision, fields))
 
     @classmethod

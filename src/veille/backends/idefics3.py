@@ -36,7 +36,8 @@ class Idefics3Backend:
         kwargs, fields = _hf.load_options(options, "describer")
         self.processor = AutoProcessor.from_pretrained(path)
         self.processor.tokenizer.padding_side = "left"  # batched generation continues on the right
-        self.model = _hf.prepare(AutoModelForImageTextToText.from_pretrained(path, **kwargs).eval(), fields)
+        source = _hf.int8_source(options, model_id, revision)
+        self.model = _hf.load_model(AutoModelForImageTextToText, path, kwargs, fields, **source)
         self.info = _hf.model_info(model_id, revision, fields)
         self.image_splitting = image_splitting
         self.longest_edge = longest_edge

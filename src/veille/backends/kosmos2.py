@@ -42,7 +42,8 @@ class Kosmos2Backend:
 
         kwargs, fields = _hf.load_options(options, "grounder")
         self.processor = AutoProcessor.from_pretrained(path)
-        self.model = _hf.prepare(AutoModelForImageTextToText.from_pretrained(path, **kwargs).eval(), fields)
+        source = _hf.int8_source(options, model_id, revision)
+        self.model = _hf.load_model(AutoModelForImageTextToText, path, kwargs, fields, **source)
         self.info = _hf.model_info(model_id, revision, fields)
         self.max_new_tokens = max_new_tokens
 

@@ -127,6 +127,32 @@ PROFILES: dict[str, dict[Role, str | None]] = {
 }
 
 
+#: The setup the peaks below were measured in: the CPU, int8 linear layers (veille's default there).
+CPU_INT8 = "cpu-int8"
+_GIB = 1 << 30
+#: Peak resident memory of a whole ``veille analyze`` of the 30 s sample clip on this project's
+#: 2-core test machine, measured by ``benchmarks/load.py`` with full-size random-weight twins saved
+#: in the dtype their repositories ship; the larger of the first load (quantizing) and the cached
+#: load, rounded up to 0.1 GiB. The baseline is the ``motion`` profile (no model); a model's peak is
+#: an analysis with that model alone (beside the tiny test describer when it is a reasoner or a
+#: grounder). Models not listed were not measured: :mod:`veille.models.requirements` does not guess.
+BASELINE_PEAK_MEMORY: dict[str, int] = {CPU_INT8: int(0.2 * _GIB)}
+MODEL_PEAK_MEMORY: dict[str, dict[str, int]] = {
+    "smolvlm-256m": {CPU_INT8: int(1.4 * _GIB)},
+    "smolvlm": {CPU_INT8: int(3.6 * _GIB)},
+    "phi-2": {CPU_INT8: int(4.1 * _GIB)},
+    "kosmos-2": {CPU_INT8: int(2.7 * _GIB)},
+}
+#: Whole profiles measured the same way (their own models, one after another: the ``stage`` model
+#: lifetime). Not used to decide anything: a profile's peak follows from its models' peaks
+#: (:func:`veille.models.requirements.profile_peak`); these runs show that rule holds.
+PROFILE_RUN_PEAK_MEMORY: dict[str, dict[str, int]] = {
+    "fast": {CPU_INT8: int(3.8 * _GIB)},
+    "default": {CPU_INT8: int(3.9 * _GIB)},
+    "full": {CPU_INT8: int(3.9 * _GIB)},
+}
+
+
 def profiles_using(name: str) -> list[str]:
     """The profiles whose default models include ``name``."""
     return [p for p, roles in PROFILES.items() if name in roles.values()]

@@ -7,6 +7,7 @@ from pathlib import Path
 from veille.errors import ModelError
 from veille.models.cache import cache_info, remove_repo
 from veille.models.catalog import PROFILES, ROLES
+from veille.models.int8_cache import remove_repo_int8
 from veille.models.progress import DownloadReporter, human_bytes
 
 
@@ -64,6 +65,8 @@ def remove_model(spec: str, *, cache_dir: Path | None) -> str:
     if "/" not in repo_id:
         raise ModelError(f"unknown model '{spec}': give a catalog name (see `veille models list`) or a repo id")
     freed = remove_repo(repo_id, cache_dir)
-    if not freed:
+    int8_freed = remove_repo_int8(repo_id, cache_dir)
+    if not freed and not int8_freed:
         return f"{spec}: not in the cache, nothing removed"
-    return f"{spec}: removed {repo_id}, freed {human_bytes(freed)}"
+    int8_note = f" (int8 weights: {human_bytes(int8_freed)})" if int8_freed else ""
+    return f"{spec}: removed {repo_id}, freed {human_bytes(freed + int8_freed)}{int8_note}"

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from veille.models.cache import cache_infos, hub_cache_dir
-from veille.models.catalog import CATALOG, profiles_using
+from veille.models.catalog import CATALOG, MODEL_PEAK_MEMORY, PROFILES, profiles_using
+from veille.models.int8_cache import int8_cache_dir, repo_int8_info
 
 
 def model_rows(cache_dir: Path | None = None) -> list[dict]:
@@ -28,9 +29,17 @@ def model_rows(cache_dir: Path | None = None) -> list[dict]:
                 "size_on_disk": info.size_on_disk,
                 "path": str(info.snapshot) if info.snapshot else None,
                 "profiles": profiles_using(entry.name),
+                **_int8_fields(entry.repo_id, cache_dir),
+                "peak_memory": MODEL_PEAK_MEMORY.get(entry.name, {}),
             }
         )
     return rows
+
+
+def _int8_fields(repo_id: str, cache_dir: Path | None) -> dict:
+    """The int8 weights cached for the CPU (``int8_cached``: how many snapshots/versions, ``int8_size``: bytes)."""
+    info = repo_int8_info(repo_id, cache_dir)
+    return {"int8_cached": info.entries, "int8_size": info.size_on_disk}
 
 
 def _size(n: int) -> str:
@@ -45,10 +54,27 @@ def print_models(*, as_json: bool = False, cache_dir: Path | None = None) -> Non
         return
     name_w = max([4, *(len(r["name"]) for r in rows)])
     repo_w = max([4, *(len(r["repo_id"]) for r in rows)])
-    click.echo(f"{'NAME':<{name_w}} {'ROLE':<10} {'REPO':<{repo_w}} {'SIZE':>7} {'CACHED':<9} {'ON DISK':>8}  PROFILES")
+    click.echo(
+        f"{'NAME':<{name_w}} {'ROLE':<10} {'REPO':<{repo_w}} {'SIZE':>7} {'CACHED':<9} {'ON DISK':>8} {'INT8':>8}"
+        "  PROFILES"
+    )
     for r in rows:
         click.echo(
             f"{r['name']:<{name_w}} {r['role']:<10} {r['repo_id']:<{repo_w}} {_size(r['size_bytes']):>7} "
-            f"{r['cache_state']:<9} {_size(r['size_on_disk']):>8}  {','.join(r['profiles']) or '-'}"
+            f"{r['cache_state']:<9} {_size(r['size_on_disk']):>8} {_size(r['int8_size']):>8}"
+            f"  {','.join(r['profiles']) or '-'}"
         )
     click.echo(f"cache: {hub_cache_dir(cache_dir)}")
+    click.echo(f"int8 cache (CPU): {int8_cache_dir(cache_dir)}")
+    click.echo(profile_memory_line())
+
+
+def profile_memory_line() -> str:
+    """Each profile's measured peak memory on the CPU (int8), and the memory available now."""
+    import psutil
+
+    from veille.models.requirements import gib, profile_peak
+
+    peaks = [(p, profile_peak(p)) for p in PROFILES]
+    text = ", ".join(f"{p} {gib(n) if n is not None else '-'}" for p, n in peaks)
+    return f"peak memory per profile on the CPU (int8): {text}; available now: {gib(psutil.virtual_memory().available)}"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from veille.errors import ModelError
 from veille.models.availability import note_unavailable, resolve_model
 from veille.models.catalog import PROFILES, ROLES
+from veille.models.int8_cache import int8_cache_dir
 from veille.models.progress import DownloadReporter, ProgressReporter
 from veille.models.runtime import RuntimeOptions, memory_bytes, release, resolve_device
 from veille.progress import Progress
@@ -58,7 +59,8 @@ class ModelManager:
         self.settings = settings
         self.progress = progress
         self.warnings = warnings
-        self.options = RuntimeOptions(settings.device, settings.dtype, settings.load_in_8bit)
+        int8_cache = int8_cache_dir(settings.cache_dir, settings.int8_cache_dir)
+        self.options = RuntimeOptions(settings.device, settings.dtype, settings.load_in_8bit, int8_cache)
         self._factory = factory or _default_factory
         self._reporter = reporter or ProgressReporter(progress)
         self._loaded: dict[str, Any] = {}

@@ -9,6 +9,7 @@ import gc
 import importlib.util
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypedDict
 
 from veille.errors import ModelError
@@ -31,11 +32,15 @@ class ModelInfoFields(TypedDict):
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """The user's wishes for every model: device, dtype and 8-bit (``None`` = the role's default)."""
+    """The user's wishes for every model: device, dtype and 8-bit (``None`` = the role's default).
+
+    ``int8_cache``: the folder of the int8 weights cache (``None``: the default, beside the hub cache).
+    """
 
     device: str = "auto"
     dtype: str = "auto"
     load_in_8bit: bool | None = None
+    int8_cache: Path | None = None
 
 
 def resolve_device(requested: str) -> str:
@@ -134,7 +139,8 @@ def load_kwargs(options: RuntimeOptions, *, role: str) -> tuple[dict[str, Any], 
     ``quantization_config=BitsAndBytesConfig(load_in_8bit=True)`` only on CUDA with bitsandbytes.
     An 8-bit model's other layers are fp16 unless a dtype is forced: bitsandbytes multiplies in fp16
     and would otherwise cast every input (and log that on every call). On the CPU an int8 model is
-    read in bf16 (half fp32's memory) and quantized after loading (``backends._hf.prepare``).
+    read in the precision its checkpoint is stored in (``dtype="auto"``: no converted copy) and
+    quantized as it loads (``backends._hf.load_model``).
     """
     device = resolve_device(options.device)
     scheme, warning = eight_bit_plan(options, role=role, device=device)
@@ -143,13 +149,17 @@ def load_kwargs(options: RuntimeOptions, *, role: str) -> tuple[dict[str, Any], 
     if scheme == INT8_DYNAMIC:
         if options.dtype not in ("auto", "fp32"):
             logger.warning("8-bit layers compute in fp32 on the CPU; --dtype %s is not used", options.dtype)
-        load, dtype = "bf16", "fp32"
+        load, dtype = "auto", "fp32"
     else:
         auto_fp16 = scheme == INT8_CUDA and options.dtype == "auto"
         load = dtype = "fp16" if auto_fp16 else resolve_dtype(options.dtype, device, role)
         if scheme == INT8_CUDA and dtype != "fp16":
             quiet_int8_casts()
-    kwargs: dict[str, Any] = {"dtype": torch_dtype(load), "use_safetensors": True, "trust_remote_code": False}
+    kwargs: dict[str, Any] = {
+        "dtype": "auto" if load == "auto" else torch_dtype(load),
+        "use_safetensors": True,
+        "trust_remote_code": False,
+    }
     if device == "cuda":
         kwargs["device_map"] = "auto"
     elif device == "mps":
@@ -217,9 +227,9 @@ def release(*objs: Any) -> None:
 def trim_heap() -> None:
     """Hand freed heap memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
 
-    Without it, the memory of a released model, or of the bf16 weights an int8 model was made from,
-    stays in the process's heap: Phi-2's resident memory measured 7.7 GB after quantizing, 3.6 GB
-    after trimming.
+    Without it, the memory of a released model, or of the weights an int8 model was made from, stays
+    in the process's heap (Phi-2's resident memory measured 7.7 GB after quantizing, 3.6 GB after
+    trimming). Loading calls it every few hundred MB read, so freed memory never piles up.
     """
     import ctypes
 
