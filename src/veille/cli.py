@@ -56,6 +56,12 @@ def _analyze_options(func):
             default=None,
             help="8-bit weights: int8 layers on CPU (the default there), bitsandbytes on CUDA (default: grounder).",
         ),
+        click.option(
+            "--layout",
+            type=click.Choice(["auto", "storyboard", "frames"]),
+            help="How the describer sees a chunk: one storyboard image or each frame [default: auto,"
+            " storyboard on CPU].",
+        ),
         click.option("--offline", is_flag=True, default=None, help="Never touch the network."),
         click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder."),
         click.option("--context", help="What is normal at this site (used to judge events)."),
@@ -93,6 +99,9 @@ def _settings(config: Path | None, flags: dict[str, Any]):
     for role in ("vlm", "llm", "grounder"):
         if isinstance(flags.get(role), str) and flags[role].lower() == "none":
             flags[role] = "none"
+    if flags.get("layout") is not None:
+        flags["describe"] = {"layout": flags["layout"]}
+    flags.pop("layout", None)
     return load_settings(config=config, flags=flags)
 
 

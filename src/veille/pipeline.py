@@ -125,6 +125,8 @@ def _finish(
         scan_modes=scan_modes(scan.stretches),
         reused_chunks=reused_chunks,
         download_s=round(outcome.download_s, 3),
+        describe_layout=outcome.describe_layout,
+        vlm_images=outcome.vlm_images,
     )
     report = build_report(
         info=info,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from veille.analysis.describe import describe_chunks
+from veille.analysis.describe import describe_chunks, resolve_layout
 from veille.analysis.events import ChunkResult, build_events
 from veille.analysis.ground import ground_chunks
 from veille.analysis.outcome import EventsOutcome
@@ -91,7 +91,8 @@ def _describe(
     vlm = models.describer()
     if vlm is None:
         return None
-    model_id = vlm.info.id
+    layout = resolve_layout(settings.describe.layout, str(vlm.info.device))
+    model_id = vlm.info.id + ("+storyboard" if layout == "storyboard" else "")  # the memo keeps layouts apart
     found = {c.id: memo.get("describe", memo_key(c, model_id)) for c in work} if memo else {}
     cached = {cid: str(v["text"]) for cid, v in found.items() if v and v.get("text")}
     todo = [c for c in work if c.id not in cached]
@@ -104,7 +105,9 @@ def _describe(
         batch_size=options.gpu_describe_batch if on_gpu else options.describe_batch,
         max_new_tokens=options.describe_tokens,
         on_progress=_stage(progress, "describe", len(todo)),
+        layout=layout,
     )
+    outcome.describe_layout, outcome.vlm_images = layout, len(todo) if layout == "storyboard" else frames
     progress.finish("describe")
     if memo:
         for chunk in todo:

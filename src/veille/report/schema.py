@@ -129,6 +129,8 @@ class Stats(_Model):
     scan_modes: list[ScanMode] = Field(default_factory=list)
     reused_chunks: int = 0
     download_s: float = 0.0  # waiting for model downloads, retries included (optional: 0 in older reports)
+    describe_layout: Literal["storyboard", "frames"] | None = None  # how chunks were shown (optional)
+    vlm_images: int = 0  # images the describer received; a storyboard counts as one (optional)
 
 
 class Report(_Model):
