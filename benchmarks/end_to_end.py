@@ -54,7 +54,7 @@ def make_footage(path: Path, minutes: float) -> dict[str, Any]:
     gap = round((minutes * 60 - events * EVENT_S) / events * FPS)
     stretches, frames = [], round(EVENT_S * FPS)
     for i in range(events):
-        stretches += [Stretch(gap // 2), Stretch(frames, walker(background, frames, size=0.2 + 0.1 * (i % 3)), True)]
+        stretches += [Stretch(gap // 2), Stretch(frames, walker(background, frames, size=0.25 + 0.05 * (i % 3)), True)]
         stretches.append(Stretch(gap - gap // 2))
     flags = write_video(path, stretches, background, fps=FPS, encoding="vbr", gop_s=4.0)
     return {"minutes": minutes, "events": events, "active_s": sum(flags) / FPS}

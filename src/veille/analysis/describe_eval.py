@@ -4,8 +4,9 @@ Annotations in the UCA format (UCF-Crime Annotation: ``{video_id: {"duration": s
 [[start_s, end_s], ...], "sentences": [...]}}``); each annotated stretch is shown to the describer
 as veille shows a chunk (its keyframes spread over the stretch, the storyboard zoomed on the motion
 the scan saw there), in each layout asked for. Scores per layout: the embedding similarity of the
-describer's text and the human sentence (the index's sentence embedder), a word-overlap F1 of their
-content words, and the describer's cost (seconds, images and image tokens per stretch).
+describer's text and the human sentence (the archive index's sentence embedder, else the packaged
+all-MiniLM-L6-v2), a word-overlap F1 of their content words, and the describer's cost (seconds,
+images and image tokens per stretch).
 """
 
 from __future__ import annotations
