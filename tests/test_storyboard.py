@@ -226,3 +226,13 @@ def test_veille_analyze_gives_the_tiny_idefics3_a_storyboard(
         assert stats["describe_layout"] == "frames" and per_chunk == {4}
         assert all(image.shape == (H, W, 3) for _, images in received.requests for image in images)
         assert image_tokens == {16}
+
+
+def test_report_schema_has_the_layout_fields_as_optional() -> None:
+    from veille.report.schema import Stats, json_schema
+
+    stats = json_schema()["$defs"]["Stats"]
+    assert {"describe_layout", "vlm_images"} <= set(stats["properties"])
+    assert not {"describe_layout", "vlm_images"} & set(stats.get("required", []))
+    older = Stats.model_validate({"frames_to_vlm": 8, "vlm_calls": 2})  # a report written before them
+    assert older.describe_layout is None and older.vlm_images == 0
