@@ -41,7 +41,7 @@ FRAMES_PER_CHUNK = 4
 NAIVE_DESCRIBE_TOKENS = 64
 NAIVE_REASON_PROMPT, NAIVE_REASON_TOKENS = 400, 64
 # The CPU targets: (naive pipeline on the reference 2-core CPU, veille's target there), minutes per hour.
-CPU_TARGETS = {"fast": (13.0, 5.0), "default": (23.0, 10.0)}
+CPU_TARGETS = {"fast": (13.0, 3.0), "default": (23.0, 10.0)}
 TYPICAL_DESCRIPTION = (
     "A man in a dark jacket walks from the left of the frame towards the entrance, carrying a bag. "
     "He stops at the door, looks around and then goes inside. No vehicles are visible."
@@ -257,10 +257,11 @@ def full_vlm(name: str, tiny_dir: Path, dtype: Any) -> Any:
     return backend
 
 
-def full_phi2(dtype: Any) -> Any:
-    from transformers import PhiConfig, PhiForCausalLM
+def full_phi2_config() -> Any:
+    """The published configuration of microsoft/phi-2."""
+    from transformers import PhiConfig
 
-    config = PhiConfig(
+    return PhiConfig(
         vocab_size=51200,
         hidden_size=2560,
         intermediate_size=10240,
@@ -269,7 +270,12 @@ def full_phi2(dtype: Any) -> Any:
         partial_rotary_factor=0.4,
         max_position_embeddings=2048,
     )
-    return random_model(PhiForCausalLM, config, dtype)
+
+
+def full_phi2(dtype: Any) -> Any:
+    from transformers import PhiForCausalLM
+
+    return random_model(PhiForCausalLM, full_phi2_config(), dtype)
 
 
 def phi_call(model: Any, prompt_tokens: int, new_tokens: int) -> Callable[[], Any]:
@@ -472,15 +478,32 @@ def free(*objs: Any) -> None:
     gc.collect()
 
 
+def storyboard_inputs(backend: Any, frames: list[list[Any]]) -> tuple[str, list[Any]]:
+    """The storyboard prompt (cut to its real length) and one storyboard per chunk, at the describer's size."""
+    from veille.analysis.prompts import storyboard_prompt
+    from veille.analysis.storyboard import compose, native_size
+    from veille.types import Keyframe
+
+    times = [5.0 * i for i in range(FRAMES_PER_CHUNK)]
+    prompt = real_length(backend.processor.tokenizer, storyboard_prompt(times, zoomed=True))
+    boards = [compose([Keyframe(t, f) for t, f in zip(times, chunk, strict=True)], native_size(backend))[0]
+              for chunk in frames]  # fmt: skip
+    return prompt, boards
+
+
 def measure_vlm(name: str, tiny_dir: Path, frames: list[list[Any]], reps: int, tokens: int) -> dict:
+    """One describer's calls per chunk: naive, and veille's in both layouts (one chunk, two batched)."""
     from veille.analysis.engine import AnalysisOptions
     from veille.analysis.prompts import describe_prompt
 
     dtype, fields = plan("describer")
     backend = full_vlm(name, tiny_dir, dtype)
     prompt = real_length(backend.processor.tokenizer, describe_prompt([0.0, 5.0, 10.0, 15.0]))
+    story_prompt, boards = storyboard_inputs(backend, frames)
     one = [(prompt, frames[0])]
     two = [(prompt, frames[0]), (prompt, frames[1])]
+    story_one = [(story_prompt, boards[:1])]
+    story_two = [(story_prompt, [b]) for b in boards[:2]]
     plain, before = unquantized("describer"), None
     if plain is not None:  # the same model unquantized, side by side
         as_plain(backend.model, plain)
@@ -492,20 +515,31 @@ def measure_vlm(name: str, tiny_dir: Path, frames: list[list[Any]], reps: int, t
     naive = timed(lambda: backend.generate_batch(one, max_new_tokens=NAIVE_DESCRIBE_TOKENS), reps)
     single = timed(lambda: backend.generate_batch(one, max_new_tokens=tokens), reps)
     pair = timed(lambda: backend.generate_batch(two, max_new_tokens=tokens), reps)
-    wide = None
+    story_single = timed(lambda: backend.generate_batch(story_one, max_new_tokens=tokens), reps)
+    story_pair = timed(lambda: backend.generate_batch(story_two, max_new_tokens=tokens), reps)
+    wide = story_wide = None
     if DEVICE == "cuda":  # veille sends gpu_describe_batch chunks per call there
         size = AnalysisOptions().gpu_describe_batch
         many = [(prompt, frames[i % 2]) for i in range(size)]
         wide = timed(lambda: backend.generate_batch(many, max_new_tokens=tokens), reps) / size
-    prompt_len = backend.processor(text=[backend._prompt(prompt, 4)], images=[frames[0]], **backend._image_kwargs())
+        many_boards = [(story_prompt, [boards[i % 2]]) for i in range(size)]
+        story_wide = timed(lambda: backend.generate_batch(many_boards, max_new_tokens=tokens), reps) / size
+    (frame_tokens, frame_prompt), (story_tokens, story_prompt_len) = backend.token_counts([one[0], story_one[0]])
     result = {
         "naive": naive,
         "single": single,
         "pair_per_chunk": pair / 2,
         "wide_per_chunk": wide,
+        "story_single": story_single,
+        "story_pair_per_chunk": story_pair / 2,
+        "story_wide_per_chunk": story_wide,
         "unquantized": before,
         "rss": rss_gb(),
-        "prompt_tokens": len(prompt_len["input_ids"][0]),
+        "prompt_tokens": frame_prompt,
+        "image_tokens": frame_tokens,
+        "story_prompt_tokens": story_prompt_len,
+        "story_image_tokens": story_tokens,
+        "board": boards[0].shape[1::-1],
     }
     backend.close()
     free(backend)
@@ -608,6 +642,18 @@ def print_vlm_rows(name: str, r: dict, options: Any) -> None:
         size = options.gpu_describe_batch
         text = f"{size} chunks batched, {options.describe_tokens} new (gain {r['single'] / r['wide_per_chunk']:.2f}x)"
         print(f"{'':<14} {text:<44} {r['wide_per_chunk']:>8.2f}", flush=True)
+    w, h = r["board"]
+    text = f"storyboard {w}x{h}, {r['story_prompt_tokens']} input tokens, {options.describe_tokens} new"
+    print(f"{'':<14} {text:<44} {r['story_single']:>8.1f}")
+    gain = r["story_single"] / r["story_pair_per_chunk"]
+    text = f"2 storyboards batched (gain {gain:.2f}x)"
+    print(f"{'':<14} {text:<44} {r['story_pair_per_chunk']:>8.1f}", flush=True)
+    if r["story_wide_per_chunk"] is not None:
+        size = options.gpu_describe_batch
+        text = f"{size} storyboards batched"
+        print(f"{'':<14} {text:<44} {r['story_wide_per_chunk']:>8.2f}", flush=True)
+    frames, board = r["image_tokens"], r["story_image_tokens"]
+    print(f"{'':<14} image tokens per chunk: {frames} as {FRAMES_PER_CHUNK} frames, {board} as one storyboard")
 
 
 def print_phi_rows(phi: dict, options: Any) -> None:
@@ -632,37 +678,45 @@ def print_phi_rows(phi: dict, options: Any) -> None:
 
 
 def print_cost(vlm: dict, phi: dict, kosmos: dict, options: Any) -> None:
+    """Minutes per typical hour of each profile, in both layouts, against the naive pipeline."""
     n = CHUNKS_PER_HOUR
     judge_calls = math.ceil(n / options.judge_group)
     batch = options.gpu_describe_batch if DEVICE == "cuda" else options.describe_batch
     describe_calls = math.ceil(n / batch)
-    print(f"\nCost per hour of typical footage ({n} chunks x {FRAMES_PER_CHUNK} frames), minutes on this machine:")
-    print(f"{'profile':<10} {'describer':<14} {'naive':>7} {'veille':>7} {'ratio':>6}  veille calls")
+    print(f"\nCost per hour of typical footage ({n} chunks x {FRAMES_PER_CHUNK} frames), minutes on this machine")
+    print("(per-call medians times call counts; benchmarks/end_to_end.py measures whole runs):")
+    print(f"{'profile':<10} {'describer':<14} {'layout':<11} {'naive':>7} {'veille':>7} {'ratio':>6}  veille calls")
     profiles = [("fast", "smolvlm-256m", False), ("default", "smolvlm", False), ("full", "smolvlm", True)]
-    ratios = {}
+    ratios: dict[str, dict[str, float]] = {}
     for profile, name, grounded in profiles:
         if name not in vlm:
             continue
         r = vlm[name]
         ground = n * kosmos["ground"] if grounded else 0.0
         naive = n * (r["naive"] + phi["naive"]) + ground
-        per_chunk = r["wide_per_chunk"] if DEVICE == "cuda" else r["pair_per_chunk"]
-        per_call = per_chunk * batch
-        ours = describe_calls * per_call + judge_calls * phi["judge"] + phi["summary"] + ground
-        calls = f"{describe_calls} VLM + {judge_calls + 1} LLM prompts" + (f" + {n} grounding" if grounded else "")
-        print(f"{profile:<10} {name:<14} {naive / 60:>7.2f} {ours / 60:>7.2f} {naive / ours:>5.2f}x  {calls}")
-        ratios[profile] = naive / ours
+        for layout, prefix in (("frames", ""), ("storyboard", "story_")):
+            per_chunk = r[f"{prefix}wide_per_chunk"] if DEVICE == "cuda" else r[f"{prefix}pair_per_chunk"]
+            ours = describe_calls * per_chunk * batch + judge_calls * phi["judge"] + phi["summary"] + ground
+            images = n * (1 if layout == "storyboard" else FRAMES_PER_CHUNK)
+            calls = f"{describe_calls} VLM ({images} images) + {judge_calls + 1} LLM prompts"
+            calls += f" + {n} grounding" if grounded else ""
+            print(
+                f"{profile:<10} {name:<14} {layout:<11} {naive / 60:>7.2f} {ours / 60:>7.2f} {naive / ours:>5.2f}x  "
+                f"{calls}"
+            )
+            ratios.setdefault(layout, {})[profile] = naive / ours
     if DEVICE == "cpu":
-        print_targets(ratios)
+        for layout, measured in ratios.items():
+            print_targets(measured, layout)
 
 
-def print_targets(ratios: dict[str, float]) -> None:
+def print_targets(ratios: dict[str, float], layout: str) -> None:
     """Each CPU target as the ratio to the naive pipeline it implies, against the ratio measured here.
 
     The minutes above depend on this machine's speed in this run; the ratio, measured side by side,
     carries over to the reference CPU on which the targets were set.
     """
-    print("\nCPU targets as ratios to the naive pipeline, which the targets' reference CPU ran in N min:")
+    print(f"\nCPU targets ({layout}) as ratios to the naive pipeline, which the reference CPU ran in N min:")
     for profile, (naive, target) in CPU_TARGETS.items():
         if profile in ratios:
             need, got = naive / target, ratios[profile]

@@ -56,6 +56,12 @@ def _analyze_options(func):
             default=None,
             help="8-bit weights: int8 layers on CPU (the default there), bitsandbytes on CUDA (default: grounder).",
         ),
+        click.option(
+            "--layout",
+            type=click.Choice(["auto", "storyboard", "frames"]),
+            help="How the describer sees a chunk: one storyboard image or each frame [default: auto,"
+            " storyboard on CPU].",
+        ),
         click.option("--offline", is_flag=True, default=None, help="Never touch the network."),
         click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder."),
         click.option("--context", help="What is normal at this site (used to judge events)."),
@@ -98,6 +104,9 @@ def _settings(config: Path | None, flags: dict[str, Any]):
     for role in ("vlm", "llm", "grounder"):
         if isinstance(flags.get(role), str) and flags[role].lower() == "none":
             flags[role] = "none"
+    if flags.get("layout") is not None:
+        flags["describe"] = {"layout": flags["layout"]}
+    flags.pop("layout", None)
     return load_settings(config=config, flags=flags)
 
 
@@ -311,6 +320,33 @@ def index_command(out_dir: Path | None, embedder: str | None, quiet: bool) -> No
     from veille.archive.commands import run_index
 
     run_index(_out_dir(out_dir), embedder=embedder, quiet=quiet)
+
+
+@eval_group.command("describe")
+@click.option("--videos", "videos_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder of the annotated videos, each named after its id (e.g. Abuse043_x264.mp4).")  # fmt: skip
+@click.option("--annotations", type=click.Path(path_type=Path), required=True,
+              help="UCA-format JSON: {video_id: {duration, timestamps, sentences}}.")  # fmt: skip
+@click.option("--layout", type=click.Choice(["both", "storyboard", "frames"]), default="both", show_default=True)
+@click.option("--profile", type=click.Choice(PROFILES[1:]), help="Whose describer to use [default: default].")
+@click.option("--vlm", help="Describer: catalog name, repo id, local folder, or openai:MODEL.")
+@click.option("--api-base", help="OpenAI-compatible server of openai:MODEL.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where the describer runs.")
+@click.option("--offline", is_flag=True, default=None, help="Never touch the network.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder.")
+@click.option("--limit", type=click.IntRange(min=1), help="Describe at most this many stretches.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write every stretch's texts and scores.")
+def eval_describe(
+    videos_dir: Path, annotations: Path, layout: str, limit: int | None, json_out: Path | None, **flags: Any
+) -> None:
+    """The describer's text against human descriptions (UCA format), per layout, with its cost."""
+    from veille.analysis.describe_eval import run_describe_eval
+
+    settings = _settings(None, {**flags, "llm": "none", "grounder": "none"})
+    constants.apply_offline(settings.offline)
+    layouts = ("storyboard", "frames") if layout == "both" else (layout,)
+    table = run_describe_eval(videos_dir, annotations, settings, layouts=layouts, limit=limit, json_out=json_out)
+    click.echo(table)
 
 
 def _camera_store(cameras_dir: Path | None, config: Path | None = None):

@@ -150,6 +150,8 @@ def _finish(
         scanned_to_s=round(info.duration_s if scan.complete else scan.scanned_to_s, 3),
         scan_resumed_at_s=None if scan.resumed_at_s is None else round(scan.resumed_at_s, 3),
         download_s=round(outcome.download_s, 3),
+        describe_layout=outcome.describe_layout,
+        vlm_images=outcome.vlm_images,
     )
     report = build_report(
         info=info,

@@ -71,6 +71,15 @@ class ScanSettings(_Strict):
     span_merge_s: float = Field(2.0, ge=0, description="decode on through gaps shorter than this instead of seeking")
 
 
+class DescribeSettings(_Strict):
+    """How chunks are shown to the describer."""
+
+    layout: Literal["auto", "storyboard", "frames"] = Field(
+        "auto",
+        description="storyboard: one image of the chunk's keyframes; frames: each keyframe; auto: storyboard on CPU",
+    )
+
+
 class Settings(_Strict):
     """Everything that shapes an analysis. Build with :func:`load_settings`."""
 
@@ -101,6 +110,7 @@ class Settings(_Strict):
     verbose: bool = False
     quiet: bool = False
     scan: ScanSettings = Field(default_factory=ScanSettings)
+    describe: DescribeSettings = Field(default_factory=DescribeSettings)
     cameras_dir: Path | None = Field(None, description="folder of camera profiles (default: the user data folder)")
     camera: str | None = Field(None, description="score how unusual each moment is for this camera ('self': the video)")
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from veille.analysis.describe import describe_chunks
+from veille.analysis.describe import describe_chunks, resolve_layout
 from veille.analysis.events import ChunkResult, build_events
 from veille.analysis.ground import best_keyframe, ground_chunks
 from veille.analysis.keyframes import InMemoryKeyframes, KeyframeStore
@@ -123,7 +123,10 @@ def _describe(
     if vlm is None:
         kept += [store.keep(c) for c in stream]
         return None
-    model_id = vlm.info.id
+    layout = resolve_layout(settings.describe.layout, str(vlm.info.device))
+    model_id = vlm.info.id + ("+storyboard" if layout == "storyboard" else "")  # the memo keeps layouts apart
+    outcome.describe_layout = layout
+    key = (model_id, layout)
     started = time.perf_counter()
     on_gpu = str(vlm.info.device).startswith("cuda")
     batch_size = options.gpu_describe_batch if on_gpu else options.describe_batch
@@ -142,11 +145,11 @@ def _describe(
         window.append(chunk)
         del chunk
         if len(window) == batch_size:
-            done = _describe_window(window, vlm, model_id, texts, done, settings, progress, memo, options, outcome)
+            done = _describe_window(window, vlm, key, texts, done, settings, progress, memo, options, outcome)
             kept += [store.keep(c) for c in window]
             window = []
     if window:
-        _describe_window(window, vlm, model_id, texts, done, settings, progress, memo, options, outcome)
+        _describe_window(window, vlm, key, texts, done, settings, progress, memo, options, outcome)
         kept += [store.keep(c) for c in window]
     progress.finish("describe")
     _log_time(progress, "describe", started)
@@ -164,7 +167,7 @@ def _prepend(item: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:
 def _describe_window(
     window: Sequence[Chunk],
     vlm: VisionLanguageModel,
-    model_id: str,
+    key: tuple[str, str],
     texts: dict[int, str],
     done: int,
     settings: Settings,
@@ -174,7 +177,8 @@ def _describe_window(
     outcome: EventsOutcome,
 ) -> int:
     """Describe one batch of chunks (``done`` described before it); their descriptions go to ``texts``
-    and the work cache. Returns how many chunks are described now."""
+    and the work cache. ``key`` is the memo's model id and the layout. Returns how many chunks are described now."""
+    model_id, layout = key
     found, calls, frames, warnings = describe_chunks(
         window,
         vlm,
@@ -182,6 +186,7 @@ def _describe_window(
         batch_size=len(window),
         max_new_tokens=options.describe_tokens,
         on_progress=lambda n: progress.update("describe", done + n),
+        layout=layout,
     )
     if memo:
         for chunk in window:
@@ -190,6 +195,7 @@ def _describe_window(
     texts.update(found)
     outcome.vlm_calls += calls
     outcome.frames_to_vlm += frames
+    outcome.vlm_images += len(window) if layout == "storyboard" else frames
     _warn(progress, outcome, warnings)
     return done + len(window)
 

@@ -18,5 +18,7 @@ class EventsOutcome:
     vlm_calls: int = 0
     llm_calls: int = 0
     frames_to_vlm: int = 0
+    vlm_images: int = 0  # images the describer received (a storyboard is one)
+    describe_layout: str | None = None  # "storyboard" | "frames"; None when nothing was described
     warnings: list[str] = field(default_factory=list)
     download_s: float = 0.0  # spent getting models (downloads and their retries), not analysing

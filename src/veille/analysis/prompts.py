@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from veille.i18n import count
+
 DEFAULT_RUBRIC = (
     "0 normal: people or vehicles passing, deliveries, staff routines, animals, weather.\n"
     "1 suspicious: loitering, trying doors, face covered, climbing, taking items, "
@@ -47,6 +49,19 @@ def describe_prompt(times_s: Sequence[float], context: str = "") -> str:
     questions = " ".join(DESCRIBE_QUESTIONS)
     return (
         f"These {len(times_s)} frames come from one security camera, at {stamps}.{site} "
+        f"Answer in two or three plain sentences: {questions} Describe only what is visible."
+    )
+
+
+def storyboard_prompt(times_s: Sequence[float], context: str = "", *, zoomed: bool = False) -> str:
+    """The describer's prompt for one chunk shown as a storyboard of keyframes taken at ``times_s``."""
+    stamps = ", ".join(clock(t) for t in times_s)
+    site = f" Site: {context.strip()}." if context.strip() else ""
+    zoom = " Each tile shows the part of the view where movement was seen." if zoomed else ""
+    questions = " ".join(DESCRIBE_QUESTIONS)
+    return (
+        f"This image is a storyboard of {count(len(times_s), 'moment')} from one security camera, at {stamps}: "
+        f"read its tiles left to right, top to bottom; each tile's time is written in its corner.{zoom}{site} "
         f"Answer in two or three plain sentences: {questions} Describe only what is visible."
     )
 

@@ -26,19 +26,23 @@ class Call:
     max_new_tokens: int = 0
     stop: tuple[str, ...] = ()
     starts: tuple[str, ...] = ()
+    pictures: tuple[Any, ...] = field(default=(), repr=False)  # the images received, in order
 
 
 @dataclass
 class FakeBackend:
     """Plays every role. ``enqueue()`` answers (strings, box lists or exceptions); ``history`` records calls.
 
-    With an empty queue it answers ``default`` (a string, or a callable of the prompt).
+    With an empty queue it answers ``default`` (a string, or a callable of the prompt). ``image_size``,
+    when set, is the side of the describer's input image (as :class:`~veille.backends.idefics3.Idefics3Backend`
+    says it).
     """
 
     model_id: str = "fake"
     default: str | Callable[[str], str] = ""
     history: list[Call] = field(default_factory=list)
     closed: bool = False
+    image_size: int | None = None
     _queue: deque[Any] = field(default_factory=deque)
 
     @property
@@ -64,17 +68,18 @@ class FakeBackend:
         self, prompt: str, images: Sequence[Any] = (), *, max_new_tokens: int, stop: Sequence[str] = ()
     ) -> str:
         """Answer a text or vision request."""
-        self.history.append(Call("generate", prompt, len(images), max_new_tokens, tuple(stop)))
+        self.history.append(Call("generate", prompt, len(images), max_new_tokens, tuple(stop), pictures=tuple(images)))
         return cut_at_stop(str(self._next(prompt)), stop) if stop else str(self._next(prompt))
 
     def generate_batch(self, requests: Sequence[VisionRequest], *, max_new_tokens: int) -> list[str]:
         """Answer several vision requests in one recorded call."""
-        self.history.append(Call("generate_batch", "\n".join(p for p, _ in requests), sum(len(i) for _, i in requests)))
+        pictures = tuple(image for _, images in requests for image in images)
+        self.history.append(Call("generate_batch", "\n".join(p for p, _ in requests), len(pictures), pictures=pictures))
         return [str(self._next(prompt)) for prompt, _ in requests]
 
     def ground(self, image: Any) -> list[Box]:
         """Answer a grounding request with queued boxes (none by default)."""
-        self.history.append(Call("ground", "", 1))
+        self.history.append(Call("ground", "", 1, pictures=(image,)))
         answer = self._queue.popleft() if self._queue else []
         if isinstance(answer, BaseException):
             raise answer

@@ -47,6 +47,25 @@ class Idefics3Backend:
         messages = [{"role": "user", "content": content}]
         return self.processor.apply_chat_template(messages, add_generation_prompt=True)
 
+    @property
+    def image_size(self) -> int:
+        """The side of the square image the vision encoder takes in (a storyboard is composed at it).
+
+        With image splitting on, the side the processor resizes an image to before it cuts it.
+        """
+        processor = self.processor.image_processor
+        if self.image_splitting:
+            return int(self.longest_edge or _edge(processor.size))
+        return int(_edge(processor.max_image_size))
+
+    def token_counts(self, requests: Sequence[VisionRequest]) -> list[tuple[int, int]]:
+        """(image tokens, all prompt tokens) of each request, as the model would be given them."""
+        texts = [self._prompt(prompt, len(images)) for prompt, images in requests]
+        pil = [_hf.to_pil(images) for _, images in requests]
+        inputs = self.processor(text=texts, images=pil, padding=False, **self._image_kwargs())
+        image_id = self.processor.tokenizer.convert_tokens_to_ids("<image>")
+        return [(ids.count(image_id), len(ids)) for ids in inputs["input_ids"]]
+
     def _image_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"do_image_splitting": self.image_splitting}
         if self.longest_edge:
@@ -76,3 +95,10 @@ class Idefics3Backend:
         """Free the model."""
         model, self.model = self.model, None
         _hf.free(model)
+
+
+def _edge(size: Any) -> int:
+    """The longest edge of a processor's size setting (a dict or a SizeDict)."""
+    if isinstance(size, dict):
+        return int(size.get("longest_edge") or max(size.get("height", 0), size.get("width", 0)))
+    return int(getattr(size, "longest_edge", None) or max(size.height or 0, size.width or 0))

@@ -131,6 +131,8 @@ class Stats(_Model):
     download_s: float = 0.0  # waiting for model downloads, retries included (optional: 0 in older reports)
     scanned_to_s: float | None = Field(None, ge=0, description="the scan covered the video up to here")
     scan_resumed_at_s: float | None = Field(None, ge=0, description="this run took up an interrupted scan here")
+    describe_layout: Literal["storyboard", "frames"] | None = None  # how chunks were shown (optional)
+    vlm_images: int = 0  # images the describer received; a storyboard counts as one (optional)
 
 
 class Report(_Model):
