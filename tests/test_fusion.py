@@ -67,27 +67,13 @@ def test_video_ids_are_only_labels() -> None:
     """Sparse, huge or negative ids and a shuffled order give the same ranking as 0..V-1 in order."""
     dense, lexical, groups, starts = _archive(videos=12)
     lexical[::5] = np.linspace(1, 9, lexical[::5].size)
-    params = FusionParams(neighbour_weight=0.5)
+    params = FusionParams(video_temperature=1.0)
     reference = fused_scores_with(dense, lexical, groups, starts, params)
     for labels in (groups * 10**12 + 7, -groups - 3, (groups * 7919) % 104729):
         assert np.allclose(fused_scores_with(dense, lexical, labels, starts, params), reference)
     order = np.random.default_rng(1).permutation(dense.size)
     shuffled = fused_scores_with(dense[order], lexical[order], groups[order], starts[order], params)
     assert np.allclose(shuffled, reference[order])
-
-
-def test_neighbours_are_the_events_just_before_and_after_in_the_same_video() -> None:
-    dense, lexical, groups, starts = _archive(videos=6)
-    params = FusionParams(video_weight=0.0, lexical_video_weight=0.0, neighbour_weight=1.0)
-    target = 8 * 2 + 4  # middle of video 2
-    neighbour, stranger = target + 1, 8 * 3 + 4  # the next event, and an event of another video
-    base = fused_scores_with(dense, lexical, groups, starts, params)
-    dense[neighbour] += 0.5
-    lifted = fused_scores_with(dense, lexical, groups, starts, params)
-    dense[neighbour] -= 0.5
-    dense[stranger] += 0.5
-    unrelated = fused_scores_with(dense, lexical, groups, starts, params)
-    assert lifted[target] - base[target] > unrelated[target] - base[target] + 0.5
 
 
 def test_the_match_expression_is_any_word_quoted() -> None:

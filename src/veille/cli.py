@@ -239,7 +239,8 @@ def eval_search(uca_file: Path, queries_file: Path | None, as_json: bool) -> Non
     """Precision@10 of archive search on UCA's descriptions of UCF-Crime videos (dense, BM25, RRF, fused)."""
     import json
 
-    from veille.archive.uca_eval import evaluate_search, format_search_eval, search_eval_json
+    from veille.archive.uca_eval import evaluate_search
+    from veille.archive.uca_table import format_search_eval, search_eval_json
 
     result = evaluate_search(uca_file, queries_file)  # the default embedder, loaded once the files are read
     click.echo(json.dumps(search_eval_json(result), indent=2) if as_json else format_search_eval(result))

@@ -107,7 +107,7 @@ def load_uca(path: Path) -> UcaEvents:
         if not isinstance(sentences, list) or not isinstance(times, list) or len(sentences) != len(times):
             raise UsageError(f"{path}: video '{video}' needs as many 'timestamps' as 'sentences'; {what}")
         for sentence, span in zip(sentences, times, strict=True):
-            if not isinstance(sentence, str) or not isinstance(span, list) or not span:
+            if not (isinstance(sentence, str) and isinstance(span, list) and span and _is_number(span[0])):
                 raise UsageError(f"{path}: video '{video}' has a sentence or timestamp of the wrong type; {what}")
             texts.append(sentence)
             groups.append(index)
@@ -116,6 +116,10 @@ def load_uca(path: Path) -> UcaEvents:
     if not texts:
         raise UsageError(f"{path} holds no sentences; {what}")
     return UcaEvents(texts, np.array(groups), np.array(starts), np.array(categories), len(data))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
 
 
 def load_queries(path: Path | None = None) -> list[Query]:
@@ -168,13 +172,17 @@ def embed_events(texts: list[str], encode: Encode, model: str, source: bytes, ca
     except (OSError, ValueError):
         pass
     vectors = np.asarray(encode(texts), dtype=np.float32)
+    partial: Path | None = None
     try:  # a temporary file renamed into place: never half a cache
         cached.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=cached.parent, suffix=".npy", delete=False) as out:
+        with tempfile.NamedTemporaryFile(dir=cached.parent, prefix=".uca-", suffix=".npy", delete=False) as out:
+            partial = Path(out.name)
             np.save(out, vectors)
-        os.replace(out.name, cached)
-    except OSError:
-        pass  # no cache this time; the figures are the same
+        os.replace(partial, cached)
+    except OSError:  # no cache this time; the figures are the same
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                partial.unlink()
     return vectors
 
 
@@ -205,14 +213,23 @@ def precision_at(scores: np.ndarray, relevant: np.ndarray, k: int = K) -> float:
     return float(relevant[top].mean()) if top.size else 0.0
 
 
-def evaluate_search(
-    uca: Path, queries: Path | None = None, *, encode: Encode | None = None, model: str | None = None,
-    cache_dir: Path | None = None,
-) -> SearchEval:  # fmt: skip
-    """Precision@10 of each method on the UCA file ``uca`` for the ``queries`` file (default: the built-in 13).
+@dataclass(frozen=True, slots=True)
+class QueryScores:
+    """Every event's cosine and BM25 score for every query: ``(events, queries)`` arrays."""
 
-    ``encode`` maps texts to L2-normalised embeddings (default: the packaged MiniLM) and ``model`` names it
-    (it keys the embedding cache).
+    events: UcaEvents
+    queries: list[Query]
+    dense: np.ndarray
+    lexical: np.ndarray
+    model: str
+
+
+def query_scores(uca: Path, queries: Path | None = None, *, encode: Encode | None = None, model: str | None = None,
+                 cache_dir: Path | None = None) -> QueryScores:  # fmt: skip
+    """Read and check both files, then score every event of ``uca`` for every query.
+
+    ``encode`` maps texts to L2-normalised embeddings (default: :func:`default_encode`) and ``model``
+    names it (it keys the embedding cache).
     """
     uca = Path(uca)
     events = load_uca(uca)
@@ -221,21 +238,29 @@ def evaluate_search(
     for query in asked:
         if query.category not in present:
             raise UsageError(f"no video of category '{query.category}' in {uca} (query '{query.text}'); "
-                             f"its categories: {', '.join(sorted(present))}")
+                             f"its categories: {', '.join(sorted(present))}")  # fmt: skip
     if encode is None:
         encode, model = default_encode()
     model = model or "unnamed"
     vectors = embed_events(events.texts, encode, model, uca.read_bytes(), cache_dir)
-    query_vectors = np.asarray(encode([q.text for q in asked]), dtype=np.float32)
-    dense_all = vectors @ query_vectors.T
-    lexical_all = lexical_scores(events.texts, [q.text for q in asked])
+    texts = [q.text for q in asked]
+    dense = vectors @ np.asarray(encode(texts), dtype=np.float32).T
+    return QueryScores(events, asked, dense, lexical_scores(events.texts, texts), model)
+
+
+def evaluate_search(uca: Path, queries: Path | None = None, *, encode: Encode | None = None,
+                    model: str | None = None, cache_dir: Path | None = None) -> SearchEval:  # fmt: skip
+    """Precision@10 of each method on the UCA file ``uca`` for the ``queries`` file (default: the built-in 13)."""
+    scored = query_scores(uca, queries, encode=encode, model=model, cache_dir=cache_dir)
+    events = scored.events
     precision: dict[str, list[float]] = {method: [] for method in METHODS}
-    for column, query in enumerate(asked):
+    for column, query in enumerate(scored.queries):
         relevant = events.categories == query.category
         for method in METHODS:
-            scores = method_scores(method, dense_all[:, column], lexical_all[:, column], events.groups, events.starts)
+            scores = method_scores(method, scored.dense[:, column], scored.lexical[:, column], events.groups,
+                                   events.starts)  # fmt: skip
             precision[method].append(precision_at(scores, relevant))
-    return SearchEval(uca.name, events.videos, len(events.texts), model, asked, precision)
+    return SearchEval(Path(uca).name, events.videos, len(events.texts), scored.model, scored.queries, precision)
 
 
 def default_encode() -> tuple[Encode, str]:
@@ -263,35 +288,3 @@ def _packaged_minilm_encode() -> tuple[Encode, str]:
         return model.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
 
     return encode, PACKAGED_MINILM
-
-
-def format_search_eval(result: SearchEval) -> str:
-    """A plain-text table: precision@10 per query and method, then the means."""
-    width = max(len("query"), *(len(q.text) for q in result.queries))
-    category = max(len("category"), *(len(q.category) for q in result.queries))
-    lines = [
-        f"{result.dataset}: {result.videos:,} videos, {result.events:,} events; embeddings {result.model}; "
-        f"precision@{K}",
-        f"{'query':{width}}  {'category':{category}}" + "".join(f"{m:>7}" for m in METHODS),
-    ]
-    for i, query in enumerate(result.queries):
-        cells = "".join(f"{result.precision[m][i]:7.2f}" for m in METHODS)
-        lines.append(f"{query.text:{width}}  {query.category:{category}}{cells}")
-    lines.append(f"{'mean':{width}}  {'':{category}}" + "".join(f"{result.mean(m):7.3f}" for m in METHODS))
-    return "\n".join(lines)
-
-
-def search_eval_json(result: SearchEval) -> dict[str, Any]:
-    """The result as JSON-ready data."""
-    return {
-        "dataset": result.dataset,
-        "videos": result.videos,
-        "events": result.events,
-        "model": result.model,
-        "k": K,
-        "queries": [
-            {"query": q.text, "category": q.category, "precision": {m: result.precision[m][i] for m in METHODS}}
-            for i, q in enumerate(result.queries)
-        ],
-        "mean": {m: result.mean(m) for m in METHODS},
-    }
