@@ -349,6 +349,23 @@ def eval_describe(
     click.echo(table)
 
 
+@eval_group.command("search")
+@click.option("--uca", "uca_file", type=click.Path(path_type=Path), required=True,
+              help="UCA annotation file (UCFCrime_Train.json or UCFCrime_Val.json).")  # fmt: skip
+@click.option("--queries", "queries_file", type=click.Path(path_type=Path),
+              help='JSON list of {"query": ..., "category": ...} (default: the 13 built-in queries).')  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def eval_search(uca_file: Path, queries_file: Path | None, as_json: bool) -> None:
+    """Precision@10 of archive search on UCA's descriptions of UCF-Crime videos (dense, BM25, RRF, fused)."""
+    import json
+
+    from veille.archive.uca_eval import evaluate_search
+    from veille.archive.uca_table import format_search_eval, search_eval_json
+
+    result = evaluate_search(uca_file, queries_file)  # the default embedder, loaded once the files are read
+    click.echo(json.dumps(search_eval_json(result), indent=2) if as_json else format_search_eval(result))
+
+
 def _camera_store(cameras_dir: Path | None, config: Path | None = None):
     from veille.anomaly.store import CameraStore
 

@@ -1,36 +1,114 @@
-"""How the two relevance signals of a search become one score.
+"""How archive search ranks events: the query's match with each event, read in the context of its video.
 
-A first, simple fusion: each signal is scaled to 0..1 over the candidates of the query, then
-weighted and summed (the embedding's similarity weighs more: on surveillance descriptions it is
-the better signal; full text adds exact words, plates, names, colours).
+An event's own similarity to the query is a noisy signal: "a man walks to the counter" may belong to a
+robbery or to a normal day, and only the rest of the video tells which. So the fused score of an event
+is its standardised cosine plus a *video context* term: a soft maximum (log-mean-exp) of the
+standardised cosines of every event of its video, standardised across the videos. BM25 is a weak boost,
+read per video too: scaled to [0, 1] by the query's best match, so that one rare shared word can never
+outweigh a strong match in meaning.
+
+Measured on UCA (``veille eval search``, README "Search relevance"), weights chosen on its training
+split only. Tried there and left out because they did not help: BM25 on the event itself, the mean of
+the events just before and after, and pseudo-relevance feedback on the embeddings. Vectorised NumPy
+(group sums with ``np.bincount``, no sort when the video ids are compact integers): about 7 ms of CPU
+for 100,000 events.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import numpy as np
 
-#: Weight of the embedding similarity; the full-text score gets the rest.
-DENSE_WEIGHT = 0.7
+# Chosen on the UCA training split: the best mean precision@5/10/20 over three phrasings of the 13 queries.
+VIDEO_WEIGHT = 16.0  # the video context term, in standard deviations across videos
+VIDEO_TEMPERATURE = 0.25  # log-mean-exp temperature over the video's standardised cosines (0 would be the mean)
+LEXICAL_VIDEO_WEIGHT = 4.0  # the video's soft maximum of the BM25 scores scaled to [0, 1]
+LEXICAL_VIDEO_TEMPERATURE = 1.0
+
+FTS_TOKENIZE = "porter unicode61"  # the FTS5 tokenizer the figures were measured with ("fighting" = "fight")
+_WORD = re.compile(r"\w+")
 
 
-def _scaled(values: np.ndarray) -> np.ndarray:
-    """``values`` mapped to 0..1 (min → 0, max → 1); when they are all equal, each clipped to 0..1."""
-    low, high = float(values.min()), float(values.max())
-    if high - low <= 1e-12:
-        return np.clip(values, 0.0, 1.0).astype(np.float32)
-    return ((values - low) / (high - low)).astype(np.float32)
+@dataclass(frozen=True, slots=True)
+class FusionParams:
+    """The weights of :func:`fused_scores_with` (the module constants are the defaults)."""
+
+    video_weight: float = VIDEO_WEIGHT
+    video_temperature: float = VIDEO_TEMPERATURE
+    lexical_video_weight: float = LEXICAL_VIDEO_WEIGHT
+    lexical_video_temperature: float = LEXICAL_VIDEO_TEMPERATURE
+
+
+def fts_query(text: str) -> str:
+    """The FTS5 MATCH expression of a plain-language query: any of its words, each quoted ("" when none)."""
+    return " OR ".join(f'"{word}"' for word in _WORD.findall(text.lower()))
 
 
 def fused_scores(dense: np.ndarray, lexical: np.ndarray, groups: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """The score of each candidate event, higher better.
+    """The fused relevance of ``n`` candidate events (higher is better), with the default weights.
 
-    Args:
-        dense: cosine similarity of the query's embedding with each event's, shape ``(n,)``.
-        lexical: BM25 relevance of each event (higher better; 0 where the full text did not match).
-        groups: an integer id of each event's video (unused by this version).
-        starts: each event's start in seconds within its video (unused by this version).
+    ``dense``: cosine of the query embedding with each event's; ``lexical``: BM25 relevance, higher
+    better, 0 where the full-text search did not match; ``groups``: an integer id of each event's video;
+    ``starts``: each event's start in seconds (checked, not used by these weights). All of shape ``(n,)``.
+    The context is computed over the candidates given: pass every event of each candidate video.
     """
+    return fused_scores_with(dense, lexical, groups, starts, FusionParams())
+
+
+def fused_scores_with(
+    dense: np.ndarray, lexical: np.ndarray, groups: np.ndarray, starts: np.ndarray, params: FusionParams
+) -> np.ndarray:
+    """:func:`fused_scores` with explicit weights."""
+    dense, lexical = (np.asarray(a, dtype=np.float64).ravel() for a in (dense, lexical))
+    groups = np.asarray(groups).ravel()
+    if not dense.size == lexical.size == groups.size == np.size(starts):
+        raise ValueError(
+            f"fused_scores needs arrays of one length, got {dense.size}, {lexical.size}, {groups.size}, "
+            f"{np.size(starts)}"
+        )
     if dense.size == 0:
-        return np.zeros(0, dtype=np.float32)
-    lexical_part = _scaled(lexical) if np.any(lexical > 0) else np.zeros_like(dense, dtype=np.float32)
-    return (DENSE_WEIGHT * _scaled(dense) + (1.0 - DENSE_WEIGHT) * lexical_part).astype(np.float32)
+        return np.zeros(0)
+    video = _video_ids(groups)
+    count = np.bincount(video)  # 0 for ids between the videos
+    meaning = _standardised(np.nan_to_num(dense))
+    context = _standardised(_log_mean_exp(meaning, video, count, params.video_temperature), where=count > 0)
+    per_video = params.video_weight * context
+    words = np.nan_to_num(np.clip(lexical, 0.0, None))
+    if params.lexical_video_weight and words.max() > 0:
+        matched = np.flatnonzero(words)  # usually few: the others add exp(0) terms counted in bulk
+        per_video += params.lexical_video_weight * _log_mean_exp(
+            words[matched] / words.max(), video[matched], count, params.lexical_video_temperature
+        )
+    return meaning + per_video[video]
+
+
+def _video_ids(groups: np.ndarray) -> np.ndarray:
+    """Each event's video as an index from 0 (the ids themselves, shifted, when they are compact integers)."""
+    if groups.dtype.kind in "iub":
+        low, high = int(groups.min()), int(groups.max())
+        if high - low <= 4 * groups.size + 1024:  # np.bincount over the id range: no sort needed
+            return (groups - low).astype(np.intp)
+    return np.unique(groups, return_inverse=True)[1].ravel().astype(np.intp)
+
+
+def _standardised(x: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+    """``x`` minus its mean over its standard deviation, both taken ``where`` true (zeros if it does not vary)."""
+    sample = x if where is None else x[where]
+    spread = sample.std()
+    return (x - sample.mean()) / spread if spread > 0 else np.zeros_like(x)
+
+
+def _log_mean_exp(x: np.ndarray, video: np.ndarray, count: np.ndarray, temperature: float) -> np.ndarray:
+    """Per video: the log-mean-exp at ``temperature`` (the mean at 0) of its values ``x`` at ``video``, and of
+    zeros for the rest of its ``count`` events."""
+    size = np.maximum(count, 1)
+    if temperature <= 0:
+        return np.bincount(video, x, count.size) / size
+    top = max(float(x.max()), 0.0) if x.size else 0.0
+    terms = np.exp((temperature * (x - top)).astype(np.float32))  # in (0, 1]; float32 runs SIMD, often 40x faster
+    sums = np.bincount(video, terms, count.size)
+    if x.size < count.sum():
+        sums += (count - np.bincount(video, minlength=count.size)) * np.exp(-temperature * top)
+    return top + np.log(np.maximum(sums / size, np.finfo(np.float64).tiny)) / temperature

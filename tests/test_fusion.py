@@ -1,0 +1,81 @@
+"""The ranking of archive search: meaning first, BM25 as a weak boost, the video's context for ambiguous events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from veille.archive.fusion import FusionParams, fts_query, fused_scores, fused_scores_with
+
+
+def _archive(videos: int = 40, per_video: int = 8, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Background events: cosines around 0.1, no word match, ``per_video`` events 10 s apart in each video."""
+    rng = np.random.default_rng(seed)
+    n = videos * per_video
+    dense = rng.normal(0.1, 0.04, n)
+    lexical = np.zeros(n)
+    groups = np.repeat(np.arange(videos), per_video)
+    starts = np.tile(np.arange(per_video) * 10.0, videos)
+    return dense, lexical, groups, starts
+
+
+def test_a_strong_word_match_alone_does_not_beat_a_strong_meaning_match() -> None:
+    dense, lexical, groups, starts = _archive()
+    meaning, words, plain = 8 * 0, 8 * 1, 8 * 2  # first events of videos 0, 1 and 2
+    dense[meaning] = 0.75  # says what was asked in other words
+    lexical[words] = 12.0  # the only event sharing a (rare) word with the query; its meaning is unrelated
+    dense[words : words + 8] = dense[plain : plain + 8]  # videos 1 and 2 alike but for the word
+    dense[words] = dense[plain] = 0.1
+    fused = fused_scores(dense, lexical, groups, starts)
+    assert fused[meaning] > fused[words]
+    assert fused[words] > fused[plain]  # but the word match still counts between equals
+
+
+def test_the_video_context_lifts_an_ambiguous_event_of_a_relevant_video() -> None:
+    dense, lexical, groups, starts = _archive()
+    fight = groups == 3
+    dense[fight] = 0.45  # the video shows the fight throughout...
+    ambiguous = np.flatnonzero(fight)[0]
+    dense[ambiguous] = 0.2  # ...but this moment, read alone, could be anything ("a man walks in")
+    lone = 8 * 7  # an unrelated video where one moment happens to read a bit closer to the query
+    dense[lone] = 0.3
+    fused = fused_scores(dense, lexical, groups, starts)
+    assert fused[ambiguous] > fused[lone]
+    assert set(np.argsort(-fused)[:8].tolist()) == set(np.flatnonzero(fight).tolist())  # the whole video first
+
+
+def test_no_events_and_one_event() -> None:
+    empty = np.zeros(0)
+    assert fused_scores(empty, empty, np.zeros(0, dtype=int), empty).shape == (0,)
+    one = fused_scores(np.array([0.4]), np.array([2.0]), np.array([7]), np.array([0.0]))
+    assert one.shape == (1,) and np.isfinite(one).all()
+
+
+def test_arrays_of_different_lengths_are_refused() -> None:
+    with pytest.raises(ValueError, match="one length"):
+        fused_scores(np.zeros(3), np.zeros(2), np.zeros(3, dtype=int), np.zeros(3))
+
+
+def test_flat_or_broken_scores_stay_finite() -> None:
+    dense, lexical, groups, starts = _archive(videos=5)
+    assert np.isfinite(fused_scores(np.full(dense.size, 0.3), lexical, groups, starts)).all()
+    dense[3] = np.nan
+    assert np.isfinite(fused_scores(dense, lexical, groups, starts)).all()
+
+
+def test_video_ids_are_only_labels() -> None:
+    """Sparse, huge or negative ids and a shuffled order give the same ranking as 0..V-1 in order."""
+    dense, lexical, groups, starts = _archive(videos=12)
+    lexical[::5] = np.linspace(1, 9, lexical[::5].size)
+    params = FusionParams(video_temperature=1.0)
+    reference = fused_scores_with(dense, lexical, groups, starts, params)
+    for labels in (groups * 10**12 + 7, -groups - 3, (groups * 7919) % 104729):
+        assert np.allclose(fused_scores_with(dense, lexical, labels, starts, params), reference)
+    order = np.random.default_rng(1).permutation(dense.size)
+    shuffled = fused_scores_with(dense[order], lexical[order], groups[order], starts[order], params)
+    assert np.allclose(shuffled, reference[order])
+
+
+def test_the_match_expression_is_any_word_quoted() -> None:
+    assert fts_query('Someone "sets" a fire!') == '"someone" OR "sets" OR "a" OR "fire"'
+    assert fts_query("?! ...") == ""
