@@ -213,8 +213,7 @@ def test_a_checkpoint_that_does_not_match_the_model_is_left_to_from_pretrained(
     assert load_int8(AutoModelForCausalLM, folder, cache=tmp_path / "int8") is None
     calls = []
     monkeypatch.setattr(_hf, "prepare", lambda model, fields: calls.append(fields) or model)
-    kwargs, fields = _hf.load_options(_hf_options(), "reasoner")
-    _hf.load_model(AutoModelForCausalLM, folder, kwargs, fields, cache=tmp_path / "int8")
+    _hf.load_model(AutoModelForCausalLM, folder, _hf_options(), "reasoner", cache=tmp_path / "int8")
     assert calls and calls[0]["quantization"] == "int8-dynamic"  # loaded the usual way, then quantized
 
 

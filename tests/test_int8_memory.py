@@ -65,8 +65,7 @@ if mode == "inplace":
     quantize_linears(model)
 else:
     from veille.models.runtime import RuntimeOptions
-    kwargs, fields = _hf.load_options(RuntimeOptions("cpu"), "reasoner")
-    model = _hf.load_model(AutoModelForCausalLM, path, kwargs, fields, cache=cache)
+    model = _hf.load_model(AutoModelForCausalLM, path, RuntimeOptions("cpu"), "reasoner", cache=cache)
 gc.collect(); trim_heap()
 now = status()
 print(json.dumps({"start": start, "peak": now["VmHWM"], "final": now["VmRSS"]}))

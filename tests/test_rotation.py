@@ -145,7 +145,8 @@ def test_models_see_upright_keyframes_through_the_streamed_pipeline(turned: dict
 
     describer = Seeing("vlm", default="A grey block slides along the bottom of the picture.")
     grounder = Seeing("kosmos")
-    settings = Settings(out_dir=tmp_path, scan=ScanSettings(heartbeat_min=0, mode="pixels"))
+    scan = ScanSettings(heartbeat_min=0, mode="pixels")
+    settings = Settings(out_dir=tmp_path, scan=scan, describe={"layout": "frames"})  # each keyframe as it is
     with fake_session(tmp_path, describer=describer, grounder=grounder) as session:
         result = analyze(turned[90], settings, models=session)
     assert describer.images and grounder.images and result.report.events, result.report.warnings

@@ -136,14 +136,18 @@ def quantize_linears(model: Any) -> int:
     return quantize(model)
 
 
-def load_model(auto_cls: Any, path: Path, kwargs: dict[str, Any], fields: dict[str, Any], **source: Any) -> Any:
-    """The model in ``path``, loaded and finished for its device (``from_pretrained`` + :func:`prepare`).
+def load_model(auto_cls: Any, path: Path, options: Any, role: str, **source: Any) -> Any:
+    """The model in ``path`` for ``role``, loaded and finished for its device (``from_pretrained`` + :func:`prepare`).
+
+    The loading keywords come from :func:`load_options` here, so they always hold safetensors only
+    and no remote code.
 
     On the CPU in int8 (the default there) the model is read straight into int8, one tensor at a
     time, or rebuilt from the int8 cache (:mod:`veille.models.int8_load`); ``source`` gives
     ``cache`` (the int8 cache folder), ``repo_id`` and ``revision`` for it. Checkpoints that cannot
     be read that way load the usual way and are quantized in place.
     """
+    kwargs, fields = load_options(options, role)
     if fields.get("quantization") == INT8_DYNAMIC:
         from veille.models.int8 import int8_kernels
 

@@ -34,10 +34,10 @@ class CausalLMBackend:
     def __init__(self, path: Path, options: Any, *, model_id: str, revision: str | None = None) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        kwargs, fields = _hf.load_options(options, "reasoner")
+        _, fields = _hf.load_options(options, "reasoner")
         tokenizer = AutoTokenizer.from_pretrained(path)
         source = _hf.int8_source(options, model_id, revision)
-        model = _hf.load_model(AutoModelForCausalLM, path, kwargs, fields, **source)
+        model = _hf.load_model(AutoModelForCausalLM, path, options, "reasoner", **source)
         self._start(model, tokenizer, _hf.model_info(model_id, revision, fields))
 
     @classmethod

@@ -33,11 +33,11 @@ class Idefics3Backend:
     ) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        kwargs, fields = _hf.load_options(options, "describer")
+        _, fields = _hf.load_options(options, "describer")
         self.processor = AutoProcessor.from_pretrained(path)
         self.processor.tokenizer.padding_side = "left"  # batched generation continues on the right
         source = _hf.int8_source(options, model_id, revision)
-        self.model = _hf.load_model(AutoModelForImageTextToText, path, kwargs, fields, **source)
+        self.model = _hf.load_model(AutoModelForImageTextToText, path, options, "describer", **source)
         self.info = _hf.model_info(model_id, revision, fields)
         self.image_splitting = image_splitting
         self.longest_edge = longest_edge

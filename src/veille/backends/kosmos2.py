@@ -40,10 +40,10 @@ class Kosmos2Backend:
     ) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        kwargs, fields = _hf.load_options(options, "grounder")
+        _, fields = _hf.load_options(options, "grounder")
         self.processor = AutoProcessor.from_pretrained(path)
         source = _hf.int8_source(options, model_id, revision)
-        self.model = _hf.load_model(AutoModelForImageTextToText, path, kwargs, fields, **source)
+        self.model = _hf.load_model(AutoModelForImageTextToText, path, options, "grounder", **source)
         self.info = _hf.model_info(model_id, revision, fields)
         self.max_new_tokens = max_new_tokens
 
