@@ -63,9 +63,10 @@ def schedule(seconds: float, height: int) -> list[Walker]:
     return walkers
 
 
-def _pattern(kind: str, start: float, length: float, height: int, rng) -> list[Walker]:
+def _pattern(kind: str, start: float, length: float, height: int, rng: np.random.Generator) -> list[Walker]:
     y = height * 0.82
-    color = tuple(int(c) for c in rng.integers(40, 220, 3))
+    red, green, blue = (int(c) for c in rng.integers(40, 220, 3))
+    color = (red, green, blue)
     end = start + length
     if kind == "cross_lr":
         return [Walker(start, end, -0.05, 1.05, y, None, color)]

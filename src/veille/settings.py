@@ -241,11 +241,11 @@ def load_settings(
     layers.append((env_data, ENV_ORIGIN, None))
     layers.append(({k: v for k, v in (flags or {}).items() if v is not None}, "the flags", None))
     merged: dict[str, Any] = {}
-    for data, origin, text in layers:
+    for data, origin, layer_text in layers:
         try:  # validate each layer alone so the error names where it came from
             Settings.model_validate(_merge(merged, data))
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, origin, text)) from None
+            raise ConfigError(_describe(exc, origin, layer_text)) from None
         merged = _merge(merged, data)
     settings = Settings.model_validate(merged)
     check_remote_models(settings)

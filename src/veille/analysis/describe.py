@@ -13,7 +13,7 @@ from veille.i18n import count
 from veille.types import Chunk
 
 if TYPE_CHECKING:
-    from veille.backends.base import VisionLanguageModel
+    from veille.backends.base import VisionLanguageModel, VisionRequest
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,10 @@ def describe_chunks(
     calls = frames = 0
     for start in range(0, len(todo), max(1, batch_size)):
         batch = todo[start : start + max(1, batch_size)]
-        requests = [
-            (describe_prompt([k.t_s for k in c.keyframes], context), [k.image for k in c.keyframes]) for c in batch
+        shown = [[k for k in c.keyframes if k.image is not None] for c in batch]
+        requests: list[VisionRequest] = [
+            (describe_prompt([k.t_s for k in frames], context), [k.image for k in frames if k.image is not None])
+            for frames in shown
         ]
         calls += 1
         frames += sum(len(images) for _, images in requests)

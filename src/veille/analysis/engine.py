@@ -6,7 +6,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from veille.analysis.describe import describe_chunks
 from veille.analysis.events import ChunkResult, build_events
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from veille.backends.base import VisionLanguageModel
     from veille.models.session import ModelSession
     from veille.settings import Settings
+    from veille.workcache import Memo
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ def run_models(
     models: ModelSession,
     *,
     progress: Progress,
-    memo: Any | None = None,
+    memo: Memo | None = None,
     options: AnalysisOptions | None = None,
     keyframes: KeyframeStore | None = None,
     facts: Callable[[float, float], str] | None = None,
@@ -90,7 +91,7 @@ def describable(chunk: Chunk) -> bool:
     return not chunk.heartbeat and bool(chunk.keyframes)
 
 
-def _stage(progress: Progress, name: str, total: int) -> Any:
+def _stage(progress: Progress, name: str, total: int) -> Callable[[int], None]:
     progress.start(name, total, unit="chunks")
     return lambda done: progress.update(name, done)
 
@@ -102,7 +103,7 @@ def _describe(
     settings: Settings,
     models: ModelSession,
     progress: Progress,
-    memo: Any,
+    memo: Memo | None,
     options: AnalysisOptions,
     outcome: EventsOutcome,
 ) -> dict[int, str] | None:
@@ -169,7 +170,7 @@ def _describe_window(
     done: int,
     settings: Settings,
     progress: Progress,
-    memo: Any,
+    memo: Memo | None,
     options: AnalysisOptions,
     outcome: EventsOutcome,
 ) -> int:
@@ -231,7 +232,7 @@ def _reason(
     settings: Settings,
     models: ModelSession,
     progress: Progress,
-    memo: Any,
+    memo: Memo | None,
     options: AnalysisOptions,
     outcome: EventsOutcome,
     facts: Callable[[float, float], str] | None = None,

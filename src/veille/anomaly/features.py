@@ -131,7 +131,7 @@ class MotionFeatures:
         self._prev: np.ndarray | None = None
         self._prev_blur: np.ndarray | None = None
         self._prev_t = 0.0
-        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)  # type: ignore[attr-defined]
         self._flow.setFinestScale(1)
         self._flow.setPatchStride(6)
         self._flow.setGradientDescentIterations(12)

@@ -136,7 +136,8 @@ def quantize_linears(model: Any) -> int:
     from torch import nn
 
     with warnings.catch_warnings():  # torch marks its eager quantization API for a move to torchao
-        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
         from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
         from torch.ao.quantization import per_channel_dynamic_qconfig
 

@@ -59,7 +59,7 @@ class CausalLMBackend:
         """``prompt`` wrapped the way the model was trained to read instructions."""
         if self.chat:
             messages = [{"role": "user", "content": prompt}]
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
         return PHI2_FORMAT.format(prompt=prompt)
 
     @model_call
@@ -233,7 +233,8 @@ class CausalLMBackend:
 
     @property
     def _pad(self) -> int:
-        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        pad = self.tokenizer.pad_token_id
+        return int(pad if pad is not None else self.tokenizer.eos_token_id)
 
     def _per_row(self, prefix: Any, batch: int, length: int) -> Any:
         """A preallocated cache of ``batch`` rows and ``length`` tokens, each row starting with ``prefix``."""

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from veille.backends.base import VisionRequest, cut_at_stop
+from veille.backends.base import Grounder, ScoringTextModel, TextModel, VisionLanguageModel, VisionRequest, cut_at_stop
 from veille.report.schema import ModelInfo
 from veille.types import Box
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -29,8 +32,8 @@ class Call:
 
 
 @dataclass
-class FakeBackend:
-    """Plays every role. ``enqueue()`` answers (strings, box lists or exceptions); ``history`` records calls.
+class FakeBackend(VisionLanguageModel, TextModel, Grounder):
+    """Plays every role (it subclasses each role's protocol, so mypy checks it implements them). ``enqueue()`` answers (strings, box lists or exceptions); ``history`` records calls.
 
     With an empty queue it answers ``default`` (a string, or a callable of the prompt).
     """
@@ -61,7 +64,7 @@ class FakeBackend:
         return answer
 
     def generate(
-        self, prompt: str, images: Sequence[Any] = (), *, max_new_tokens: int, stop: Sequence[str] = ()
+        self, prompt: str, images: Sequence[np.ndarray] = (), *, max_new_tokens: int, stop: Sequence[str] = ()
     ) -> str:
         """Answer a text or vision request."""
         self.history.append(Call("generate", prompt, len(images), max_new_tokens, tuple(stop)))
@@ -72,7 +75,7 @@ class FakeBackend:
         self.history.append(Call("generate_batch", "\n".join(p for p, _ in requests), sum(len(i) for _, i in requests)))
         return [str(self._next(prompt)) for prompt, _ in requests]
 
-    def ground(self, image: Any) -> list[Box]:
+    def ground(self, image: np.ndarray) -> list[Box]:
         """Answer a grounding request with queued boxes (none by default)."""
         self.history.append(Call("ground", "", 1))
         answer = self._queue.popleft() if self._queue else []
@@ -86,7 +89,7 @@ class FakeBackend:
 
 
 @dataclass
-class ScoringFakeBackend(FakeBackend):
+class ScoringFakeBackend(FakeBackend, ScoringTextModel):
     """A fake reasoner that weighs one-token choices and writes continuations, side by side.
 
     ``weights`` gives the probabilities of the choices after an answer start: fixed, or a callable
@@ -101,7 +104,7 @@ class ScoringFakeBackend(FakeBackend):
     ) -> list[list[float]] | None:
         """The weights of each answer start, or None."""
         self.history.append(Call("choose_each", prompt, starts=tuple(answer_starts)))
-        out = []
+        out: list[list[float]] = []
         for start in answer_starts:
             weights = self.weights(start) if callable(self.weights) else self.weights
             if weights is None:

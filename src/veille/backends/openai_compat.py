@@ -168,7 +168,8 @@ class OpenAICompatBackend:
             request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    return json.loads(response.read().decode("utf-8"))
+                    answer: dict[str, Any] = json.loads(response.read().decode("utf-8"))
+                    return answer
             except urllib.error.HTTPError as exc:
                 last = f"HTTP {exc.code}"
                 if exc.code not in RETRYABLE_STATUS:

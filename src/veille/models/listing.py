@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,7 +12,7 @@ from veille.models.cache import cache_infos, hub_cache_dir
 from veille.models.catalog import CATALOG, profiles_using
 
 
-def model_rows(cache_dir: Path | None = None) -> list[dict]:
+def model_rows(cache_dir: Path | None = None) -> list[dict[str, Any]]:
     """One dict per catalog model: name, role, repo, size, cache state, path, profiles."""
     rows = []
     infos = cache_infos([(e.repo_id, e.revision) for e in CATALOG.values()], cache_dir)

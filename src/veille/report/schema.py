@@ -6,11 +6,11 @@ full-resolution frame, turned upright. New optional fields may be added within v
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 
 class _Model(BaseModel):

@@ -67,6 +67,7 @@ def write_video(
     flags: list[bool] = []
     with av.open(str(out), "w") as container:
         stream = container.add_stream(codec, rate=fps, options=options)
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height = w, h
         stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         stream.time_base = Fraction(1, fps)
