@@ -112,7 +112,7 @@ def test_scoring_reasoner_that_cannot_weigh_falls_back_to_written_lines() -> Non
 
 def test_judge_with_the_tiny_phi_checkpoint(tiny_models: dict[str, Any]) -> None:
     from veille.backends.factory import create_backend
-    from veille.models.runtime import RuntimeOptions
+    from veille.backends.runtime import RuntimeOptions
 
     phi = create_backend("reasoner", tiny_models["phi"], RuntimeOptions(device="cpu", dtype="fp32"), model_id="t")
     items = [JudgeItem(i, i * 20, i * 20 + 20, f"A person walks past the door, scene {i}.") for i in range(3)]

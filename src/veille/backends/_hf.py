@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veille.backends.guard import check_finite
+from veille.backends.info import ModelInfo
+from veille.backends.runtime import INT8_DYNAMIC, load_kwargs, release
 from veille.errors import ModelError
-from veille.models.runtime import INT8_DYNAMIC, load_kwargs, release
-from veille.report.schema import ModelInfo
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,7 +35,7 @@ def model_type(path: Path) -> str:
 def load_options(options: Any, role: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """``from_pretrained`` keyword arguments and the device/dtype/quantization fields for ``role``.
 
-    Delegates to :func:`veille.models.runtime.load_kwargs`; the safety flags are forced here.
+    Delegates to :func:`veille.backends.runtime.load_kwargs`; the safety flags are forced here.
     """
     kwargs, fields = load_kwargs(options, role=role)
     kwargs = {**kwargs, "use_safetensors": True, "trust_remote_code": False}
@@ -106,7 +106,7 @@ def prepare(model: Any, fields: dict[str, Any]) -> Any:
     :data:`WIDEN_ROWS` or more tokens (prompts then cost ~1.4x fp32's, for the weight conversion).
     """
     if fields.get("quantization") == INT8_DYNAMIC:
-        from veille.models.runtime import release
+        from veille.backends.runtime import release
 
         try:
             quantize_linears(model)
@@ -117,7 +117,7 @@ def prepare(model: Any, fields: dict[str, Any]) -> Any:
         release()  # the bf16 weights the int8 ones were made from
         return model
     if fields.get("device") == "cpu" and fields.get("dtype") == "bf16":
-        from veille.models.runtime import cpu_has_native_bf16
+        from veille.backends.runtime import cpu_has_native_bf16
 
         if not cpu_has_native_bf16():
             widen_prompts(model)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from veille.report.schema import ModelInfo
+from veille.backends.info import ModelInfo
 from veille.types import Box
 
 if TYPE_CHECKING:

@@ -126,7 +126,7 @@ class CausalLMBackend:
 
     def _parts(self, rows: Sequence[list[int]], *, room: int) -> list[Sequence[list[int]]]:
         """``rows`` in batches whose per-row caches take at most half the memory left on the model's device."""
-        from veille.models.runtime import spare_bytes
+        from veille.backends.runtime import spare_bytes
 
         config = self.model.config.get_text_config()
         heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads

@@ -12,7 +12,7 @@ from veille.errors import ModelError
 if TYPE_CHECKING:
     from veille.backends.base import Backend
     from veille.backends.openai_compat import RemoteEndpoint
-    from veille.models.runtime import RuntimeOptions
+    from veille.backends.runtime import RuntimeOptions
 
 VLM_TYPES = {"idefics3", "smolvlm"}  # SmolVLM v1 (Idefics3) and SmolVLM2
 TEXT_TYPES = {"phi", "phi3", "llama", "mistral", "qwen2"}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from veille.backends.base import Grounder, ScoringTextModel, TextModel, VisionLanguageModel, VisionRequest, cut_at_stop
-from veille.report.schema import ModelInfo
+from veille.backends.info import ModelInfo
 from veille.types import Box
 
 if TYPE_CHECKING:
@@ -33,7 +33,9 @@ class Call:
 
 @dataclass
 class FakeBackend(VisionLanguageModel, TextModel, Grounder):
-    """Plays every role (it subclasses each role's protocol, so mypy checks it implements them). ``enqueue()`` answers (strings, box lists or exceptions); ``history`` records calls.
+    """Plays every role (it subclasses each role's protocol, so mypy checks it implements them).
+
+    ``enqueue()`` answers (strings, box lists or exceptions); ``history`` records calls.
 
     With an empty queue it answers ``default`` (a string, or a callable of the prompt).
     """

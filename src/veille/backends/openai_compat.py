@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from veille.backends.base import VisionRequest, cut_at_stop
+from veille.backends.info import ModelInfo
 from veille.errors import BackendError, ModelError
 from veille.redact import mask_credentials
-from veille.report.schema import ModelInfo
 
 if TYPE_CHECKING:
     import numpy as np

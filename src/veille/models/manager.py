@@ -14,16 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast, overload
 
+from veille.backends.runtime import RuntimeOptions, memory_bytes, release, resolve_device
 from veille.errors import ModelError
 from veille.models.availability import note_unavailable, resolve_model
 from veille.models.catalog import PROFILES, ROLES, Role
 from veille.models.progress import DownloadReporter, ProgressReporter
-from veille.models.runtime import RuntimeOptions, memory_bytes, release, resolve_device
 from veille.progress import Progress
 
 if TYPE_CHECKING:
     from veille.backends.base import Backend, Grounder, TextModel, VisionLanguageModel
-    from veille.report.schema import ModelInfo
+    from veille.backends.info import ModelInfo
     from veille.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from veille.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
     from veille.backends.base import Grounder, TextModel, VisionLanguageModel
-    from veille.report.schema import ModelInfo
+    from veille.backends.info import ModelInfo
     from veille.settings import Settings
 
 VISION_ROLES = ("describer", "grounder")

@@ -10,6 +10,8 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from veille.backends.info import ModelInfo as ModelInfo  # the report's models entries; defined beside the backends
+
 SCHEMA_VERSION: Final = 1
 
 
@@ -93,16 +95,6 @@ class ReportAnomaly(_Model):
     threshold: float = Field(ge=0)
     curve: list[tuple[float, float]] = Field(default_factory=list)
     self_calibrated: bool = False
-
-
-class ModelInfo(_Model):
-    """Which model played a role, and how it ran."""
-
-    id: str
-    revision: str | None = None
-    device: str
-    dtype: str
-    quantization: str | None = None
 
 
 class ScanMode(_Model):
