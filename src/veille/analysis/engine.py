@@ -14,8 +14,9 @@ from veille.analysis.ground import best_keyframe, ground_chunks
 from veille.analysis.keyframes import InMemoryKeyframes, KeyframeStore
 from veille.analysis.outcome import EventsOutcome
 from veille.analysis.parsing import clean_title
-from veille.analysis.prompts import JudgeItem, clock
+from veille.analysis.prompts import JudgeItem
 from veille.analysis.reason import judge, summarise
+from veille.i18n import clock
 from veille.progress import Progress
 from veille.types import Chunk, Event, Judgement, Keyframe, VideoInfo
 
