@@ -106,8 +106,8 @@ def eight_bit_plan(options: RuntimeOptions, *, role: str, device: str) -> tuple[
     """The 8-bit scheme to load with (``None``: unquantized), and a warning when a wish cannot be met.
 
     CPU: :data:`INT8_DYNAMIC`, every linear layer in int8, by default unless a dtype is forced (as
-    faster-whisper runs int8 on CPUs). Side by side on 2 AVX2 cores it ran SmolVLM 1.8-2.5x and
-    Phi-2 1.9x faster than unquantized (``benchmarks/analysis.py``).
+    faster-whisper runs int8 on CPUs): a CPU's matrix products are bound by memory bandwidth, and int8
+    weights move a quarter of fp32's bytes (the README has the measured speed-ups).
     CUDA: bitsandbytes LLM.int8 (:data:`INT8_CUDA`), by default for the grounder only.
     """
     if options.load_in_8bit is False:
