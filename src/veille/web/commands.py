@@ -43,11 +43,12 @@ def run_serve(
     import uvicorn
 
     from veille.archive.indexer import index_path
-    from veille.archive.service import open_index
+    from veille.archive.service import check_out_dir, open_index
     from veille.archive.store import Store
     from veille.web.app import create_app
     from veille.web.archive import WebArchive
 
+    check_out_dir(out_dir)
     loopback = is_loopback(host)
     if not loopback:
         token = token or new_secret()
