@@ -24,7 +24,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from veille.analysis.prompts import clock
-from veille.i18n import threat_label
+from veille.i18n import count, threat_label
 from veille.web.archive import WebArchive
 from veille.web.labels import web_labels
 from veille.web.routes import ROUTES
@@ -46,6 +46,7 @@ def templates(lang: str) -> jinja2.Environment:
     env.filters["clock"] = clock
     env.filters["threat"] = lambda level: threat_label(int(level), lang) if level is not None else "—"
     env.filters["mmss"] = lambda s: clock(float(s))
+    env.filters["events"] = lambda n: count(int(n), "event", lang)
     return env
 
 
