@@ -25,7 +25,8 @@ from veille.web.app import create_app
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = ROOT / "tests" / "artifacts" / "serve"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
 
 
 def _chromium() -> str:
@@ -107,8 +108,9 @@ def test_search_open_an_event_seek_and_mark_a_false_alarm(browser: Any, server: 
     first.locator("a.card-title").click()
     page.wait_for_url(f"**/video/{YARD}/event/2")
     # The event page's player opens the analysed video at the event (20 s), read in byte ranges.
-    page.wait_for_function("() => { const v = document.querySelector('#player');"
-                           " return v && v.readyState >= 1 && Math.abs(v.currentTime - 20) < 0.5; }", timeout=20000)  # fmt: skip
+    at_event = "() => { const v = document.querySelector('#player'); return v && v.readyState >= 1 &&"
+    at_event += " Math.abs(v.currentTime - 20) < 0.5; }"
+    page.wait_for_function(at_event, timeout=20000)
     assert page.locator("#cannot-play").is_hidden()
     page.click("button[value=false_alarm]")
     page.wait_for_load_state()
