@@ -8,14 +8,22 @@ is joined to the report folder and must stay inside it.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from veille.archive.reports import REPORT_FILE
 
 #: At most this many points of the anomaly curve are drawn (the highest of each bucket kept).
 CURVE_POINTS = 600
+#: Reports whose details are kept in memory (the pages a person goes back and forth between).
+CACHED_REPORTS = 32
+_CACHE: OrderedDict[tuple[str, int, int], ReportDetails] = OrderedDict()
+_LOCK = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -48,20 +56,41 @@ def _float(value: Any, default: float = 0.0) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 
-def downsample(curve: list[tuple[float, float]], points: int = CURVE_POINTS) -> list[tuple[float, float]]:
-    """``curve`` with at most about ``points`` points: each bucket of consecutive points keeps its highest."""
-    if len(curve) <= points:
-        return curve
-    step = len(curve) / points
-    kept = []
-    for i in range(points):
-        bucket = curve[int(i * step) : max(int((i + 1) * step), int(i * step) + 1)]
-        kept.append(max(bucket, key=lambda p: p[1]))
-    return kept
+def downsample(raw: Any, points: int = CURVE_POINTS) -> list[tuple[float, float]]:
+    """The ``[time, score]`` pairs of ``raw`` (the report's curve; anything else: none), at most ``points``
+    of them: each bucket of consecutive points is drawn at its start with its highest score."""
+    try:
+        curve = np.asarray(raw if isinstance(raw, list) else [], dtype=np.float64).reshape(-1, 2)
+    except (TypeError, ValueError):
+        return []
+    curve = curve[np.isfinite(curve).all(axis=1)]
+    if len(curve) > points:
+        starts = np.linspace(0, len(curve), points, endpoint=False).astype(np.int64)
+        curve = np.stack([curve[starts, 0], np.maximum.reduceat(curve[:, 1], starts)], axis=1)
+    return [(float(t), float(s)) for t, s in curve]
 
 
 def read_details(folder: Path) -> ReportDetails:
-    """The details of the report in ``folder`` (empty ones when it cannot be read)."""
+    """The details of the report in ``folder`` (empty ones when it cannot be read); the last few are kept
+    in memory until their file changes."""
+    try:
+        info = (folder / REPORT_FILE).stat()
+    except OSError:
+        return ReportDetails()
+    key = (str(folder), info.st_mtime_ns, info.st_size)
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    details = _read(folder)
+    with _LOCK:
+        _CACHE[key] = details
+        while len(_CACHE) > CACHED_REPORTS:
+            _CACHE.popitem(last=False)
+    return details
+
+
+def _read(folder: Path) -> ReportDetails:
     try:
         data = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
@@ -72,7 +101,6 @@ def read_details(folder: Path) -> ReportDetails:
     anomaly = data.get("anomaly") if isinstance(data.get("anomaly"), dict) else {}
     segments = [(_float(s.get("start_s")), _float(s.get("end_s"))) for s in data.get("segments") or []
                 if isinstance(s, dict)]  # fmt: skip
-    curve = [(_float(p[0]), _float(p[1])) for p in anomaly.get("curve") or [] if isinstance(p, list) and len(p) == 2]
     models = {str(role): str(info.get("id")) for role, info in (data.get("models") or {}).items()
               if isinstance(info, dict) and info.get("id")}  # fmt: skip
     events = {}
@@ -84,7 +112,7 @@ def read_details(folder: Path) -> ReportDetails:
         width=int(_float(video.get("width"))),
         height=int(_float(video.get("height"))),
         segments=segments,
-        curve=downsample(curve),
+        curve=downsample(anomaly.get("curve")),
         threshold=_float(anomaly.get("threshold"), -1.0) if anomaly else None,
         events=events,
         models=models,
