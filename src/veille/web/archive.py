@@ -91,8 +91,10 @@ class WebArchive:
         self._searcher: Searcher | None = None
         self._embedded_at = -1
         self._videos: tuple[int, list[VideoSummary]] | None = None
-        with self.lock, self.store.transaction():
-            reviews.ensure_table(self.store.conn)
+        with self.lock:
+            if not reviews.has_table(self.store.conn):
+                with self.store.transaction():
+                    reviews.ensure_table(self.store.conn)
         self.generation = self.store.generation
 
     def refresh(self) -> bool:

@@ -46,7 +46,8 @@ def ensure_table(conn: sqlite3.Connection) -> None:
     conn.execute(TABLE)
 
 
-def _has_table(conn: sqlite3.Connection) -> bool:
+def has_table(conn: sqlite3.Connection) -> bool:
+    """Whether the index has a ``reviews`` table yet."""
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reviews'").fetchone() is not None
 
 
@@ -79,7 +80,7 @@ def set_mark(conn: sqlite3.Connection, folder: str, number: int, mark: str, note
 
 
 def _rows(conn: sqlite3.Connection, where: str = "", args: tuple[Any, ...] = ()) -> list[Review]:
-    if not _has_table(conn):
+    if not has_table(conn):
         return []
     rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM reviews {where} ORDER BY folder, number", args)
     return [Review(*row) for row in rows]
@@ -92,7 +93,7 @@ def marks_of(conn: sqlite3.Connection, folder: str) -> dict[int, Review]:
 
 def marks_of_events(conn: sqlite3.Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Review]:
     """The marks of the events ``(folder, number)`` given (those that have one)."""
-    if not keys or not _has_table(conn):
+    if not keys or not has_table(conn):
         return {}
     folders = sorted({folder for folder, _ in keys})
     wanted = set(keys)
@@ -102,7 +103,7 @@ def marks_of_events(conn: sqlite3.Connection, keys: list[tuple[str, int]]) -> di
 
 def counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
     """How many events of each report folder carry each mark."""
-    if not _has_table(conn):
+    if not has_table(conn):
         return {}
     found: dict[str, dict[str, int]] = {}
     for folder, mark, n in conn.execute("SELECT folder, mark, COUNT(*) FROM reviews GROUP BY folder, mark"):
