@@ -162,6 +162,21 @@ def test_a_new_video_appears_without_a_reload(browser: Any, server: tuple[str, P
     page.close()
 
 
+def test_a_video_the_browser_cannot_play_falls_back_with_a_note(browser: Any, server: tuple[str, Path]) -> None:
+    base, out = server
+    broken = out.parent / "videos" / "broken_20240502_010000.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64)  # not a video any codec plays
+    write_report(out, "broken", [("Shadow at the door", "A shadow passes the door.", 1)], video=str(broken))
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    deadline = time.monotonic() + 20
+    while page.goto(f"{base}/video/broken").status != 200 and time.monotonic() < deadline:
+        time.sleep(0.3)  # indexed by the next up-to-date check
+    page.wait_for_selector("#cannot-play", state="visible", timeout=20000)
+    assert page.locator("#player").is_hidden() and "cannot play" in page.locator("#cannot-play").inner_text()
+    assert page.locator("#ev-0 .ev-link").is_visible()  # the event (clip, keyframes) is one click away
+    page.close()
+
+
 def test_a_phone_sees_every_page_without_sideways_scrolling(browser: Any, server: tuple[str, Path]) -> None:
     base, _ = server
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
