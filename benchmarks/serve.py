@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--per-video", type=int, default=50)
     parser.add_argument("--requests", type=int, default=40, help="Requests per page kind.")
     parser.add_argument("--folder", type=Path, help="Build here (default: a temporary folder).")
+    parser.add_argument("--reuse", action="store_true", help="Time the archive --folder already holds.")
     args = parser.parse_args()
     from starlette.testclient import TestClient
 
@@ -130,7 +131,10 @@ def main() -> None:
     embedder = load_embedder()
     out = args.folder or Path(tempfile.mkdtemp(prefix="veille-serve-bench-"))
     out.mkdir(parents=True, exist_ok=True)
-    names = build(out, args.videos, args.per_video, embedder.dim, embedder.name)
+    if args.reuse and (out / "archive.sqlite").is_file():
+        names = sorted(p.parent.name for p in out.glob("*/report.json"))
+    else:
+        names = build(out, args.videos, args.per_video, embedder.dim, embedder.name)
     archive = WebArchive(out, Store(index_path(out), shared=True), embedder)
     client = TestClient(create_app(archive, refresh_s=None))
     rng = random.Random(2)

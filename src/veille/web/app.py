@@ -94,6 +94,8 @@ def create_app(
     labels = web_labels(lang)
     app.state.archive, app.state.lang, app.state.labels, app.state.stopping = archive, lang, labels, stopping
     app.state.templates, app.state.csrf = templates(lang), new_secret()
+    for name in app.state.templates.list_templates():  # compiled now, not by the first request of each page
+        app.state.templates.get_template(name)
     app.add_middleware(Guard, token=token, loopback_hosts=loopback_hosts, message=labels["forbidden"])  # type: ignore[arg-type]
     app.add_middleware(_Headers)  # type: ignore[arg-type]
     return app

@@ -106,6 +106,13 @@
     draw();
   }
 
+  // A thumbnail that cannot be had (a keyframe gone from its report folder) leaves a blank, not a broken image.
+  $$("img.thumb").forEach(function (img) {
+    var blank = function () { img.style.visibility = "hidden"; };
+    img.addEventListener("error", blank);
+    if (img.complete && img.naturalWidth === 0) blank();
+  });
+
   // Keyboard: j / k next / previous (event, or card of a list, or event page), space play / pause.
   var cards = $$("[data-nav] > li");
   document.addEventListener("keydown", function (e) {
