@@ -137,6 +137,9 @@ def main() -> None:
         names = build(out, args.videos, args.per_video, embedder.dim, embedder.name)
     archive = WebArchive(out, Store(index_path(out), shared=True), embedder)
     client = TestClient(create_app(archive, refresh_s=None))
+    started = time.perf_counter()
+    archive.searcher()  # `veille serve` does this in the background as it starts
+    print(f"index read into memory for the search (once, as the server starts): {time.perf_counter() - started:.1f} s")
     rng = random.Random(2)
     n = args.requests
     pages = {

@@ -1,8 +1,9 @@
 """The ``veille serve`` application: Starlette routes, Jinja2 templates (autoescaped), local assets only.
 
 :func:`create_app` takes an open :class:`~veille.web.archive.WebArchive`; while the app runs, a
-thread brings the index up to date with the report folders every ``refresh_s`` seconds (what the
-analysis writes into the same folder appears; the pages learn it through ``/live``).
+thread reads the index into memory for the search, then brings the index up to date with the report
+folders every ``refresh_s`` seconds (what the analysis writes into the same folder appears; the pages
+learn it through ``/live``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def templates(lang: str) -> jinja2.Environment:
 
 
 def _poll(archive: WebArchive, stopping: threading.Event, every_s: float) -> None:
+    try:
+        archive.searcher()  # the index in memory now, not at the first search
+    except Exception:  # the first search says what is wrong
+        log.warning("the search could not be prepared", exc_info=True)
     while not stopping.wait(every_s):
         try:
             archive.refresh()

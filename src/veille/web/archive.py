@@ -198,8 +198,9 @@ class WebArchive:
 
     # Search and ask.
 
-    def search(self, text: str, *, camera: str | None = None, threat: int | None = None, limit: int = 20) -> list[Hit]:
-        """The archive's hybrid search (events without an embedding yet are embedded first)."""
+    def searcher(self) -> Searcher:
+        """The search over the index as it is now: events without an embedding yet are embedded first, and the
+        index's columns are in memory (the first call after a start reads them all)."""
         with self.lock:
             if self._searcher is None:
                 embedder = self._embedder if self._embedder is not None else self._load()
@@ -207,7 +208,13 @@ class WebArchive:
             if self._embedded_at != self.store.generation:
                 embed_pending(self.store, self._searcher.embedder, self.out_dir)
                 self._embedded_at = self.store.generation
-            return self._searcher.search(Query(text, camera=camera, threat=threat, limit=limit))
+            self._searcher.snapshot()
+            return self._searcher
+
+    def search(self, text: str, *, camera: str | None = None, threat: int | None = None, limit: int = 20) -> list[Hit]:
+        """The archive's hybrid search."""
+        with self.lock:
+            return self.searcher().search(Query(text, camera=camera, threat=threat, limit=limit))
 
     def _load(self) -> Any:
         from veille.archive.embedder import load_embedder
