@@ -83,6 +83,17 @@ def test_a_mark_is_shown_everywhere_and_survives_reindex_and_rebuild(out: Path) 
         (r["folder"], str(r["number"]), r["mark"]) for r in rows)  # fmt: skip
 
 
+def test_a_rebuild_while_serving_is_followed(out: Path) -> None:
+    client = _client(out)
+    _mark(client, YARD, 1, "confirmed")
+    rebuild(out, HashEmbedder())  # `veille index` while the server runs: a new file in place of the one it has open
+    assert _mark(client, YARD, 2, "false_alarm").status_code == 303  # written to the new file, not the replaced one
+    assert client.app.state.archive.refresh() is True  # type: ignore[attr-defined]
+    marks = [(r["number"], r["mark"]) for r in json.loads(_export(out, "json"))]
+    assert marks == [(1, "confirmed"), (2, "false_alarm")]
+    assert 'data-mark="false_alarm"' in client.get(f"/video/{YARD}/event/2").text
+
+
 def test_a_cleared_mark_is_gone_and_a_changed_one_replaced(out: Path) -> None:
     client = _client(out)
     _mark(client, YARD, 2, "false_alarm")

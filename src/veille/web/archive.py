@@ -7,6 +7,7 @@ report folder's name, an event's number and the paths the index or the report ho
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,15 +92,36 @@ class WebArchive:
         self._searcher: Searcher | None = None
         self._embedded_at = -1
         self._videos: tuple[int, list[VideoSummary]] | None = None
+        self._file = self._identity()
         with self.lock:
             if not reviews.has_table(self.store.conn):
                 with self.store.transaction():
                     reviews.ensure_table(self.store.conn)
         self.generation = self.store.generation
 
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self.store.path)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def _follow_rebuild(self) -> None:
+        """Open the index file again when ``veille index`` replaced it (the old one is gone with its writes)."""
+        now = self._identity()
+        if now is None or now == self._file:
+            return
+        log.info("the index was rebuilt; reading the new one")
+        path = self.store.path
+        self.store.close()
+        self.store = Store(path, shared=True)
+        self._file, self._searcher, self._embedded_at, self._videos = now, None, -1, None
+        self.generation = -1
+
     def refresh(self) -> bool:
         """Bring the index up to date with the report folders; True when it changed since last time."""
         with self.lock:
+            self._follow_rebuild()
             sync(self.store, self.out_dir, warn=log.warning)
             generation = self.store.generation
         changed, self.generation = generation != self.generation, generation
@@ -147,6 +169,7 @@ class WebArchive:
     def set_mark(self, folder: str, number: int, mark: str, note: str) -> reviews.Review | None:
         """Mark an event (see :func:`veille.web.reviews.set_mark`); the index's generation does not change."""
         with self.lock:
+            self._follow_rebuild()
             self.store.conn.execute("BEGIN IMMEDIATE")
             try:
                 review = reviews.set_mark(self.store.conn, folder, number, mark, note)
