@@ -53,7 +53,8 @@ def templates(lang: str) -> jinja2.Environment:
 
 def _poll(archive: WebArchive, stopping: threading.Event, every_s: float) -> None:
     try:
-        archive.searcher()  # the index in memory now, not at the first search
+        archive.videos()  # the home page's counts, and the index in memory now, not at the first search
+        archive.searcher()
     except Exception:  # the first search says what is wrong
         log.warning("the search could not be prepared", exc_info=True)
     while not stopping.wait(every_s):
