@@ -59,6 +59,7 @@ def test_a_mark_is_shown_everywhere_and_survives_reindex_and_rebuild(out: Path) 
         home = client.get("/").text
         assert "1 false alarm" in home and "1 note" in home and "1 confirmed" in home
         assert 'data-mark="false_alarm"' in client.get("/search?q=man+back+door").text
+        assert 'data-mark="false_alarm"' in client.get("/ask?q=man+back+door").text
 
     shown()
     report = out / YARD / "report.json"

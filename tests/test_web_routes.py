@@ -73,6 +73,7 @@ def test_the_event_page_shows_keyframes_with_boxes_clip_reason_and_models(client
     last = client.get(f"/video/{YARD}/event/4").text
     assert "A &lt;b&gt;van&lt;/b&gt; at this hour" in last and REASON not in last
     assert 'rel="prev"' in last and 'rel="next"' not in last
+    assert "<li>describer: org/describer&lt;b&gt;</li>" in last
 
 
 def test_the_video_is_served_in_byte_ranges(client: TestClient, sample_clip: tuple[Path, dict]) -> None:

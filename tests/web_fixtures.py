@@ -48,6 +48,7 @@ def build_archive(root: Path, clip: Path) -> Path:
     report["events"][3]["keyframes"][0]["image"] = "../../secret.txt"
     report["events"][3]["title"] = "Delivery at the gate"
     report["events"][4]["anomaly_reason"] = REASON
+    report["models"] = {"describer": {"id": "org/describer<b>", "device": "cpu", "dtype": "int8"}, "reasoner": None}
     report["anomaly"]["curve"] = [[t / 5, (t % 50) / 10] for t in range(0, 5 * 48)]
     (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
     hostile = write_report(out, HOSTILE_FOLDER, [(HOSTILE_TITLE, HOSTILE_TITLE + " <i>desc</i>", 2)])

@@ -156,8 +156,10 @@ def search_page(request: Request) -> Response:
 def ask_page(request: Request) -> Response:
     """An answer from the events found, its citations linked to their events."""
     text = (request.query_params.get("q") or "").strip()
-    result = _archive(request).ask(text) if text else None
-    return render(request, "ask.html", q=text, result=result)
+    archive = _archive(request)
+    result = archive.ask(text) if text else None
+    marks = archive.marks_of_hits(result.hits) if result else {}
+    return render(request, "ask.html", q=text, result=result, marks=marks)
 
 
 def _file(path: Any) -> Response:
