@@ -185,3 +185,13 @@ def test_refresh_brings_new_reports_in(archive: WebArchive, out: Path, tmp_path:
     finally:
         shutil.rmtree(out / "late_arrival")
         archive.refresh()
+
+
+def test_ask_with_a_reasoner_given_to_serve(archive: WebArchive, tiny_models: dict[str, Path]) -> None:
+    from veille.web.commands import _reasoner
+
+    assert _reasoner("none", None) is None and _reasoner(None, None) is None
+    archive.reasoner = _reasoner(str(tiny_models["phi"]), None)
+    page = TestClient(create_app(archive, refresh_s=None)).get("/ask?q=who+tried+the+back+door").text
+    assert str(tiny_models["phi"]) in page and "No reasoner model" not in page  # the model answered (randomly)
+    assert 'id="answer-text"' in page and "<script>alert" not in page
