@@ -507,6 +507,12 @@ def models_remove(names: tuple[str, ...], cache_dir: Path | None) -> None:
         click.echo(remove_model(name, cache_dir=cache_dir))
 
 
+from veille.web.commands import review_group, serve_command  # noqa: E402 (the web app's commands)
+
+cli.add_command(serve_command)
+cli.add_command(review_group)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``veille`` command."""
     run(cli, argv)

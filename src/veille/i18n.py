@@ -193,7 +193,10 @@ def events_found(n: int, duration_s: float, lang: str = "en") -> str:
 
 
 def clock(seconds: float) -> str:
-    """``H:MM:SS`` of a time in seconds."""
-    minutes, secs = divmod(max(0, int(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours:d}:{minutes:02d}:{secs:02d}"
+    """``mm:ss`` of a time in seconds (whole seconds, cut), ``h:mm:ss`` from an hour on.
+
+    The one clock of reports, prompts, the console and citations.
+    """
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"

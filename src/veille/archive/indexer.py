@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +161,17 @@ def _settle(path: Path) -> None:
             store.meta("store_version")
 
 
+def _carry_kept(store: Store, old: Path, warn: Warn | None) -> None:
+    """Keep the old index's review marks in the new one (a damaged old index keeps none, with a warning)."""
+    if not old.is_file():
+        return
+    try:
+        store.carry_kept(old)
+    except sqlite3.Error as exc:
+        if warn is not None:
+            warn(f"the review marks of {old} could not be carried into the new index ({exc})")
+
+
 def rebuild(
     out_dir: Path,
     embedder: Embedder,
@@ -178,6 +190,7 @@ def rebuild(
             with store.transaction():
                 store.set_meta("embedder", embedder.name)
                 store.set_meta("dim", str(embedder.dim))
+            _carry_kept(store, final, warn)
             result = sync(store, out_dir, warn=warn)
             embedded = embed_pending(store, embedder, out_dir, on_progress=on_progress)
         os.replace(temporary, final)

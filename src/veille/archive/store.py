@@ -22,6 +22,9 @@ from veille.errors import OutputError
 
 #: Version of the tables below; an index of another version is rebuilt from the reports.
 STORE_VERSION = 1
+#: Tables that are not made from the reports and are carried over whole when the index is rebuilt:
+#: the operator's review marks (``veille.web.reviews``).
+KEPT_TABLES = ("reviews",)
 _TABLES = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE videos (
@@ -57,11 +60,11 @@ def event_text(title: str, description: str) -> str:
 class Store:
     """An open index file. Use as a context manager (closes the connection)."""
 
-    def __init__(self, path: Path) -> None:
-        """Open (creating when missing) the index at ``path``."""
+    def __init__(self, path: Path, *, shared: bool = False) -> None:
+        """Open (creating when missing) the index at ``path``; ``shared``: usable by several threads, one at a time."""
         self.path = path
         try:
-            self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+            self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=not shared)
             self.conn.execute("PRAGMA foreign_keys = OFF")
             if not self._has_tables():
                 with self.transaction():
@@ -101,6 +104,27 @@ class Store:
         self.conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
         self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '1')")
         self.conn.execute("COMMIT")
+
+    def carry_kept(self, old: Path) -> None:
+        """Copy the :data:`KEPT_TABLES` of the index file ``old`` (when it has them) into this one.
+
+        Raises:
+            sqlite3.Error: ``old`` cannot be read.
+        """
+        self.conn.execute("ATTACH DATABASE ? AS old", (str(old),))
+        try:
+            for table in KEPT_TABLES:
+                found = self.conn.execute(
+                    "SELECT sql FROM old.sqlite_master WHERE type = 'table' AND name = ?", (table,)
+                ).fetchone()
+                if found is None:
+                    continue
+                with self.transaction():
+                    self.conn.execute(f"DROP TABLE IF EXISTS main.{table}")
+                    self.conn.execute(found[0])
+                    self.conn.execute(f"INSERT INTO main.{table} SELECT * FROM old.{table}")
+        finally:
+            self.conn.execute("DETACH DATABASE old")
 
     def meta(self, key: str) -> str | None:
         """A value of the ``meta`` table (``embedder``, ``dim``, ``generation``, ``store_version``)."""
