@@ -27,6 +27,7 @@ from tests.ray_cluster import LocalCluster, kill_first, local_cluster
 TIMINGS = ("scan_s", "analysis_s", "realtime_factor", "download_s")
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+\-Z:0-9]*")
 FIGURE = re.compile(r"\d+(\.\d+)?(\s?s|×)")
+DOWNLOADS = re.compile(r"<tr><td>model downloads[^\n]*?</tr>|\| model downloads[^\n]*\n")  # a timing, shown when > 0
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def _files(out: Path) -> set[str]:
 
 def _text(path: Path) -> str:
     """A report's text with its figures of time and speed blanked."""
-    return FIGURE.sub("N", ISO_TIME.sub("T", path.read_text()))
+    return FIGURE.sub("N", ISO_TIME.sub("T", DOWNLOADS.sub("", path.read_text())))
 
 
 def assert_same_reports(local: Path, remote: Path, *, video_path: dict[str, str] | None = None) -> None:
@@ -192,7 +193,11 @@ def test_models_on_the_cluster_give_the_local_reports_despite_a_killed_model_wor
 def test_ctrl_c_writes_partial_reports_and_the_index_then_the_same_command_resumes(
     cluster: LocalCluster, tiny_models: dict[str, Path], clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["analyze", str(clips), *_model_args(tiny_models), "--out", "remote", "--cluster", cluster.address]
+    few = tmp_path / "few"
+    few.mkdir()
+    for n in range(5):
+        (few / f"cam0{n}.mp4").write_bytes((clips / f"cam0{n}.mp4").read_bytes())
+    argv = ["analyze", str(few), *_model_args(tiny_models), "--out", "remote", "--cluster", cluster.address]
     proc = _cluster_run(*argv, cwd=tmp_path)
     index = tmp_path / "remote" / "index.json"
     deadline = time.monotonic() + 240
@@ -204,7 +209,7 @@ def test_ctrl_c_writes_partial_reports_and_the_index_then_the_same_command_resum
     assert "interrupted" in said and "Traceback" not in said
     data = json.loads(index.read_text())
     statuses = [v["status"] for v in data["videos"]]
-    assert not data["complete"] and "ok" in statuses and set(statuses) - {"ok"}, statuses
+    assert not data["complete"] and "ok" in statuses and "interrupted" in statuses, statuses
     for entry in data["videos"]:
         if entry["status"] == "interrupted":  # stopped mid-video: its partial report, marked so
             assert json.loads((tmp_path / "remote" / entry["report"]).read_text())["complete"] is False
@@ -212,7 +217,7 @@ def test_ctrl_c_writes_partial_reports_and_the_index_then_the_same_command_resum
             assert entry["report"] is None
     code, said = _finish(_cluster_run(*argv, cwd=tmp_path))
     assert code == 0, said
-    assert [v["status"] for v in json.loads(index.read_text())["videos"]] == ["ok"] * 10
+    assert [v["status"] for v in json.loads(index.read_text())["videos"]] == ["ok"] * 5
 
 
 def test_cluster_without_ray_says_how_to_install_it(
