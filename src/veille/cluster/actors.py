@@ -30,8 +30,10 @@ class ModelWorker:
     """The models of a run on one node (a Ray actor; see :func:`start_workers`)."""
 
     def __init__(self, settings: Any) -> None:
+        from veille import constants
         from veille.models.session import ModelLifetime, ModelSession
 
+        constants.apply_offline(settings.offline)  # on this node too: --offline never touches the network
         self.warnings: list[str] = []
         self.session = ModelSession(settings, warnings=self.warnings, lifetime=ModelLifetime.BATCH)
         self.lock = threading.RLock()

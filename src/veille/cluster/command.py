@@ -52,8 +52,11 @@ def run_cluster_analyze(inputs: list[str], settings: Any) -> None:
                 said = item.error if item.error.startswith(item.video) else f"{item.video}: {item.error}"
                 console.error(f"{position} {said}".lstrip())
 
+        from veille.cli import _sigterm_as_interrupt
+
         try:
-            batch = run_cluster_batch(ray, sources, settings, on_done=done, on_tick=bar.tick)
+            with _sigterm_as_interrupt():  # SIGTERM stops the run as Ctrl-C does
+                batch = run_cluster_batch(ray, sources, settings, on_done=done, on_tick=bar.tick)
         finally:
             bar.close()
     hours = sum(i.duration_s or 0.0 for i in batch.items) / 3600
