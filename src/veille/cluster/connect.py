@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,8 @@ from veille.errors import UsageError
 from veille.redact import mask_credentials
 
 INSTALL = 'pip install -e ".[ray]"'
+#: Tries at joining a cluster whose client server is slow to answer.
+CONNECT_ATTEMPTS = 3
 
 
 class ClusterError(UsageError):
@@ -49,12 +52,23 @@ def connected(address: str | None) -> Iterator[Any]:
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
     if address is None:
         options["include_dashboard"] = False
-    try:
-        ray.init(address=address or "local", **options)
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        where = mask_credentials(address or "a local Ray instance")
-        raise ClusterError(f"cannot connect to {where}: {exc}; is the cluster up (`ray status`)?") from None
+    _init(ray, address, options)
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _init(ray: Any, address: str | None, options: dict[str, Any], attempts: int = CONNECT_ATTEMPTS) -> None:
+    """``ray.init``, tried again when the head's client server could not start its side in time (busy head)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=address or "local", **options)
+            return
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+            if attempt < attempts and address is not None and "client server failed" in str(exc):
+                time.sleep(2.0 * attempt)
+                continue
+            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            where = mask_credentials(address or "a local Ray instance")
+            raise ClusterError(f"cannot connect to {where}: {first}; is the cluster up (`ray status`)?") from None

@@ -55,11 +55,12 @@ class HubProgress:
     def __init__(self, hub: Any, index: int) -> None:
         self.hub, self.index = hub, index
         self.warnings: list[str] = []
-        self._last = 0.0
+        self._last = -TICK_EVERY_S
         self._scanned = 0.0
+        self._answer: Any = None  # the hub's answer to the last tick, not waited for
 
     def start(self, stage: str, total: float | None = None, *, unit: str = "") -> None:
-        self._check(force=True)
+        self._check()
 
     def update(self, stage: str, done: float) -> None:
         if stage == "scan":
@@ -72,12 +73,19 @@ class HubProgress:
     def warn(self, message: str) -> None:
         self.warnings.append(message)
 
-    def _check(self, *, force: bool = False) -> None:
+    def _check(self) -> None:
+        """Tell the hub where the scan is (at most every TICK_EVERY_S); stop if its last answer says so.
+
+        The analysis never waits for the hub: the answer to one tick is read at the next.
+        """
         now = time.monotonic()
-        if not force and now - self._last < TICK_EVERY_S:
+        if now - self._last < TICK_EVERY_S:
             return
         self._last = now
         import ray
 
-        if ray.get(self.hub.tick.remote(self.index, self._scanned)):
-            raise KeyboardInterrupt
+        if self._answer is not None:
+            ready, _ = ray.wait([self._answer], timeout=0)
+            if ready and ray.get(self._answer):
+                raise KeyboardInterrupt
+        self._answer = self.hub.tick.remote(self.index, self._scanned)

@@ -49,6 +49,7 @@ class VideoDone:
     warnings: list[str] = field(default_factory=list)
     scan_s: float = 0.0  # the scan's own time (the benchmark's per-video cost)
     task_s: float = 0.0  # the task's time, from start to files read back
+    analyze_s: float = 0.0  # the time in the local pipeline's analyze() (task_s less it: the task's overhead)
     stage_dir: str = ""  # where the task worked (named in messages, replaced by the real folder)
 
 
@@ -84,7 +85,9 @@ def _run(job: VideoJob, scratch: Path, folder: Path, progress: HubProgress) -> V
         session = RemoteSession(job.worker, job.settings)
     try:
         video = fetch(job.source, scratch) if is_url(job.source) else Path(job.source)
+        started = time.perf_counter()
         result = analyze(video, job.settings, progress=progress, folder=folder, models=session)
+        analyze_s = time.perf_counter() - started
     except AnalysisInterrupted as exc:
         return VideoDone(job.index, "interrupted", {}, error=str(exc))
     except KeyboardInterrupt:
@@ -106,6 +109,7 @@ def _run(job: VideoJob, scratch: Path, folder: Path, progress: HubProgress) -> V
         duration_s=report.video.duration_s,
         complete=report.complete,
         scan_s=report.stats.scan_s,
+        analyze_s=analyze_s,
     )
 
 
