@@ -154,14 +154,18 @@ def main() -> None:
     videos = write_clips(work / "clips", args.clips, seconds=args.seconds, size=SIZE)
     hours = args.clips * args.seconds / 3600
     print(f"batch: {args.clips} clips x {args.seconds:.0f} s ({hours:.2f} h of footage), {SIZE[0]}x{SIZE[1]}, motion")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the runs")
     local_wall, items = run_local(videos, work / "local")
     analysis = sum(_analysis_s(work / "local", i.folder) for i in items)
     runs = {n: run_cluster(videos, work / f"cluster{n}", n) for n in (1, 2)}
     print("measured:")
-    print(f"  local batch (1 process)        wall {local_wall:7.1f} s  {hours * 3600 / local_wall:7.1f} h/h")
+    print(f"  local batch (1 process)        wall {local_wall:7.1f} s  {hours * 3600 / local_wall:7.1f} h/h"
+          f"  (analysis per video: {analysis / len(items):.2f} s)")  # fmt: skip
     for n, run in runs.items():
         rate = hours * 3600 / run["wall"]
-        print(f"  cluster, {n} worker CPU{'s' if n > 1 else ' '}        wall {run['wall']:7.1f} s  {rate:7.1f} h/h")
+        each = statistics.mean(d.analyze_s for d in run["done"])
+        print(f"  cluster, {n} worker CPU{'s' if n > 1 else ' '}        wall {run['wall']:7.1f} s  {rate:7.1f} h/h"
+              f"  (analyze() per video in the tasks: {each:.2f} s)")  # fmt: skip
     speedup = runs[1]["wall"] / runs[2]["wall"]
     print(f"  2 workers over 1: {speedup:.2f}x (target >= 1.8x)")
     in_task, mean, whole = overheads(runs[2], work / "cluster2", workers=2)
