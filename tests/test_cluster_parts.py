@@ -86,3 +86,20 @@ def test_a_file_url_names_each_video_of_its_folder(tmp_path: Path) -> None:
     assert expand_urls(f"file://{tmp_path}/a/one.mp4") == [f"file://{tmp_path}/a/one.mp4"]
     with pytest.raises(InputNotFoundError, match="no video found"):
         expand_urls(f"file://{tmp_path}/missing")
+
+
+def test_one_bar_shows_videos_done_and_hours_of_footage_per_hour() -> None:
+    import io
+
+    from veille.cluster.driver import Tally
+    from veille.cluster.progress import ClusterBar
+    from veille.console import Console
+
+    err = io.StringIO()
+    bar = ClusterBar(Console(tty=True, err=err, out=io.StringIO()), total=20)
+    tally = Tally(total=20, done=5, footage_s=3 * 3600.0, started=time.perf_counter() - 1800)  # 3 h in half an hour
+    bar.tick(tally, running_s=1800.0)  # plus half an hour of footage scanned by the videos still running
+    bar.close()
+    shown = err.getvalue()
+    assert "5/20 videos" in shown and "7.0 h of footage per hour" in shown
+    assert ClusterBar(Console(tty=False, err=err), total=2)._bars is None  # no bar in a pipe

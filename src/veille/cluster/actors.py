@@ -47,7 +47,7 @@ class ModelWorker:
         """
         with self.lock:
             before = len(self.warnings)
-            self.session._manager.rebind(progress=_Quiet(), warnings=self.warnings)
+            self.session.rebind(progress=_Quiet(), warnings=self.warnings)
             backend = getattr(self.session, role)()
             news = self.warnings[before:]
             if backend is None:
@@ -69,7 +69,7 @@ class ModelWorker:
             if role == "describer" and method == "generate_batch" and self.batcher is not None:
                 return True, self.batcher.run(list(args[0]), kwargs["max_new_tokens"])
             with self.lock:
-                backend = self.session._manager.get(role)
+                backend = getattr(self.session, role)()  # loaded again after a restart of this actor
                 if backend is None:
                     return False, VeilleError(f"the {role} model is not loaded")
                 return True, getattr(backend, method)(*args, **kwargs)
@@ -78,7 +78,9 @@ class ModelWorker:
 
     def _generate_batch(self, requests: list[Any], max_new_tokens: int) -> list[str]:
         with self.lock:
-            backend = self.session._manager.get("describer")
+            backend = self.session.describer()
+            if backend is None:
+                raise VeilleError("the describer model is not loaded")
             return list(backend.generate_batch(requests, max_new_tokens=max_new_tokens))
 
     def pid(self) -> int:
