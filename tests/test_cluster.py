@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,15 +32,20 @@ FIGURE = re.compile(r"\d+(\.\d+)?(\s?s|×)")
 DOWNLOADS = re.compile(r"<tr><td>model downloads[^\n]*?</tr>|\| model downloads[^\n]*\n")  # a timing, shown when > 0
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    """A head (1 CPU) and a worker node (2 CPUs) on 127.0.0.1, for the tests of this module."""
+def _need_ray() -> None:
+    """Skip with VEILLE_SKIP_CLUSTER=1; otherwise Ray must be there (a failure, not a skip)."""
     if os.environ.get("VEILLE_SKIP_CLUSTER") == "1":
         pytest.skip("VEILLE_SKIP_CLUSTER=1")
     try:
         import ray  # noqa: F401
     except ImportError:
         pytest.fail('the cluster tests need Ray: pip install -e ".[dev]" (or VEILLE_SKIP_CLUSTER=1 to skip them)')
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    """A head (1 CPU) and a worker node (2 CPUs) on 127.0.0.1, for the tests of this module."""
+    _need_ray()
     yield from local_cluster(head_cpus=1, worker_cpus=2)
 
 
@@ -152,6 +159,25 @@ def test_an_input_read_through_fsspec_gives_the_local_report_naming_its_url(
         expected = _report(local / name / "report.json")
         expected["video"]["path"] = paths[name]
         assert _report(remote / name / "report.json") == expected
+
+
+@pytest.mark.cluster
+def test_cluster_ray_alone_starts_a_local_instance_and_writes_the_local_batch(
+    clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _need_ray()
+    code, _, err = in_process(capsys, ["analyze", str(clips), "--profile", "motion", "--out", "local", "-q"])
+    assert code == 0, err
+    ray_tmp = Path(tempfile.mkdtemp(prefix="vrl"))  # Ray's own files (short: socket paths), not the shared /tmp/ray
+    try:
+        env = cli_env(HOME=str(tmp_path), RAY_TMPDIR=str(ray_tmp), RAY_USAGE_STATS_ENABLED="0")
+        argv = ["analyze", str(clips), "--profile", "motion", "--out", "remote", "--cluster", "ray", "-q"]
+        proc = subprocess.run([sys.executable, "-m", "veille", *argv], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_reports(tmp_path / "local", tmp_path / "remote")
 
 
 def _model_args(tiny_models: dict[str, Path]) -> list[str]:
