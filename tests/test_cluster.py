@@ -53,6 +53,7 @@ def cluster() -> Iterator[LocalCluster]:
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cluster-clips")
     write_clips(root, 10)
+    (root / "broken.mp4").write_bytes(b"not a video" * 100)  # fails alone, with the local batch's message
     return root
 
 
@@ -119,16 +120,17 @@ def test_motion_batch_on_the_cluster_is_the_local_batch_despite_a_killed_task_wo
     cluster: LocalCluster, clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = in_process(capsys, ["analyze", str(clips), "--profile", "motion", "--out", "local", "-q"])
-    assert code == 0, err
+    assert code == 1, err
     proc = _cluster_run("analyze", str(clips), "--profile", "motion", "--out", "remote", "--cluster", cluster.address,
                         cwd=tmp_path)  # fmt: skip
     killed = kill_first(cluster, "ray::analyze_video")  # a task's worker, mid-video: Ray runs the task again
     code, said = _finish(proc)
-    assert code == 0, said
-    assert killed and "Traceback" not in said
+    assert code == 1, said  # broken.mp4 failed, as in the local batch
+    assert killed and "Traceback" not in said and "1 of 11 inputs failed: " in said
     index = json.loads((tmp_path / "remote" / "index.json").read_text())
-    assert index["complete"] and [v["status"] for v in index["videos"]] == ["ok"] * 10
-    assert all(json.loads((tmp_path / "remote" / v["report"]).read_text())["complete"] for v in index["videos"])
+    assert index["complete"] and [v["status"] for v in index["videos"]] == ["failed"] + ["ok"] * 10
+    ok = [v for v in index["videos"] if v["status"] == "ok"]
+    assert all(json.loads((tmp_path / "remote" / v["report"]).read_text())["complete"] for v in ok)
     assert_same_reports(tmp_path / "local", tmp_path / "remote")
     assert (tmp_path / "remote" / "archive.sqlite").is_file()
 
@@ -167,7 +169,7 @@ def test_cluster_ray_alone_starts_a_local_instance_and_writes_the_local_batch(
 ) -> None:
     _need_ray()
     code, _, err = in_process(capsys, ["analyze", str(clips), "--profile", "motion", "--out", "local", "-q"])
-    assert code == 0, err
+    assert code == 1, err  # broken.mp4
     ray_tmp = Path(tempfile.mkdtemp(prefix="vrl"))  # Ray's own files (short: socket paths), not the shared /tmp/ray
     try:
         env = cli_env(HOME=str(tmp_path), RAY_TMPDIR=str(ray_tmp), RAY_USAGE_STATS_ENABLED="0")
@@ -176,7 +178,7 @@ def test_cluster_ray_alone_starts_a_local_instance_and_writes_the_local_batch(
                               text=True, timeout=300)  # fmt: skip
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert_same_reports(tmp_path / "local", tmp_path / "remote")
 
 

@@ -19,7 +19,7 @@ from veille.cluster.actors import start_workers
 from veille.cluster.files import deliver, is_url, read_folder
 from veille.cluster.hub import start_hub
 from veille.cluster.task import TASK_RETRIES, VideoDone, VideoJob, analyze_video
-from veille.errors import AnalysisInterrupted
+from veille.errors import AnalysisInterrupted, VeilleError
 from veille.folders import SOURCE_FILE, assign_folders, claim_folder
 from veille.redact import mask_credentials
 
@@ -72,16 +72,21 @@ def run_cluster_batch(
     hub = start_hub(ray)
     workers = start_workers(ray, settings, CPUS_PER_WORKER) if settings.profile != "motion" else []
     task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES, retry_exceptions=False)(analyze_video)
-    refs: dict[Any, int] = {}
-    for n, (source, key, item) in enumerate(zip(sources, keys, items, strict=True)):
+
+    def submit(n: int) -> Any:
+        """Claim video ``n``'s folder (as a local batch does just before a video) and start its task."""
+        item, key = items[n], keys[n]
         folder = out_dir / item.folder
         claim_folder(folder, key)
         files = {k: v for k, v in read_folder(folder).items() if k != SOURCE_FILE}
         worker = workers[n % len(workers)] if workers else None
-        job = VideoJob(n, source if is_url(source) else str(key), item.folder, settings, files, worker, hub)
-        refs[task.remote(job)] = n
+        source = sources[n] if is_url(sources[n]) else str(key)
+        return task.remote(VideoJob(n, source, item.folder, settings, files, worker, hub))
+
+    refs: dict[Any, int] = {}
     tally = Tally(len(items), started=time.perf_counter())
     run = _Run(ray, result, old, keys, hub, on_done, on_tick, tally)
+    run.feed(submit, list(range(len(items))), window=max(4, 2 * int(ray.cluster_resources().get("CPU", 1))))
     try:
         run.collect(refs)
     except KeyboardInterrupt:
@@ -98,13 +103,34 @@ class _Run:
                  on_done: OnDone | None, on_tick: OnTick | None, tally: Tally) -> None:  # fmt: skip
         self.ray, self.result, self.old, self.keys, self.hub = ray, result, old, keys, hub
         self.on_done, self.on_tick, self.tally = on_done, on_tick, tally
+        self._submit: Callable[[int], Any] = lambda n: None
+        self._queue: list[int] = []
+        self._window = 0
+
+    def feed(self, submit: Callable[[int], Any], queue: list[int], *, window: int) -> None:
+        """Start the videos of ``queue`` with ``submit``, at most ``window`` in flight (the rest wait
+        here, not in Ray: their folders are read only when they start, and Ctrl-C leaves them pending)."""
+        self._submit, self._queue, self._window = submit, list(queue), window
+
+    def _top_up(self, refs: dict[Any, int]) -> None:
+        while self._queue and len(refs) < self._window:
+            n = self._queue.pop(0)
+            try:
+                refs[self._submit(n)] = n
+            except VeilleError as exc:  # its folder cannot be claimed: a failure of this video alone
+                item = self.result.items[n]
+                failed = VideoDone(n, "failed", {}, error=mask_credentials(str(exc)))
+                self._write(item, failed, self.result.out_dir / item.folder)
 
     def collect(self, refs: dict[Any, int], deadline: float | None = None) -> None:
-        """Wait for the tasks of ``refs`` (removing each as it is handled), until ``deadline`` if given."""
+        """Wait for the tasks of ``refs`` (removing each as it is handled, starting queued videos in
+        their place), until ``deadline`` if given."""
+        self._top_up(refs)
         while refs and (deadline is None or time.monotonic() < deadline):
             ready, _ = self.ray.wait(list(refs), num_returns=1, timeout=0.5)
             for ref in ready:
                 self._handle(refs.pop(ref), ref)
+            self._top_up(refs)
             if self.on_tick is not None:
                 self.on_tick(self.tally, self._running_s())
 
@@ -148,6 +174,7 @@ class _Run:
 
     def interrupt(self, refs: dict[Any, int]) -> None:
         """Ctrl-C: stop the running videos (they write partial reports), drop the others, write the index."""
+        self._queue = []
         self.hub.cancel.remote()
         try:
             started = set(self.ray.get(self.hub.snapshot.remote(), timeout=10)[1])
