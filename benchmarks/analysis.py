@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from veille.backends._hf import prepare  # noqa: E402
-from veille.models.runtime import RuntimeOptions, load_kwargs  # noqa: E402
+from veille.backends.runtime import RuntimeOptions, load_kwargs  # noqa: E402
 
 DEVICE = "cpu"  # --device: where part (b) runs
 LOAD = RuntimeOptions("cpu")  # how part (b) loads each role: as veille does (--dtype, --no-8bit change it)
@@ -50,7 +50,7 @@ TYPICAL_DESCRIPTION = (
 
 def rss_gb() -> float:
     """Resident memory of this process in GB (on CUDA: peak allocated GPU memory since the last reset)."""
-    from veille.models.runtime import memory_bytes
+    from veille.backends.runtime import memory_bytes
 
     if DEVICE == "cuda":
         import torch
@@ -146,7 +146,7 @@ def part_tiny(quick: bool) -> None:
     from tests.tiny_models import build_all
     from veille.analysis.engine import run_models
     from veille.backends.factory import create_backend
-    from veille.models.runtime import RuntimeOptions
+    from veille.backends.runtime import RuntimeOptions
     from veille.settings import Settings
     from veille.types import VideoInfo
 
@@ -454,7 +454,7 @@ def label(fields: dict[str, Any]) -> str:
 
 def as_plain(model: Any, plain: dict[str, Any]) -> Any:
     """``model`` (read in bf16) as veille runs it with ``--no-8bit``."""
-    from veille.models.runtime import torch_dtype
+    from veille.backends.runtime import torch_dtype
 
     return prepare(model.to(torch_dtype(plain["dtype"])), plain)
 
@@ -591,7 +591,7 @@ def part_full(quick: bool, video: Path | None, vlms: str = "") -> None:
 
     from tests.tiny_models import build_idefics3, build_kosmos2
     from veille.analysis.engine import AnalysisOptions
-    from veille.models.runtime import cpu_has_native_bf16
+    from veille.backends.runtime import cpu_has_native_bf16
 
     torch.manual_seed(0)
     torch.set_flush_denormal(True)

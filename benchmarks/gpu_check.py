@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 import torch  # noqa: E402
 
 from benchmarks.analysis import StageClock, synthetic_chunks  # noqa: E402
-from veille.models.runtime import has_bitsandbytes  # noqa: E402
+from veille.backends.runtime import has_bitsandbytes  # noqa: E402
 
 CHUNKS = 6
 LEFT_OVER_BYTES = 1 << 20  # what cleanup may leave allocated (CUDA context scratch), 1 MiB

@@ -20,7 +20,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "benchmarks")]
 
 import torch  # noqa: E402
 
-from veille.models.tensorfile import TensorWriter  # noqa: E402
+from veille.backends.tensorfile import TensorWriter  # noqa: E402
 
 #: The dtype each real repository ships its safetensors in.
 SHIPPED = {"phi-2": torch.float16, "smolvlm-256m": torch.bfloat16, "smolvlm": torch.bfloat16, "kosmos-2": torch.float32}

@@ -43,13 +43,13 @@ def fake_session(tmp_path: Path, **roles: FakeBackend) -> ModelSession:
 
 def test_describe_prompt_has_times_questions_and_context() -> None:
     prompt = describe_prompt([5.0, 65.0], "loading dock, closed at night")
-    assert "00:05, 01:05" in prompt and "carrying" in prompt and "loading dock" in prompt
+    assert "0:00:05, 0:01:05" in prompt and "carrying" in prompt and "loading dock" in prompt
 
 
 def test_judge_prompt_lists_every_chunk_rubric_and_neighbours() -> None:
     items = [JudgeItem(3, 0, 10, "A man walks."), JudgeItem(4, 10, 20, "He opens a door.")]
     prompt = judge_prompt(items, context="office", before="Empty street.", after="He leaves.")
-    assert "[3] 00:00-00:10: A man walks." in prompt and "[4]" in prompt
+    assert "[3] 0:00:00-0:00:10: A man walks." in prompt and "[4]" in prompt
     assert DEFAULT_RUBRIC in prompt and "Just before: Empty street." in prompt and "Just after: He leaves." in prompt
     assert "custom rubric" in judge_prompt(items, rubric="custom rubric")
 
@@ -112,7 +112,7 @@ def test_scoring_reasoner_that_cannot_weigh_falls_back_to_written_lines() -> Non
 
 def test_judge_with_the_tiny_phi_checkpoint(tiny_models: dict[str, Any]) -> None:
     from veille.backends.factory import create_backend
-    from veille.models.runtime import RuntimeOptions
+    from veille.backends.runtime import RuntimeOptions
 
     phi = create_backend("reasoner", tiny_models["phi"], RuntimeOptions(device="cpu", dtype="fp32"), model_id="t")
     items = [JudgeItem(i, i * 20, i * 20 + 20, f"A person walks past the door, scene {i}.") for i in range(3)]

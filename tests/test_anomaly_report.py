@@ -131,8 +131,8 @@ def test_bad_camera_for_analyze_is_one_line(veille, scene_files, cams, tmp_path:
 def test_judge_prompt_carries_the_camera_facts() -> None:
     fact = "unusual for this camera: moving about 3× faster than usual here (score 3.1; usual up to 2.2)"
     prompt = judge_prompt([JudgeItem(1, 0, 10, "A cyclist rides along the path.", fact), JudgeItem(2, 10, 20, "x")])
-    assert f"[1] 00:00-00:10: A cyclist rides along the path. Camera facts: {fact}." in prompt
-    assert "ordinary footage of this camera" in prompt and "[2] 00:10-00:20: x\n" in prompt
+    assert f"[1] 0:00:00-0:00:10: A cyclist rides along the path. Camera facts: {fact}." in prompt
+    assert "ordinary footage of this camera" in prompt and "[2] 0:00:10-0:00:20: x\n" in prompt
     assert "Camera facts" not in judge_prompt([JudgeItem(1, 0, 10, "A cyclist.")])
 
 

@@ -17,8 +17,8 @@ from veille.backends.base import Grounder, TextModel, VisionLanguageModel, cut_a
 from veille.backends.factory import create_backend
 from veille.backends.kosmos2 import GROUNDING_PROMPT, entities_to_boxes
 from veille.backends.openai_compat import OpenAICompatBackend
+from veille.backends.runtime import RuntimeOptions
 from veille.errors import BackendError, ModelError
-from veille.models.runtime import RuntimeOptions
 
 CPU = RuntimeOptions(device="cpu", dtype="fp32")
 RNG = np.random.default_rng(0)
@@ -284,7 +284,7 @@ def test_answers_go_on_in_the_caches_of_the_levels_just_weighed(backends: dict[s
 
 
 def test_batches_are_split_to_fit_in_memory(backends: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from veille.models import runtime
+    from veille.backends import runtime
 
     phi = backends["phi"]
     prompt, heads = "Scenes: [3] a man at the door.", [" [3] level:", " [4] level:", " [5] level: 2 title:"]

@@ -80,3 +80,26 @@ def test_sample_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     truth = json.loads((tmp_path / "s.json").read_text())
     assert truth["duration_s"] == 6 and (tmp_path / "s.mp4").stat().st_size > 0
+
+
+def test_the_cli_offers_exactly_the_values_the_settings_accept() -> None:
+    """Each closed-set option of ``analyze`` takes its choices from the setting's own type."""
+    import typing
+
+    import click
+
+    from veille.cli import analyze
+    from veille.settings import DescribeSettings, Settings
+
+    fields = {
+        "device": Settings.model_fields["device"],
+        "dtype": Settings.model_fields["dtype"],
+        "lang": Settings.model_fields["lang"],
+        "profile": Settings.model_fields["profile"],
+        "layout": DescribeSettings.model_fields["layout"],
+    }
+    options = {p.name: p for p in analyze.params}
+    for name, field in fields.items():
+        choice = options[name].type
+        assert isinstance(choice, click.Choice), name
+        assert list(choice.choices) == list(typing.get_args(field.annotation)), name

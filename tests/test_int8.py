@@ -14,10 +14,10 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
 
-from veille.backends import _hf
-from veille.models import int8, int8_cache, int8_layers
-from veille.models.int8_load import load_int8
-from veille.models.tensorfile import TensorReader
+from veille.backends import _hf, int8, int8_layers
+from veille.backends import int8_store as int8_cache
+from veille.backends.int8_load import load_int8
+from veille.backends.tensorfile import TensorReader
 
 INT8_FIELDS = {"device": "cpu", "dtype": "fp32", "quantization": "int8-dynamic"}
 AUTO = {"phi": AutoModelForCausalLM, "phi3": AutoModelForCausalLM, "idefics3": AutoModelForImageTextToText}
@@ -218,7 +218,7 @@ def test_a_checkpoint_that_does_not_match_the_model_is_left_to_from_pretrained(
 
 
 def _hf_options() -> Any:
-    from veille.models.runtime import RuntimeOptions
+    from veille.backends.runtime import RuntimeOptions
 
     return RuntimeOptions(device="cpu")
 
@@ -231,18 +231,18 @@ def test_models_list_and_remove_cover_the_int8_weights(
     from click.testing import CliRunner
 
     from veille.backends.factory import create_backend
+    from veille.backends.runtime import RuntimeOptions
     from veille.cli import cli
     from veille.models.hub import ensure_model
-    from veille.models.runtime import RuntimeOptions
+    from veille.models.int8_cache import int8_cache_dir
 
     home = tmp_path / "home"
     shutil.copytree(catalog_model_cache, home, symlinks=True)
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
     resolved = ensure_model("phi-2")
-    create_backend(
-        "reasoner", resolved.path, RuntimeOptions("cpu"), model_id=resolved.model_id, revision=resolved.revision
-    ).close()
+    options = RuntimeOptions("cpu", int8_cache=int8_cache_dir())  # as the model manager gives it
+    create_backend("reasoner", resolved.path, options, model_id=resolved.model_id, revision=resolved.revision).close()
 
     def phi2() -> dict[str, Any]:
         rows = json.loads(CliRunner().invoke(cli, ["models", "list", "--json"]).output)

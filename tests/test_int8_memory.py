@@ -46,8 +46,8 @@ def status():
 import torch
 from transformers import AutoModelForCausalLM
 from veille.backends import _hf
-from veille.models.int8 import int8_kernels, quantize_linears
-from veille.models.runtime import trim_heap
+from veille.backends.int8 import int8_kernels, quantize_linears
+from veille.backends.runtime import trim_heap
 
 mode, path, cache = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 int8_kernels()  # the kernels' own one-off allocations are not the model's
@@ -64,7 +64,7 @@ open("/proc/self/clear_refs", "w").write("5")  # the high-water mark starts agai
 if mode == "inplace":
     quantize_linears(model)
 else:
-    from veille.models.runtime import RuntimeOptions
+    from veille.backends.runtime import RuntimeOptions
     model = _hf.load_model(AutoModelForCausalLM, path, RuntimeOptions("cpu"), "reasoner", cache=cache)
 gc.collect(); trim_heap()
 now = status()

@@ -9,9 +9,9 @@ from typing import Any, get_args
 
 import pytest
 
+from veille.backends.runtime import RuntimeOptions
 from veille.errors import ModelError, ModelNotCachedError
 from veille.models.manager import ModelManager
-from veille.models.runtime import RuntimeOptions
 from veille.models.session import ModelLifetime, ModelSession, lifetime_for
 from veille.report.schema import ModelInfo
 from veille.settings import Settings

@@ -10,9 +10,9 @@ import psutil
 import pytest
 import torch
 
+from veille.backends import runtime
+from veille.backends.runtime import RuntimeOptions, eight_bit_plan, load_kwargs, resolve_device, resolve_dtype
 from veille.errors import ModelError
-from veille.models import runtime
-from veille.models.runtime import RuntimeOptions, eight_bit_plan, load_kwargs, resolve_device, resolve_dtype
 
 
 def test_auto_device_is_cpu_without_gpu() -> None:

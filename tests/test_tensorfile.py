@@ -10,7 +10,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from veille.models.tensorfile import TensorFileError, TensorReader, TensorWriter
+from veille.backends.tensorfile import TensorFileError, TensorReader, TensorWriter
 
 TENSORS = {
     "a.weight": torch.randn(5, 3).to(torch.bfloat16),

@@ -201,7 +201,8 @@ def write_index(
 ) -> None:
     """Write ``index.json`` and ``index.html`` (atomically), keeping earlier entries of other folders."""
     entries = []
-    for item, video in zip(result.items, videos or [None] * len(result.items), strict=True):
+    paths: Sequence[Path | None] = videos or [None] * len(result.items)
+    for item, video in zip(result.items, paths, strict=True):
         entry = asdict(item)
         if video is not None:
             entry["video_abs"] = source_key(Path(video))

@@ -17,9 +17,10 @@ from typing import Any
 import click
 
 from veille import __version__, constants
+from veille.choices import Device, DType, Lang, LayoutSetting, Profile, values
 from veille.errors import AnalysisInterrupted, VeilleError
 
-PROFILES = ("motion", "fast", "default", "full")
+PROFILES = tuple(values(Profile))
 EXIT_CODES = """\b
 Exit codes:
   0    every input was analysed
@@ -48,8 +49,8 @@ def _analyze_options(func):
             " API key from VEILLE_API_KEY or OPENAI_API_KEY.",
         ),
         click.option("--llm-api-base", help="The reasoner's server, when not --api-base."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where models run."),
-        click.option("--dtype", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), help="Model weights precision."),
+        click.option("--device", type=click.Choice(values(Device)), help="Where models run."),
+        click.option("--dtype", type=click.Choice(values(DType)), help="Model weights precision."),
         click.option(
             "--8bit/--no-8bit",
             "load_in_8bit",
@@ -58,7 +59,7 @@ def _analyze_options(func):
         ),
         click.option(
             "--layout",
-            type=click.Choice(["auto", "storyboard", "frames"]),
+            type=click.Choice(values(LayoutSetting)),
             help="How the describer sees a chunk: one storyboard image or each frame [default: auto,"
             " storyboard on CPU].",
         ),
@@ -72,7 +73,7 @@ def _analyze_options(func):
             help="Refuse a profile whose models would not fit in the memory available (default: on).",
         ),
         click.option("--clips", is_flag=True, default=None, help="Cut a video clip around each event."),
-        click.option("--lang", type=click.Choice(["en", "fr"]), help="Report language."),
+        click.option("--lang", type=click.Choice(values(Lang)), help="Report language."),
         click.option("--camera", help="Rank events by how unusual for this calibrated camera ('self': the video)."),
         click.option("--cameras-dir", type=click.Path(path_type=Path), help="Folder of camera profiles."),
         click.option(
@@ -300,7 +301,7 @@ def search(query: str, out_dir: Path | None, embedder: str | None, as_json: bool
 @click.option("--llm", help="Reasoner: catalog name, repo id, local folder, openai:MODEL, or 'none'.")
 @click.option("--api-base", help="OpenAI-compatible server of an openai:MODEL reasoner.")
 @click.option("--llm-api-base", help="The reasoner's server, when not --api-base.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where the reasoner runs.")
+@click.option("--device", type=click.Choice(values(Device)), help="Where the reasoner runs.")
 @click.option("--offline", is_flag=True, default=None, help="Never touch the network.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder.")
 @click.option("--config", type=click.Path(path_type=Path), help="Settings file (default ./veille.toml).")
@@ -334,11 +335,11 @@ def index_command(out_dir: Path | None, embedder: str | None, quiet: bool) -> No
               help="Folder of the annotated videos, each named after its id (e.g. Abuse043_x264.mp4).")  # fmt: skip
 @click.option("--annotations", type=click.Path(path_type=Path), required=True,
               help="UCA-format JSON: {video_id: {duration, timestamps, sentences}}.")  # fmt: skip
-@click.option("--layout", type=click.Choice(["both", "storyboard", "frames"]), default="both", show_default=True)
+@click.option("--layout", type=click.Choice(["both", *values(LayoutSetting)[1:]]), default="both", show_default=True)
 @click.option("--profile", type=click.Choice(PROFILES[1:]), help="Whose describer to use [default: default].")
 @click.option("--vlm", help="Describer: catalog name, repo id, local folder, or openai:MODEL.")
 @click.option("--api-base", help="OpenAI-compatible server of openai:MODEL.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where the describer runs.")
+@click.option("--device", type=click.Choice(values(Device)), help="Where the describer runs.")
 @click.option("--offline", is_flag=True, default=None, help="Never touch the network.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Hugging Face cache folder.")
 @click.option("--limit", type=click.IntRange(min=1), help="Describe at most this many stretches.")
@@ -347,11 +348,12 @@ def eval_describe(
     videos_dir: Path, annotations: Path, layout: str, limit: int | None, json_out: Path | None, **flags: Any
 ) -> None:
     """The describer's text against human descriptions (UCA format), per layout, with its cost."""
+    from veille.analysis.describe import LAYOUTS, resolve_layout
     from veille.analysis.describe_eval import run_describe_eval
 
     settings = _settings(None, {**flags, "llm": "none", "grounder": "none"})
     constants.apply_offline(settings.offline)
-    layouts = ("storyboard", "frames") if layout == "both" else (layout,)
+    layouts = LAYOUTS if layout == "both" else (resolve_layout(layout, "cpu"),)
     table = run_describe_eval(videos_dir, annotations, settings, layouts=layouts, limit=limit, json_out=json_out)
     click.echo(table)
 

@@ -33,6 +33,7 @@ from veille.video.scan import Checkpoint, ScanResult, ScanStream
 from veille.workcache import Memo, open_memo
 
 if TYPE_CHECKING:
+    from veille.anomaly.profile import CameraProfile
     from veille.anomaly.score import AnomalyCurve
     from veille.models.session import ModelSession
 
@@ -203,7 +204,7 @@ def _scan(
     )
 
 
-def _camera(info: VideoInfo, settings: Settings) -> object | None:
+def _camera(info: VideoInfo, settings: Settings) -> CameraProfile | str | None:
     """``analyze --camera``: the camera's profile, checked against the video before the scan."""
     if not settings.camera:
         return None
@@ -217,7 +218,7 @@ class _CameraCurve:
     """``analyze --camera``: how unusual each active moment is for the camera, scored once the scan
     is over (it needs every segment), the first time the judge or the report asks for it."""
 
-    def __init__(self, flow: ChunkFlow, camera: object, progress: Progress) -> None:
+    def __init__(self, flow: ChunkFlow, camera: CameraProfile | str, progress: Progress) -> None:
         self.flow, self.camera, self.progress = flow, camera, progress
         self._curve: AnomalyCurve | None = None
 

@@ -8,16 +8,16 @@ intervals during which any shape is in view.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
 from veille.io import write_text
 from veille.progress import NullProgress, Progress
+from veille.video.synth import ENCODINGS, encode_frames
 
 PATTERNS = ("cross_lr", "loiter", "pair_rl", "enter_leave")
 
@@ -63,9 +63,10 @@ def schedule(seconds: float, height: int) -> list[Walker]:
     return walkers
 
 
-def _pattern(kind: str, start: float, length: float, height: int, rng) -> list[Walker]:
+def _pattern(kind: str, start: float, length: float, height: int, rng: np.random.Generator) -> list[Walker]:
     y = height * 0.82
-    color = tuple(int(c) for c in rng.integers(40, 220, 3))
+    red, green, blue = (int(c) for c in rng.integers(40, 220, 3))
+    color = (red, green, blue)
     end = start + length
     if kind == "cross_lr":
         return [Walker(start, end, -0.05, 1.05, y, None, color)]
@@ -147,22 +148,19 @@ def make_sample(
     progress = progress or NullProgress()
     stage = f"sample {out.name}"
     progress.start(stage, seconds, unit="s")
+
+    def frames() -> Iterator[np.ndarray]:
+        for i in range(round(seconds * fps)):
+            t = i / fps
+            if i % fps == 0:
+                progress.update(stage, t)
+            img = _scene(background, walkers, t, seconds) + noise[rng.integers(len(noise))]
+            yield np.clip(img, 0, 255).astype(np.uint8)
+
     try:
-        with av.open(str(tmp), "w", format="mp4") as container:
-            stream = container.add_stream(
-                "libx264", rate=fps, options={"crf": "23", "preset": "veryfast", "g": str(2 * fps)}
-            )
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.time_base = Fraction(1, fps)
-            for i in range(round(seconds * fps)):
-                t = i / fps
-                img = _scene(background, walkers, t, seconds) + noise[rng.integers(len(noise))]
-                frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
-                frame.pts = i
-                container.mux(stream.encode(frame))
-                if i % fps == 0:
-                    progress.update(stage, t)
-            container.mux(stream.encode(None))
+        codec, options = ENCODINGS["vbr"]
+        options = {**options, "g": str(2 * fps)}
+        encode_frames(tmp, frames(), fps=fps, codec=codec, options=options, container_format="mp4")
         tmp.replace(out)
     finally:
         progress.finish(stage)

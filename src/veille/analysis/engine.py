@@ -6,16 +6,17 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from veille.analysis.describe import describe_chunks, resolve_layout
+from veille.analysis.describe import Layout, describe_chunks, resolve_layout
 from veille.analysis.events import ChunkResult, build_events
 from veille.analysis.ground import best_keyframe, ground_chunks
 from veille.analysis.keyframes import InMemoryKeyframes, KeyframeStore
 from veille.analysis.outcome import EventsOutcome
 from veille.analysis.parsing import clean_title
-from veille.analysis.prompts import JudgeItem, clock
+from veille.analysis.prompts import JudgeItem
 from veille.analysis.reason import judge, summarise
+from veille.i18n import clock
 from veille.progress import Progress
 from veille.types import Chunk, Event, Judgement, Keyframe, VideoInfo
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from veille.backends.base import VisionLanguageModel
     from veille.models.session import ModelSession
     from veille.settings import Settings
+    from veille.workcache import Memo
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,7 @@ def run_models(
     models: ModelSession,
     *,
     progress: Progress,
-    memo: Any | None = None,
+    memo: Memo | None = None,
     options: AnalysisOptions | None = None,
     keyframes: KeyframeStore | None = None,
     facts: Callable[[float, float], str] | None = None,
@@ -90,7 +92,7 @@ def describable(chunk: Chunk) -> bool:
     return not chunk.heartbeat and bool(chunk.keyframes)
 
 
-def _stage(progress: Progress, name: str, total: int) -> Any:
+def _stage(progress: Progress, name: str, total: int) -> Callable[[int], None]:
     progress.start(name, total, unit="chunks")
     return lambda done: progress.update(name, done)
 
@@ -102,7 +104,7 @@ def _describe(
     settings: Settings,
     models: ModelSession,
     progress: Progress,
-    memo: Any,
+    memo: Memo | None,
     options: AnalysisOptions,
     outcome: EventsOutcome,
 ) -> dict[int, str] | None:
@@ -167,12 +169,12 @@ def _prepend(item: Chunk, rest: Iterator[Chunk]) -> Iterator[Chunk]:
 def _describe_window(
     window: Sequence[Chunk],
     vlm: VisionLanguageModel,
-    key: tuple[str, str],
+    key: tuple[str, Layout],
     texts: dict[int, str],
     done: int,
     settings: Settings,
     progress: Progress,
-    memo: Any,
+    memo: Memo | None,
     options: AnalysisOptions,
     outcome: EventsOutcome,
 ) -> int:
@@ -237,7 +239,7 @@ def _reason(
     settings: Settings,
     models: ModelSession,
     progress: Progress,
-    memo: Any,
+    memo: Memo | None,
     options: AnalysisOptions,
     outcome: EventsOutcome,
     facts: Callable[[float, float], str] | None = None,

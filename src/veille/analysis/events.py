@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from veille.analysis.motion_events import motion_event
-from veille.types import Chunk, Event, Judgement
+from veille.types import Chunk, Event, Judgement, Keyframe
 
 #: A verdict this sure is never smoothed down (a single clear critical chunk must stay critical).
 KEEP_CONFIDENCE = 0.8
@@ -20,7 +20,7 @@ class ChunkResult:
     chunk: Chunk
     description: str | None
     judgement: Judgement | None  # None: motion-based level, confidence and title for this chunk
-    keyframes: tuple = ()  # keyframes with grounded boxes (defaults to the chunk's)
+    keyframes: tuple[Keyframe, ...] = ()  # keyframes with grounded boxes (defaults to the chunk's)
 
 
 def smooth_levels(levels: Sequence[int], confidences: Sequence[float], groups: Sequence[int]) -> list[int]:
@@ -70,15 +70,15 @@ def build_events(results: Sequence[ChunkResult], width: int, height: int, *, key
 def _event(event_id: int, group: list[ChunkResult], level: int, width: int, height: int, keyframes: int) -> Event:
     chunks = [replace(r.chunk, keyframes=r.keyframes or r.chunk.keyframes) for r in group]
     base = motion_event(event_id, chunks, width, height, keyframes=keyframes)
-    judged = [r for r in group if r.judgement is not None]
+    judged = [(r, r.judgement) for r in group if r.judgement is not None]
     texts = list(dict.fromkeys(r.description for r in group if r.description))
     if not judged:  # no verdict: the motion facts set level and confidence; a description still comes from the VLM
         return replace(base, description=" ".join(texts), source="vlm") if texts else base
-    best = max(judged, key=lambda r: (r.judgement.threat_level, r.judgement.confidence))
-    confidence = sum(r.judgement.confidence for r in judged) / len(judged)
+    best, verdict = max(judged, key=lambda rj: (rj[1].threat_level, rj[1].confidence))
+    confidence = sum(j.confidence for _, j in judged) / len(judged)
     return replace(
         base,
-        title=best.judgement.title or (best.description or base.title)[:60],
+        title=verdict.title or (best.description or base.title)[:60],
         description=" ".join(texts) or base.description,
         threat_level=level,
         confidence=round(confidence, 3),

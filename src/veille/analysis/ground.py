@@ -28,6 +28,8 @@ def ground_chunks(chunks: Sequence[Chunk], grounder: Grounder) -> tuple[dict[int
             continue
         index = best_keyframe(chunk)
         frame = chunk.keyframes[index]
+        if frame.image is None:  # its image was dropped: nothing to ground
+            continue
         try:
             boxes = tuple(grounder.ground(frame.image))
         except BackendError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from veille.report.schema import ModelInfo
+from veille.backends.info import ModelInfo
 from veille.types import Event
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from veille.i18n import count
+from veille.i18n import clock, count
 
 DEFAULT_RUBRIC = (
     "0 normal: people or vehicles passing, deliveries, staff routines, animals, weather.\n"
@@ -33,13 +33,6 @@ class JudgeItem:
     end_s: float
     description: str
     camera: str = ""  # how usual the movement is for this camera (``analyze --camera``), or nothing
-
-
-def clock(seconds: float) -> str:
-    """``mm:ss`` (or ``h:mm:ss``) for a time in seconds."""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
 def describe_prompt(times_s: Sequence[float], context: str = "") -> str:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from veille.analysis.prompts import clock
+from veille.i18n import clock
 from veille.types import Chunk, Keyframe
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def compose(
     from PIL import Image, ImageDraw
 
     width, height = size
-    frame_h, frame_w = keyframes[0].image.shape[:2]
+    frame_h, frame_w = pixels(keyframes[0]).shape[:2]
     cols, rows = grid_for(len(keyframes), frame_w / frame_h, width / height)
     separator = max(1, round(min(width, height) / 192))
     canvas = Image.new("RGB", (width, height), SEPARATOR if len(keyframes) > 1 else EMPTY)
@@ -137,14 +137,22 @@ def compose(
     draw = ImageDraw.Draw(canvas)
     font = _font(height // rows)
     for keyframe, (x0, y0, x1, y1) in zip(keyframes, places, strict=False):
-        h, w = keyframe.image.shape[:2]
+        image = pixels(keyframe)
+        h, w = image.shape[:2]
         view = view_for(w, h, region, x1 - x0, y1 - y0, rule)
         zoomed = zoomed or view != (0, 0, w, h)
-        tile = Image.fromarray(keyframe.image[view[1] : view[3], view[0] : view[2]])
+        tile = Image.fromarray(image[view[1] : view[3], view[0] : view[2]])
         canvas.paste(tile.resize((x1 - x0, y1 - y0), Image.Resampling.BICUBIC, reducing_gap=2.0), (x0, y0))
         if font is not None:
             _label(draw, font, clock(keyframe.t_s), x0, y0)
     return np.asarray(canvas), zoomed
+
+
+def pixels(keyframe: Keyframe) -> np.ndarray:
+    """The keyframe's image; a keyframe whose image was dropped (after its thumbnail) cannot be shown."""
+    if keyframe.image is None:
+        raise ValueError(f"the keyframe at {keyframe.t_s:.2f} s no longer holds its image")
+    return keyframe.image
 
 
 def storyboard(chunk: Chunk, size: tuple[int, int], rule: CropRule = CropRule()) -> tuple[np.ndarray, bool]:

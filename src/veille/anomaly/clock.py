@@ -46,7 +46,7 @@ def from_name(name: str) -> datetime | None:
     hold a start and an end time give the start first)."""
     for match in _STAMP.finditer(name):
         try:
-            return datetime(*(int(part) for part in match.groups()))  # type: ignore[misc]
+            return datetime(*(int(part) for part in match.groups()))  # type: ignore[arg-type]
         except ValueError:
             continue
     return None

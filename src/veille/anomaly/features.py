@@ -1,7 +1,7 @@
 """What moves where, frame by frame, on a grid of overlapping windows.
 
 Each analysed frame is a small gray image (``ANALYSIS_HEIGHT`` px high). Dense optical flow (OpenCV's
-DIS, one pyramid level above full resolution, no variational refinement: about 1.5 ms a frame)
+DIS, one pyramid level above full resolution, no variational refinement: cheap enough for every frame)
 gives every pixel's displacement since the previous analysed frame; a pixel *moves* when its flow
 is at least ``MOVE_PX`` and the picture changed near it (so flow smeared onto a flat background
 is not motion). The frame is cut into ``CELL``-pixel cells; a *window* is 2×2 cells (16 px), one
@@ -121,7 +121,7 @@ class MotionFeatures:
 
     Args:
         size: (w, h) of the analysis frames (see :func:`analysis_frame_size`).
-        sizes: measure blob sizes on every frame (connected components, about 0.3 ms a frame); otherwise
+        sizes: measure blob sizes on every frame (connected components: a cost per frame); otherwise
             :meth:`FrameObs.sizes` measures them on demand.
     """
 
@@ -131,7 +131,7 @@ class MotionFeatures:
         self._prev: np.ndarray | None = None
         self._prev_blur: np.ndarray | None = None
         self._prev_t = 0.0
-        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)  # type: ignore[attr-defined]
         self._flow.setFinestScale(1)
         self._flow.setPatchStride(6)
         self._flow.setGradientDescentIterations(12)

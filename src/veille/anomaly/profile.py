@@ -191,7 +191,7 @@ def _check_shapes(profile: CameraProfile, name: str, again: str) -> None:
     if profile.active.ndim != 2:
         raise CameraProfileError(f"camera profile '{name}' is damaged (arrays active); {again}")
     grid = profile.grid
-    expected = {key: (*grid, BINS[key][2]) for key in BINS}
+    expected: dict[str, tuple[int, ...]] = {key: (*grid, BINS[key][2]) for key in BINS}
     expected.update(hour_frames=(HOURS,), hour_active=(HOURS, *grid))
     bad = [key for key, shape in expected.items() if getattr(profile, key).shape != shape]
     if profile.sample.ndim != 3 or (profile.sample.size and profile.sample.shape[1:] != grid):

@@ -9,6 +9,7 @@ longer than usual its movement has lasted, and whether it usually is quiet at th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ RARE_WHERE = 0.5  # rarity (log10 beyond 1 %) from which "where nothing usually 
 EXTRA = 0.5  # what lasting long or a quiet hour must add for "longer" or "at an hour ..." to be said
 RATIO = 1.5  # faster / larger from this ratio on
 
-_TEXT = {
+_TEXT: dict[str, dict[str, Any]] = {
     "en": {
         "usual": "usual movement for this camera",
         "where": "movement where nothing usually moves",

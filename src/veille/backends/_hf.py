@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veille.backends.guard import check_finite
+from veille.backends.info import ModelInfo
+from veille.backends.runtime import INT8_DYNAMIC, load_kwargs, release
 from veille.errors import ModelError
-from veille.models.runtime import INT8_DYNAMIC, load_kwargs, release
-from veille.report.schema import ModelInfo
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,7 +35,7 @@ def model_type(path: Path) -> str:
 def load_options(options: Any, role: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """``from_pretrained`` keyword arguments and the device/dtype/quantization fields for ``role``.
 
-    Delegates to :func:`veille.models.runtime.load_kwargs`; the safety flags are forced here.
+    Delegates to :func:`veille.backends.runtime.load_kwargs`; the safety flags are forced here.
     """
     kwargs, fields = load_kwargs(options, role=role)
     kwargs = {**kwargs, "use_safetensors": True, "trust_remote_code": False}
@@ -106,7 +106,7 @@ def prepare(model: Any, fields: dict[str, Any]) -> Any:
     :data:`WIDEN_ROWS` or more tokens (prompts then cost ~1.4x fp32's, for the weight conversion).
     """
     if fields.get("quantization") == INT8_DYNAMIC:
-        from veille.models.runtime import release
+        from veille.backends.runtime import release
 
         try:
             quantize_linears(model)
@@ -117,7 +117,7 @@ def prepare(model: Any, fields: dict[str, Any]) -> Any:
         release()  # the weights the int8 ones were made from
         return model
     if fields.get("device") == "cpu" and fields.get("dtype") == "bf16":
-        from veille.models.runtime import cpu_has_native_bf16
+        from veille.backends.runtime import cpu_has_native_bf16
 
         if not cpu_has_native_bf16():
             widen_prompts(model)
@@ -129,9 +129,9 @@ def quantize_linears(model: Any) -> int:
 
     Weights become int8 with one scale per output channel; each call quantizes its input and
     multiplies in int8 (fbgemm / oneDNN kernels). Each layer is quantized from the dtype it was
-    loaded in and dropped at once (:func:`veille.models.int8.quantize_linears`).
+    loaded in and dropped at once (:func:`veille.backends.int8.quantize_linears`).
     """
-    from veille.models.int8 import quantize_linears as quantize
+    from veille.backends.int8 import quantize_linears as quantize
 
     return quantize(model)
 
@@ -143,16 +143,16 @@ def load_model(auto_cls: Any, path: Path, options: Any, role: str, **source: Any
     and no remote code.
 
     On the CPU in int8 (the default there) the model is read straight into int8, one tensor at a
-    time, or rebuilt from the int8 cache (:mod:`veille.models.int8_load`); ``source`` gives
+    time, or rebuilt from the int8 cache (:mod:`veille.backends.int8_load`); ``source`` gives
     ``cache`` (the int8 cache folder), ``repo_id`` and ``revision`` for it. Checkpoints that cannot
     be read that way load the usual way and are quantized in place.
     """
     kwargs, fields = load_options(options, role)
     if fields.get("quantization") == INT8_DYNAMIC:
-        from veille.models.int8 import int8_kernels
+        from veille.backends.int8 import int8_kernels
 
         if int8_kernels():
-            from veille.models.int8_load import load_int8
+            from veille.backends.int8_load import load_int8
 
             model = load_int8(auto_cls, Path(path), **source)
             if model is not None:
@@ -161,10 +161,8 @@ def load_model(auto_cls: Any, path: Path, options: Any, role: str, **source: Any
 
 
 def int8_source(options: Any, model_id: str, revision: str | None) -> dict[str, Any]:
-    """``load_model``'s ``source`` for a model known as ``model_id`` at ``revision``."""
-    from veille.models.int8_cache import int8_cache_dir
-
-    cache = getattr(options, "int8_cache", None) or int8_cache_dir()
+    """``load_model``'s ``source`` for a model known as ``model_id`` at ``revision`` (no int8 cache when unset)."""
+    cache = getattr(options, "int8_cache", None)
     return {"cache": cache, "repo_id": model_id, "revision": revision}
 
 

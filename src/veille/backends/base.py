@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from veille.report.schema import ModelInfo
+from veille.backends.info import ModelInfo
 from veille.types import Box
 
 if TYPE_CHECKING:
@@ -26,7 +26,10 @@ VisionRequest = tuple[str, Sequence["np.ndarray"]]
 class VisionLanguageModel(Protocol):
     """Describes images (the describer role)."""
 
-    info: ModelInfo
+    @property
+    def info(self) -> ModelInfo:
+        """What the report records about this model (a plain attribute in the backends)."""
+        ...
 
     def generate(self, prompt: str, images: Sequence[np.ndarray], *, max_new_tokens: int) -> str:
         """The model's answer to ``prompt`` about ``images``."""
@@ -45,7 +48,10 @@ class VisionLanguageModel(Protocol):
 class TextModel(Protocol):
     """Writes text (the reasoner role)."""
 
-    info: ModelInfo
+    @property
+    def info(self) -> ModelInfo:
+        """What the report records about this model (a plain attribute in the backends)."""
+        ...
 
     def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str] = ()) -> str:
         """The continuation of ``prompt``, cut before the first ``stop`` string."""
@@ -86,7 +92,10 @@ class ScoringTextModel(TextModel, Protocol):
 class Grounder(Protocol):
     """Finds and names things in an image (the grounder role)."""
 
-    info: ModelInfo
+    @property
+    def info(self) -> ModelInfo:
+        """What the report records about this model (a plain attribute in the backends)."""
+        ...
 
     def ground(self, image: np.ndarray) -> list[Box]:
         """Labelled boxes in pixel ``xyxy`` coordinates of ``image``."""
@@ -95,6 +104,10 @@ class Grounder(Protocol):
     def close(self) -> None:
         """Free the model."""
         ...
+
+
+#: The model of any role: the describer's, the reasoner's or the grounder's.
+Backend = VisionLanguageModel | TextModel | Grounder
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

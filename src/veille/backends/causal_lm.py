@@ -60,7 +60,7 @@ class CausalLMBackend:
         """``prompt`` wrapped the way the model was trained to read instructions."""
         if self.chat:
             messages = [{"role": "user", "content": prompt}]
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
         return PHI2_FORMAT.format(prompt=prompt)
 
     @model_call
@@ -127,7 +127,7 @@ class CausalLMBackend:
 
     def _parts(self, rows: Sequence[list[int]], *, room: int) -> list[Sequence[list[int]]]:
         """``rows`` in batches whose per-row caches take at most half the memory left on the model's device."""
-        from veille.models.runtime import spare_bytes
+        from veille.backends.runtime import spare_bytes
 
         config = self.model.config.get_text_config()
         heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
@@ -234,7 +234,8 @@ class CausalLMBackend:
 
     @property
     def _pad(self) -> int:
-        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        pad = self.tokenizer.pad_token_id
+        return int(pad if pad is not None else self.tokenizer.eos_token_id)
 
     def _per_row(self, prefix: Any, batch: int, length: int) -> Any:
         """A preallocated cache of ``batch`` rows and ``length`` tokens, each row starting with ``prefix``."""

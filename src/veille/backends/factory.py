@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from veille.backends import _hf
 from veille.errors import ModelError
 
 if TYPE_CHECKING:
+    from veille.backends.base import Backend
     from veille.backends.openai_compat import RemoteEndpoint
+    from veille.backends.runtime import RuntimeOptions
 
 VLM_TYPES = {"idefics3", "smolvlm"}  # SmolVLM v1 (Idefics3) and SmolVLM2
 TEXT_TYPES = {"phi", "phi3", "llama", "mistral", "qwen2"}
@@ -22,12 +24,12 @@ REMOTE_ROLES = ("describer", "reasoner")
 def create_backend(
     role: str,
     path: Path | None,
-    options: Any,
+    options: RuntimeOptions,
     *,
     model_id: str,
     revision: str | None = None,
     endpoint: RemoteEndpoint | None = None,
-) -> Any:
+) -> Backend:
     """The backend for ``role``: the server's model at ``endpoint``, else the model in ``path``.
 
     A local model's backend is chosen by its ``config.json``'s ``model_type``.

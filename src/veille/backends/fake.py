@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from veille.backends.base import VisionRequest, cut_at_stop
-from veille.report.schema import ModelInfo
+from veille.backends.base import Grounder, ScoringTextModel, TextModel, VisionLanguageModel, VisionRequest, cut_at_stop
+from veille.backends.info import ModelInfo
 from veille.types import Box
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -30,8 +33,10 @@ class Call:
 
 
 @dataclass
-class FakeBackend:
-    """Plays every role. ``enqueue()`` answers (strings, box lists or exceptions); ``history`` records calls.
+class FakeBackend(VisionLanguageModel, TextModel, Grounder):
+    """Plays every role (it subclasses each role's protocol, so mypy checks it implements them).
+
+    ``enqueue()`` answers (strings, box lists or exceptions); ``history`` records calls.
 
     With an empty queue it answers ``default`` (a string, or a callable of the prompt). ``image_size``,
     when set, is the side of the describer's input image (as :class:`~veille.backends.idefics3.Idefics3Backend`
@@ -65,7 +70,7 @@ class FakeBackend:
         return answer
 
     def generate(
-        self, prompt: str, images: Sequence[Any] = (), *, max_new_tokens: int, stop: Sequence[str] = ()
+        self, prompt: str, images: Sequence[np.ndarray] = (), *, max_new_tokens: int, stop: Sequence[str] = ()
     ) -> str:
         """Answer a text or vision request."""
         self.history.append(Call("generate", prompt, len(images), max_new_tokens, tuple(stop), pictures=tuple(images)))
@@ -77,7 +82,7 @@ class FakeBackend:
         self.history.append(Call("generate_batch", "\n".join(p for p, _ in requests), len(pictures), pictures=pictures))
         return [str(self._next(prompt)) for prompt, _ in requests]
 
-    def ground(self, image: Any) -> list[Box]:
+    def ground(self, image: np.ndarray) -> list[Box]:
         """Answer a grounding request with queued boxes (none by default)."""
         self.history.append(Call("ground", "", 1, pictures=(image,)))
         answer = self._queue.popleft() if self._queue else []
@@ -91,7 +96,7 @@ class FakeBackend:
 
 
 @dataclass
-class ScoringFakeBackend(FakeBackend):
+class ScoringFakeBackend(FakeBackend, ScoringTextModel):
     """A fake reasoner that weighs one-token choices and writes continuations, side by side.
 
     ``weights`` gives the probabilities of the choices after an answer start: fixed, or a callable
@@ -106,7 +111,7 @@ class ScoringFakeBackend(FakeBackend):
     ) -> list[list[float]] | None:
         """The weights of each answer start, or None."""
         self.history.append(Call("choose_each", prompt, starts=tuple(answer_starts)))
-        out = []
+        out: list[list[float]] = []
         for start in answer_starts:
             weights = self.weights(start) if callable(self.weights) else self.weights
             if weights is None:

@@ -45,7 +45,7 @@ class Idefics3Backend:
     def _prompt(self, prompt: str, count: int) -> str:
         content = [{"type": "image"} for _ in range(count)] + [{"type": "text", "text": prompt}]
         messages = [{"role": "user", "content": content}]
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True)
+        return str(self.processor.apply_chat_template(messages, add_generation_prompt=True))
 
     @property
     def image_size(self) -> int:

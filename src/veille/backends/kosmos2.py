@@ -57,7 +57,7 @@ class Kosmos2Backend:
         with torch.inference_mode():
             out = self.model.generate(**inputs, **_hf.greedy_kwargs(self.max_new_tokens))
         new = out[0, inputs["input_ids"].shape[1] :]  # Kosmos-2's output repeats the prompt
-        return self.processor.decode(new, skip_special_tokens=True)
+        return str(self.processor.decode(new, skip_special_tokens=True))
 
     @model_call
     def ground(self, image: np.ndarray) -> list[Box]:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from veille.backends.base import VisionRequest, cut_at_stop
+from veille.backends.info import ModelInfo
 from veille.errors import BackendError, ModelError
 from veille.redact import mask_credentials
-from veille.report.schema import ModelInfo
 
 if TYPE_CHECKING:
     import numpy as np
@@ -168,7 +168,8 @@ class OpenAICompatBackend:
             request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    return json.loads(response.read().decode("utf-8"))
+                    answer: dict[str, Any] = json.loads(response.read().decode("utf-8"))
+                    return answer
             except urllib.error.HTTPError as exc:
                 last = f"HTTP {exc.code}"
                 if exc.code not in RETRYABLE_STATUS:

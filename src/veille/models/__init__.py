@@ -1,1 +1,1 @@
-"""Known models, the Hugging Face cache, downloads and the runtime that loads models."""
+"""Known models, the Hugging Face cache, downloads, and which model each role gets (the manager and its session)."""

@@ -13,6 +13,7 @@ answer (:func:`veille.models.cache.cached_snapshot`). Failures are kept in the r
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
@@ -31,6 +32,8 @@ from veille.models.progress import DownloadReporter, NullReporter, human_bytes, 
 from veille.models.record import RUN
 
 if TYPE_CHECKING:
+    from huggingface_hub import DryRunFileInfo
+
     from veille.backends.openai_compat import RemoteEndpoint
 
 logger = logging.getLogger(__name__)
@@ -184,13 +187,23 @@ def _fetch(
     import huggingface_hub as hf
 
     assert source.repo_id is not None
+    repo_id = source.repo_id
     common: dict[str, Any] = {"revision": source.revision, "cache_dir": str(hub_cache_dir(cache_dir))}
     patterns = list(source.allow_patterns)
 
     def call(func: Callable[[], T]) -> T:
         return _with_retries(func, source=source, reporter=reporter, retries=retries, backoff_s=backoff_s)
 
-    plan = call(lambda: hf.snapshot_download(source.repo_id, allow_patterns=patterns, dry_run=True, **common))
+    def dry_run() -> list[DryRunFileInfo]:
+        plan: list[DryRunFileInfo] = hf.snapshot_download(repo_id, allow_patterns=patterns, dry_run=True, **common)
+        return plan
+
+    def fetch(item: DryRunFileInfo, bar: type) -> str:
+        kwargs = {**common, "revision": item.commit_hash}
+        path: str = hf.hf_hub_download(repo_id, item.filename, tqdm_class=bar, **kwargs)
+        return path
+
+    plan = call(dry_run)
     todo = [f for f in plan if f.will_download]
     if not any(f.filename.endswith(".safetensors") for f in plan):
         raise ModelError(f"{source.repo_id} has no safetensors weights; veille loads safetensors only")
@@ -200,14 +213,9 @@ def _fetch(
         reporter.message(f"{source.label}: downloading {len(todo)} file(s), {missing}")
     for item in todo:
         bar = tqdm_class_for(reporter, item.filename)
-        kwargs = {**common, "revision": item.commit_hash}
-        call(
-            lambda item=item, bar=bar, kwargs=kwargs: hf.hf_hub_download(
-                source.repo_id, item.filename, tqdm_class=bar, **kwargs
-            )
-        )
+        call(functools.partial(fetch, item, bar))
         reporter.file_done(item.filename)
-    folder = call(lambda: hf.snapshot_download(source.repo_id, allow_patterns=patterns, **common))
+    folder = call(lambda: hf.snapshot_download(repo_id, allow_patterns=patterns, **common))
     return Path(folder)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,7 +13,7 @@ from veille.models.catalog import CATALOG, MODEL_PEAK_MEMORY, PROFILES, profiles
 from veille.models.int8_cache import int8_cache_dir, repo_int8_info
 
 
-def model_rows(cache_dir: Path | None = None) -> list[dict]:
+def model_rows(cache_dir: Path | None = None) -> list[dict[str, Any]]:
     """One dict per catalog model: name, role, repo, size, cache state, path, profiles."""
     rows = []
     infos = cache_infos([(e.repo_id, e.revision) for e in CATALOG.values()], cache_dir)
@@ -36,7 +37,7 @@ def model_rows(cache_dir: Path | None = None) -> list[dict]:
     return rows
 
 
-def _int8_fields(repo_id: str, cache_dir: Path | None) -> dict:
+def _int8_fields(repo_id: str, cache_dir: Path | None) -> dict[str, int]:
     """The int8 weights cached for the CPU (``int8_cached``: how many snapshots/versions, ``int8_size``: bytes)."""
     info = repo_int8_info(repo_id, cache_dir)
     return {"int8_cached": info.entries, "int8_size": info.size_on_disk}

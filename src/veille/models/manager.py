@@ -12,26 +12,28 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast, overload
 
+from veille.backends.runtime import RuntimeOptions, memory_bytes, release, resolve_device
 from veille.errors import ModelError
 from veille.models.availability import note_unavailable, resolve_model
-from veille.models.catalog import PROFILES, ROLES
+from veille.models.catalog import PROFILES, ROLES, Role
 from veille.models.int8_cache import int8_cache_dir
 from veille.models.progress import DownloadReporter, ProgressReporter
-from veille.models.runtime import RuntimeOptions, memory_bytes, release, resolve_device
 from veille.progress import Progress
 
 if TYPE_CHECKING:
-    from veille.report.schema import ModelInfo
+    from veille.backends.base import Backend, Grounder, TextModel, VisionLanguageModel
+    from veille.backends.info import ModelInfo
     from veille.settings import Settings
 
 logger = logging.getLogger(__name__)
-BackendFactory = Callable[..., Any]
+#: Builds the backend of a role: ``factory(role, path, options, model_id=..., revision=..., endpoint=...)``.
+BackendFactory: TypeAlias = "Callable[..., Backend]"
 ROLE_FLAGS = {"describer": "vlm", "reasoner": "llm", "grounder": "grounder"}
 
 
-def _default_factory(role: str, path: Path | None, options: RuntimeOptions, **kwargs: Any) -> Any:
+def _default_factory(role: str, path: Path | None, options: RuntimeOptions, **kwargs: Any) -> Backend:
     from veille.backends.factory import create_backend
 
     return create_backend(role, path, options, **kwargs)
@@ -63,7 +65,7 @@ class ModelManager:
         self.options = RuntimeOptions(settings.device, settings.dtype, settings.load_in_8bit, int8_cache)
         self._factory = factory or _default_factory
         self._reporter = reporter or ProgressReporter(progress)
-        self._loaded: dict[str, Any] = {}
+        self._loaded: dict[str, Backend] = {}
         self._failed: set[str] = set()
         self._info: dict[str, ModelInfo | None] = {}
         self.download_s = 0.0  # time spent resolving and downloading models, retries and failures included
@@ -84,12 +86,21 @@ class ModelManager:
         if role not in ROLES:
             raise ModelError(f"unknown model role '{role}'; use one of {', '.join(ROLES)}")
         override = getattr(self.settings, ROLE_FLAGS[role])
-        value = override if override is not None else PROFILES[self.settings.profile][role]
+        value = override if override is not None else PROFILES[self.settings.profile][cast(Role, role)]
         if value is None or str(value).strip().lower() in ("", "none"):
             return None
         return str(value)
 
-    def get(self, role: str) -> Any | None:
+    @overload
+    def get(self, role: Literal["describer"]) -> VisionLanguageModel | None: ...
+    @overload
+    def get(self, role: Literal["reasoner"]) -> TextModel | None: ...
+    @overload
+    def get(self, role: Literal["grounder"]) -> Grounder | None: ...
+    @overload
+    def get(self, role: str) -> Backend | None: ...
+
+    def get(self, role: str) -> Backend | None:
         """The backend for ``role``, loading it on first use; ``None`` when none is configured or it failed."""
         if role in self._loaded:
             return self._loaded[role]
@@ -110,7 +121,7 @@ class ModelManager:
         self._loaded[role] = backend
         return backend
 
-    def _load(self, role: str, spec: str) -> Any:
+    def _load(self, role: str, spec: str) -> Backend:
         fetching = time.perf_counter()
         try:
             resolved = resolve_model(role, spec, self.settings, reporter=self._reporter)
@@ -124,15 +135,15 @@ class ModelManager:
             raise
         except (OSError, ValueError, RuntimeError, ImportError, KeyError) as exc:
             raise ModelError(f"cannot load {resolved.model_id}: {type(exc).__name__}: {exc}") from exc
-        info = getattr(backend, "info", None)
+        info = backend.info
         self._info[role] = info
         logger.info(
             "loaded %s %s on %s (%s, %s) in %.1f s, memory +%.0f MB",
             role,
             resolved.model_id,
-            getattr(info, "device", device),
-            getattr(info, "dtype", "?"),
-            getattr(info, "quantization", None) or "no quantization",
+            info.device,
+            info.dtype,
+            info.quantization or "no quantization",
             time.perf_counter() - started,
             (memory_bytes(device) - before) / 1e6,
         )
@@ -143,11 +154,9 @@ class ModelManager:
         backend = self._loaded.pop(role, None)
         if backend is None:
             return
-        device = getattr(getattr(backend, "info", None), "device", "cpu")
+        device = backend.info.device
         before, started = memory_bytes(device), time.perf_counter()
-        close = getattr(backend, "close", None)
-        if callable(close):
-            close()
+        backend.close()
         del backend
         release()
         logger.info(

@@ -37,7 +37,7 @@ def setup_of(settings: Settings) -> str | None:
     if settings.load_in_8bit is False or settings.dtype != "auto" or settings.device not in ("auto", "cpu"):
         return None
     if settings.device == "auto":
-        from veille.models.runtime import resolve_device
+        from veille.backends.runtime import resolve_device
 
         if resolve_device("auto") != "cpu":
             return None
@@ -52,7 +52,7 @@ def overrides_of(settings: Settings) -> dict[str, str | None]:
 def role_specs(profile: str, overrides: dict[str, str | None] | None = None) -> dict[str, str]:
     """The model of each role of ``profile``, with ``overrides`` by role (``"none"``: no model)."""
     overrides = overrides or {}
-    specs = {}
+    specs: dict[str, str] = {}
     for role in ROLES:
         spec = overrides.get(role)
         spec = spec if spec is not None else PROFILES[profile][role]
@@ -107,7 +107,7 @@ def check_memory(settings: Settings, available: int | None = None) -> None:
     setup = setup_of(settings)
     lifetime = lifetime_for(settings).value
     need = profile_peak(settings.profile, setup, overrides, lifetime) if setup else None
-    if need is None:
+    if setup is None or need is None:
         log.info("no measured peak memory for this analysis's models on this device; memory not checked")
         return
     if available is None:

@@ -15,7 +15,7 @@ from veille.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
     from veille.backends.base import Grounder, TextModel, VisionLanguageModel
-    from veille.report.schema import ModelInfo
+    from veille.backends.info import ModelInfo
     from veille.settings import Settings
 
 VISION_ROLES = ("describer", "grounder")
@@ -86,13 +86,11 @@ class ModelSession:
 
     def describer(self) -> VisionLanguageModel | None:
         """The describer, loaded on first use; None when there is none or it cannot be had."""
-        backend: VisionLanguageModel | None = self._manager.get("describer")
-        return backend
+        return self._manager.get("describer")
 
     def grounder(self) -> Grounder | None:
         """The grounder, loaded on first use; None when there is none or it cannot be had."""
-        backend: Grounder | None = self._manager.get("grounder")
-        return backend
+        return self._manager.get("grounder")
 
     def reasoner(self) -> TextModel | None:
         """The reasoner, loaded on first use (per stage, after the vision models are freed); or None."""
@@ -101,8 +99,7 @@ class ModelSession:
         if self.lifetime is ModelLifetime.STAGE:
             for role in VISION_ROLES:
                 self._manager.release(role)
-        backend: TextModel | None = self._manager.get("reasoner")
-        return backend
+        return self._manager.get("reasoner")
 
     def stage_done(self, role: str) -> None:
         """The analysis of this video needs ``role``'s model no more."""

@@ -63,7 +63,7 @@ def _copy(video: Path, target: Path, start_s: float, end_s: float) -> None:
     with av.open(str(video)) as src, av.open(str(target), "w", format="mp4") as dst:
         stream = src.streams.video[0]
         out = dst.add_stream_from_template(stream)
-        src.seek(round(start_s / stream.time_base), stream=stream, backward=True)
+        src.seek(round(start_s / float(stream.time_base or 1)), stream=stream, backward=True)
         offset = None
         for packet in src.demux(stream):
             if packet.dts is None or packet.pts is None:
@@ -91,7 +91,7 @@ def _encode(video: Path, target: Path, start_s: float, end_s: float) -> None:
         out.width = stream.codec_context.width // 2 * 2
         out.height = stream.codec_context.height // 2 * 2
         out.pix_fmt = "yuv420p"
-        src.seek(round(max(0.0, start_s) / stream.time_base), stream=stream, backward=True)
+        src.seek(round(max(0.0, start_s) / float(stream.time_base or 1)), stream=stream, backward=True)
         count = 0
         for frame in src.decode(stream):
             if frame.time is None or frame.time < start_s - 1e-3:

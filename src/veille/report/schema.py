@@ -6,11 +6,13 @@ full-resolution frame, turned upright. New optional fields may be added within v
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+from veille.backends.info import ModelInfo as ModelInfo  # the report's models entries; defined beside the backends
+
+SCHEMA_VERSION: Final = 1
 
 
 class _Model(BaseModel):
@@ -93,16 +95,6 @@ class ReportAnomaly(_Model):
     threshold: float = Field(ge=0)
     curve: list[tuple[float, float]] = Field(default_factory=list)
     self_calibrated: bool = False
-
-
-class ModelInfo(_Model):
-    """Which model played a role, and how it ran."""
-
-    id: str
-    revision: str | None = None
-    device: str
-    dtype: str
-    quantization: str | None = None
 
 
 class ScanMode(_Model):

@@ -139,10 +139,10 @@ def load_chunk(path: Path, plan: ChunkPlan, keyframes: Sequence[float] | None = 
     ``keyframes``: the stream's keyframe times, if known (to seek rather than decode far).
     """
     frames = sorted(grab_frames(path, [t for t, _ in plan.picks], keyframes), key=lambda item: item[0])
-    keyframes: tuple[Keyframe, ...] = ()
+    shots: tuple[Keyframe, ...] = ()
     if frames:
         boxes = plan.pick_boxes or ((),) * len(plan.picks)
-        keyframes = tuple(
+        shots = tuple(
             Keyframe(t, min(frames, key=lambda item: abs(item[0] - t))[1], score, b)
             for (t, score), b in zip(plan.picks, boxes, strict=True)
         )
@@ -151,7 +151,7 @@ def load_chunk(path: Path, plan: ChunkPlan, keyframes: Sequence[float] | None = 
         plan.segment_id,
         plan.start_s,
         plan.end_s,
-        keyframes,
+        shots,
         plan.motion_boxes,
         plan.max_regions,
         plan.peak_score,

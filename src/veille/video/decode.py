@@ -66,7 +66,7 @@ def small_gray(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
         import cv2
 
         plane = frame.planes[0]
-        luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+        luma = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
         return upright(cv2.resize(luma, stored, interpolation=cv2.INTER_LINEAR), turn)
     return upright(frame.reformat(width=stored[0], height=stored[1], format="gray").to_ndarray(), turn)
 
@@ -172,18 +172,24 @@ def _seek_sooner(keys: np.ndarray, t: float, want: float) -> bool:
     return int(np.searchsorted(keys, want + 1e-6)) > int(np.searchsorted(keys, t + 1e-6))
 
 
-def _collect(container, stream, tb: float, wanted: list[float], i: int, out: list, keys: np.ndarray) -> int:
-    previous = None
+def _collect(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    tb: float,
+    wanted: list[float],
+    i: int,
+    out: list[tuple[float, np.ndarray]],
+    keys: np.ndarray,
+) -> int:
+    previous: tuple[float, av.VideoFrame] | None = None
     start = i
     try:
         for packet in container.demux(stream):
             for frame in packet.decode():
                 t = float(frame.pts * tb) if frame.pts is not None else 0.0
                 while i < len(wanted) and t >= wanted[i] - 1e-3:
-                    pick = (
-                        frame if previous is None or abs(t - wanted[i]) <= abs(previous[0] - wanted[i]) else previous[1]
-                    )
-                    pt = t if pick is frame else previous[0]
+                    nearer = previous is None or abs(t - wanted[i]) <= abs(previous[0] - wanted[i])
+                    pt, pick = (t, frame) if nearer or previous is None else previous
                     out.append((pt, to_rgb(pick)))
                     i += 1
                 if i >= len(wanted) or (i > start and _seek_sooner(keys, t, wanted[i])):

@@ -42,12 +42,12 @@ class KeyframeCheck:
         self.every_s = every_s
         self.target_h = target_h
         self.motion_threshold = motion_threshold
-        self._detector_args = {
+        self._detector_args: dict[str, Any] = {
             "pixel_threshold": pixel_threshold,
             "lighting_threshold": lighting_threshold,
             "masks": masks,
         }
-        self._ctx: av.CodecContext | None = None
+        self._ctx: av.video.codeccontext.VideoCodecContext | None = None
         self._detector: MotionDetector | None = None
         self._size = (0, 0)
         self._turned = False
@@ -94,7 +94,8 @@ class KeyframeCheck:
         except av.FFmpegError:
             return
         self._last_t = t_s
-        self._held.append(packet.pts)
+        if packet.pts is not None:
+            self._held.append(packet.pts)
         self._compare(frames)
 
     def refeed(self, packet: av.Packet) -> None:

@@ -66,7 +66,7 @@ class MotionDetector:
             return MotionSample(t_s, 0.0)
         diff = cv2.absdiff(blurred, self._avg)
         cv2.accumulateWeighted(blurred, self._avg, self.alpha)
-        thresh = (diff > self.pixel_threshold).astype(np.uint8) * 255
+        thresh: np.ndarray = (diff > self.pixel_threshold).astype(np.uint8) * 255
         if self.mask is not None:
             thresh = cv2.bitwise_and(thresh, self.mask)
         share = float(np.count_nonzero(thresh)) / max(self.valid, 1.0)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from veille.settings import ScanSettings
@@ -144,7 +144,7 @@ class ScanStream:
             self.close()
             self._tick()
 
-    def _run(self) -> Iterator[ChunkPlan]:
+    def _run(self) -> Generator[ChunkPlan, None, None]:
         if self.result.complete:
             return
         yield from self._samples(self.pixels.resume())

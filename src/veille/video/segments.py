@@ -107,7 +107,10 @@ class Segmenter:
         """Continue from :meth:`state`."""
         self.next_id = state["next_id"]
         current, pending = state["current"], state["pending"]
-        self.current = None if current is None else _Open(*current[:3], [sample_from(x) for x in current[3]])
+        if current is None:
+            self.current = None
+        else:
+            self.current = _Open(current[0], current[1], current[2], [sample_from(x) for x in current[3]])
         if pending is not None:
             self.pending = ActiveStretch(Segment(**pending[0]), [sample_from(x) for x in pending[1]])
         else:

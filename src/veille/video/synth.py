@@ -7,10 +7,11 @@ footage can be spliced in between synthetic quiet stretches.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -65,23 +66,49 @@ def write_video(
     noises = rng.normal(0, noise, (6, h, w, 3)).astype(np.float32)
     base = background.astype(np.float32)
     flags: list[bool] = []
-    with av.open(str(out), "w") as container:
-        stream = container.add_stream(codec, rate=fps, options=options)
-        stream.width, stream.height = w, h
-        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-        stream.time_base = Fraction(1, fps)
+
+    def frames() -> Iterator[np.ndarray]:
         for stretch in stretches:
             for i in range(stretch.frames):
                 n = len(flags)
                 light = 1 + drift * np.sin(2 * np.pi * n / (fps * 600))
                 img = stretch.draw(i).astype(np.float32) if stretch.draw else base
-                img = np.clip(img * light + noises[n % len(noises)], 0, 255).astype(np.uint8)
-                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-                frame.pts = n
-                container.mux(stream.encode(frame))
                 flags.append(stretch.active)
-        container.mux(stream.encode(None))
+                yield np.clip(img * light + noises[n % len(noises)], 0, 255).astype(np.uint8)
+
+    encode_frames(out, frames(), fps=fps, codec=codec, options=options)
     return flags
+
+
+def encode_frames(
+    out: Path,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: int,
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+    container_format: str | None = None,
+) -> int:
+    """Encode RGB ``uint8`` frames to ``out`` at ``fps`` (one pts per frame); returns how many.
+
+    The one encoder of every synthetic video (the tests', the benchmarks' and ``veille sample``'s).
+    """
+    count = 0
+    with av.open(str(out), "w", format=container_format) as container:
+        stream: Any = None
+        for img in frames:
+            if stream is None:
+                stream = container.add_stream(codec, rate=fps, options=options or {})
+                stream.height, stream.width = img.shape[:2]
+                stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+                stream.time_base = Fraction(1, fps)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = count
+            container.mux(stream.encode(frame))
+            count += 1
+        if stream is not None:
+            container.mux(stream.encode(None))
+    return count
 
 
 def scene(width: int, height: int) -> np.ndarray:

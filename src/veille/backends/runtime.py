@@ -34,7 +34,7 @@ class ModelInfoFields(TypedDict):
 class RuntimeOptions:
     """The user's wishes for every model: device, dtype and 8-bit (``None`` = the role's default).
 
-    ``int8_cache``: the folder of the int8 weights cache (``None``: the default, beside the hub cache).
+    ``int8_cache``: the folder of the int8 weights cache (``None``: none; the model manager gives its own).
     """
 
     device: str = "auto"
@@ -111,8 +111,8 @@ def eight_bit_plan(options: RuntimeOptions, *, role: str, device: str) -> tuple[
     """The 8-bit scheme to load with (``None``: unquantized), and a warning when a wish cannot be met.
 
     CPU: :data:`INT8_DYNAMIC`, every linear layer in int8, by default unless a dtype is forced (as
-    faster-whisper runs int8 on CPUs). Side by side on 2 AVX2 cores it ran SmolVLM 1.8-2.5x and
-    Phi-2 1.9x faster than unquantized (``benchmarks/analysis.py``).
+    faster-whisper runs int8 on CPUs): a CPU's matrix products are bound by memory bandwidth, and int8
+    weights move a quarter of fp32's bytes (the README has the measured speed-ups).
     CUDA: bitsandbytes LLM.int8 (:data:`INT8_CUDA`), by default for the grounder only.
     """
     if options.load_in_8bit is False:
@@ -228,8 +228,9 @@ def trim_heap() -> None:
     """Hand freed heap memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
 
     Without it, the memory of a released model, or of the weights an int8 model was made from, stays
-    in the process's heap (Phi-2's resident memory measured 7.7 GB after quantizing, 3.6 GB after
-    trimming). Loading calls it every few hundred MB read, so freed memory never piles up.
+    in the process's heap, where the next model cannot reuse it and the memory check counts it as
+    taken (README "Memory and load time on the CPU"). Loading calls it every few hundred MB read, so
+    freed memory never piles up.
     """
     import ctypes
 

@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 
 import torch
 
-from veille.models import int8_cache
-from veille.models.int8 import Int8Linear, empty_qtensor, quantize_rows
-from veille.models.runtime import trim_heap
-from veille.models.tensorfile import TensorFileError, TensorReader, TensorWriter
+from veille.backends import int8_store
+from veille.backends.int8 import Int8Linear, empty_qtensor, quantize_rows
+from veille.backends.runtime import trim_heap
+from veille.backends.tensorfile import TensorFileError, TensorReader, TensorWriter
 
 log = logging.getLogger(__name__)
 WORKERS = 2
@@ -50,7 +50,7 @@ class Layout:
     bias: set[str] = field(default_factory=set)  # linear modules with a bias
 
 
-def build_linears(model: Any, layout: Layout, cache: Path | None, source: int8_cache.Source) -> str:
+def build_linears(model: Any, layout: Layout, cache: Path | None, source: int8_store.Source) -> str:
     """Every linear layer of ``model`` in int8: from the cache entry if it is sound, else quantized (and cached).
 
     Returns where the int8 weights came from: ``"cache"`` or ``"quantized"``.
@@ -58,7 +58,7 @@ def build_linears(model: Any, layout: Layout, cache: Path | None, source: int8_c
     for name in layout.tied_linears:  # from the parameter they share (an output layer tied to the embedding...)
         _replace(model, layout, name, Int8Linear.from_linear(model.get_submodule(name)))
     layout.bias = {n for n in layout.linears if model.get_submodule(n).bias is not None}
-    entry = int8_cache.entry_path(cache, source) if cache is not None else None
+    entry = int8_store.entry_path(cache, source) if cache is not None else None
     if entry is not None and entry.is_file():
         try:
             _from_cache(model, layout, entry, source)
@@ -124,7 +124,7 @@ def _specs(model: Any, layout: Layout) -> list[tuple[str, torch.dtype, tuple[int
     return specs
 
 
-def _writer(model: Any, layout: Layout, cache: Path | None, source: int8_cache.Source) -> TensorWriter | None:
+def _writer(model: Any, layout: Layout, cache: Path | None, source: int8_store.Source) -> TensorWriter | None:
     """A writer for a new cache entry, or ``None`` when there is no cache, no room or no right to write."""
     if cache is None or not layout.linears:
         return None
@@ -136,7 +136,7 @@ def _writer(model: Any, layout: Layout, cache: Path | None, source: int8_cache.S
         if free < size + (256 << 20):
             log.warning("not caching int8 weights: %s has %d MB free, %d MB needed", cache, free >> 20, size >> 20)
             return None
-        int8_cache.prune(cache, source)  # stale entries and files left by a killed load
+        int8_store.prune(cache, source)  # stale entries and files left by a killed load
         metadata = {**source.metadata(), CRC_KEY: json.dumps({n: "0" * 8 for n, _, _ in specs})}
         return TensorWriter(cache / f".{source.label}--{source.key}.{os.getpid()}.tmp", specs, metadata)
     except OSError as exc:
@@ -189,7 +189,7 @@ def _crc(tensor: torch.Tensor) -> str:
     return f"{zlib.crc32(data) & 0xFFFFFFFF:08x}"
 
 
-def _finish(writer: TensorWriter, entry: Path, cache: Path, source: int8_cache.Source) -> None:
+def _finish(writer: TensorWriter, entry: Path, cache: Path, source: int8_store.Source) -> None:
     try:
         writer.close()
         writer.path.replace(entry)
@@ -197,11 +197,11 @@ def _finish(writer: TensorWriter, entry: Path, cache: Path, source: int8_cache.S
         log.warning("could not write the int8 cache entry %s: %s", entry, exc)
         writer.path.unlink(missing_ok=True)
         return
-    int8_cache.prune(cache, source, keep=entry)
+    int8_store.prune(cache, source, keep=entry)
     log.info("int8 weights of %s cached in %s", source.label, entry)
 
 
-def _from_cache(model: Any, layout: Layout, entry: Path, source: int8_cache.Source) -> None:
+def _from_cache(model: Any, layout: Layout, entry: Path, source: int8_store.Source) -> None:
     with TensorReader(entry) as reader:
         if any(reader.metadata.get(k) != v for k, v in source.metadata().items()):
             raise CacheDamaged("made from another source or version")
@@ -216,7 +216,8 @@ def _from_cache(model: Any, layout: Layout, entry: Path, source: int8_cache.Sour
 
         def make(name: str) -> tuple[str, Int8Linear]:
             scales = _checked(reader, f"{name}.scale", crcs)
-            qweight, values = empty_qtensor(reader.entries[f"{name}.weight"].shape, scales)
+            rows, cols = reader.entries[f"{name}.weight"].shape
+            qweight, values = empty_qtensor((rows, cols), scales)
             _checked(reader, f"{name}.weight", crcs, out=values)
             bias = _checked(reader, f"{name}.bias", crcs) if name in layout.bias else None
             return name, Int8Linear.from_qtensor(qweight, bias)

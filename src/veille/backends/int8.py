@@ -43,7 +43,8 @@ CHUNK_ELEMENTS = 1 << 18
 def _observer_type() -> Any:
     """The weight observer of ``per_channel_dynamic_qconfig`` (its scale formula is the one used here)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
         from torch.ao.quantization import per_channel_dynamic_qconfig
 
         return per_channel_dynamic_qconfig.weight
@@ -95,7 +96,7 @@ def blocks(out_features: int) -> list[tuple[int, int]]:
     return [(i, min(out_features, i + BLOCK_ROWS)) for i in range(0, out_features, BLOCK_ROWS)]
 
 
-class Int8Linear(nn.Module):
+class Int8Linear(nn.Module):  # type: ignore[misc]  # torch is not followed (see pyproject)
     """A linear layer computed by ``quantized::linear_dynamic`` (int8 weights per channel, inputs per call).
 
     It holds no parameters or buffers: ``state_dict()`` has nothing of it, ``.float()`` leaves it alone.
@@ -162,7 +163,7 @@ def quantize_linears(model: nn.Module, *, trim_every: int = 32 << 20) -> int:
     freed heap memory goes back to the system every ``trim_every`` bytes of originals: memory never
     holds more than the model plus one layer's working set.
     """
-    from veille.models.runtime import trim_heap
+    from veille.backends.runtime import trim_heap
 
     # names, not modules: a list of the modules would keep every original alive to the end
     names = [name for name, module in model.named_modules(remove_duplicate=False) if type(module) is nn.Linear]

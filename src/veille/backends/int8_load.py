@@ -5,7 +5,7 @@ memory map, the checkpoint file too) before the first layer becomes int8. Here t
 with its parameters on the ``meta`` device (no memory), the other tensors are read into place in
 fp32, and each linear layer is read, quantized and packed on its own: memory peaks at the final
 model plus one layer's working set. A model whose int8 weights are in the cache
-(:mod:`veille.models.int8_cache`) skips the quantization and never reads its 16-bit linear weights.
+(:mod:`veille.backends.int8_store`) skips the quantization and never reads its 16-bit linear weights.
 
 Checkpoints whose names do not match the model's parameters one to one (older layouts that
 transformers renames while loading) are not handled here: :func:`load_int8` returns ``None`` and
@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from veille.models import int8_cache
-from veille.models.int8_layers import Layout, build_linears
-from veille.models.runtime import trim_heap
-from veille.models.tensorfile import TensorFileError, TensorReader
+from veille.backends import int8_store
+from veille.backends.int8_layers import Layout, build_linears
+from veille.backends.runtime import trim_heap
+from veille.backends.tensorfile import TensorFileError, TensorReader
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def load_int8(
             log.info("%s: some parameters are neither in the checkpoint nor tied; loading it the usual way", path)
             return None
         _load_buffers(model, layout)
-        source = int8_cache.source_of(path, files, repo_id, revision)
+        source = int8_store.source_of(path, files, repo_id, revision)
         origin = build_linears(model, layout, cache, source)
     model.float()  # buffers made in another dtype; the int8 layers have no parameters
     model.config.dtype = torch.float32

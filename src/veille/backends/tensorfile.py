@@ -86,7 +86,7 @@ class TensorReader:
             else:
                 with self._lock:
                     self._file.seek(offset + done)
-                    got = self._file.readinto(view[done:]) or 0
+                    got = self._file.readinto(view[done:]) or 0  # type: ignore[attr-defined]
             if not got:
                 raise TensorFileError(f"{self.path} ends inside tensor {name}")
             done += got
