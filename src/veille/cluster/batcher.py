@@ -52,7 +52,8 @@ class Batcher:
 
     def _take(self) -> list[tuple[list[Any], int, dict[str, Any]]]:
         tokens = self._queue[0][1]
-        group, total = [], 0
+        group: list[tuple[list[Any], int, dict[str, Any]]] = []
+        total = 0
         for entry in list(self._queue):
             if entry[1] == tokens and (not group or total + len(entry[0]) <= self.size):
                 group.append(entry)

@@ -9,9 +9,11 @@ back to the driver, which writes each file atomically.
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 from veille.constants import VIDEO_EXTENSIONS
 from veille.errors import InputNotFoundError, OutputError
@@ -28,13 +30,13 @@ def is_url(source: str) -> bool:
     return bool(_URL.match(source))
 
 
-def _filesystem(url: str):  # type: ignore[no-untyped-def]
+def _filesystem(url: str) -> tuple[Any, str]:
     """The fsspec filesystem of ``url`` and the path inside it; one line naming the package when missing."""
     scheme = url.split("://", 1)[0].lower()
     try:
-        import fsspec
-
-        return fsspec.core.url_to_fs(url)
+        fsspec = importlib.import_module("fsspec")  # untyped; an optional dependency here
+        fs, path = fsspec.core.url_to_fs(url)
+        return fs, str(path)
     except ImportError:
         package = PACKAGES.get(scheme, "fsspec")
         shown = mask_credentials(url)

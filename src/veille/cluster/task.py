@@ -12,10 +12,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from veille.cluster.files import fetch, is_url, stage_folder
 from veille.cluster.hub import HubProgress
+
+if TYPE_CHECKING:
+    from veille.models.session import ModelSession
 
 #: How many times a task whose worker died is run again.
 TASK_RETRIES = 3
@@ -86,7 +89,8 @@ def _run(job: VideoJob, scratch: Path, folder: Path, progress: HubProgress) -> V
     try:
         video = fetch(job.source, scratch) if is_url(job.source) else Path(job.source)
         started = time.perf_counter()
-        result = analyze(video, job.settings, progress=progress, folder=folder, models=session)
+        models = cast("ModelSession | None", session)  # a RemoteSession has a ModelSession's interface
+        result = analyze(video, job.settings, progress=progress, folder=folder, models=models)
         analyze_s = time.perf_counter() - started
     except AnalysisInterrupted as exc:
         return VideoDone(job.index, "interrupted", {}, error=str(exc))
