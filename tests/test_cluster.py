@@ -170,7 +170,7 @@ def test_cluster_ray_alone_starts_a_local_instance_and_writes_the_local_batch(
     _need_ray()
     code, _, err = in_process(capsys, ["analyze", str(clips), "--profile", "motion", "--out", "local", "-q"])
     assert code == 1, err  # broken.mp4
-    ray_tmp = Path(tempfile.mkdtemp(prefix="vrl"))  # Ray's own files (short: socket paths), not the shared /tmp/ray
+    ray_tmp = Path(tempfile.mkdtemp(prefix="vrl"))  # Ray's files here (short socket paths), not its shared default
     try:
         env = cli_env(HOME=str(tmp_path), RAY_TMPDIR=str(ray_tmp), RAY_USAGE_STATS_ENABLED="0")
         argv = ["analyze", str(clips), "--profile", "motion", "--out", "remote", "--cluster", "ray", "-q"]
