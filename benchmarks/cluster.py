@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -151,6 +152,14 @@ def main() -> None:
     parser.add_argument("--camera-hours", type=float, default=1200.0, help="footage a day for the cost model")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="veille-cluster-bench-"))
+    try:
+        measure(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
+    """Every run of the benchmark, its clips and outputs under ``work``; prints as it goes."""
     videos = write_clips(work / "clips", args.clips, seconds=args.seconds, size=SIZE)
     hours = args.clips * args.seconds / 3600
     print(f"batch: {args.clips} clips x {args.seconds:.0f} s ({hours:.2f} h of footage), {SIZE[0]}x{SIZE[1]}, motion")
