@@ -76,6 +76,9 @@ def _analyze_options(func):
         click.option("--lang", type=click.Choice(values(Lang)), help="Report language."),
         click.option("--camera", help="Rank events by how unusual for this calibrated camera ('self': the video)."),
         click.option("--cameras-dir", type=click.Path(path_type=Path), help="Folder of camera profiles."),
+        click.option(
+            "--cluster", help="Run on Ray: 'ray' (a local instance) or 'ray://HOST:PORT'; needs the [ray] extra."
+        ),
         click.option("--config", type=click.Path(path_type=Path), help="Settings file (default ./veille.toml)."),
         click.option("--verbose", "-v", is_flag=True, default=None, help="Say more."),
         click.option("--quiet", "-q", is_flag=True, default=None, help="Print only errors."),
@@ -116,6 +119,10 @@ def run_analyze(inputs: list[str], *, config: Path | None, flags: dict[str, Any]
     settings = _settings(config, flags)
     constants.apply_offline(settings.offline)
     _check_camera(settings)
+    if settings.cluster:  # the models run on the cluster's workers, not here
+        from veille.cluster.command import run_cluster_analyze
+
+        return run_cluster_analyze(inputs, settings)
     from veille.models.requirements import check_memory
 
     check_memory(settings)

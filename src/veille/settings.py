@@ -110,6 +110,7 @@ class Settings(_Strict):
     describe: DescribeSettings = Field(default_factory=DescribeSettings)
     cameras_dir: Path | None = Field(None, description="folder of camera profiles (default: the user data folder)")
     camera: str | None = Field(None, description="score how unusual each moment is for this camera ('self': the video)")
+    cluster: str | None = Field(None, description="run batches on Ray: 'ray' (a local instance) or 'ray://HOST:PORT'")
 
     @field_validator("api_base", "llm_api_base")
     @classmethod

@@ -50,6 +50,7 @@ _NOT_IN_DIGEST = {
     "cameras_dir",
     "memory_check",  # whether the analysis may start, not what it finds
     "int8_cache_dir",  # the int8 weights read back are those a fresh quantization makes
+    "cluster",  # where the analysis runs, not what it finds
 }
 
 
