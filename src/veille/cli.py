@@ -505,6 +505,11 @@ def models_remove(names: tuple[str, ...], cache_dir: Path | None) -> None:
         click.echo(remove_model(name, cache_dir=cache_dir))
 
 
+from veille.live.commands import watch as _watch  # noqa: E402
+
+cli.add_command(_watch)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``veille`` command."""
     run(cli, argv)
