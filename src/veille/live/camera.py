@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +162,8 @@ class CameraWorker(threading.Thread):
         self.alerts.event("ended", report, event.start_wall, {"reason": event.reason})
         self.say(f"{self.spec.name}: event {event.number} ended after {event.duration_s():.1f} s ({event.reason})")
         if self.describer is not None:
-            self.describer.submit(self, event, report, facts)
-        event.frames = []
+            self.describer.submit(self, event.chosen, report, facts, event.start_wall)
+        event.frames, event.chosen = [], ()
 
     def _report_event(
         self, event: LiveEvent, facts: StreamFacts, *, final: bool, clip: Path | None = None
@@ -180,6 +181,7 @@ class CameraWorker(threading.Thread):
                       event.peak)
         motion = motion_event(event.number, [chunk], facts.width, facts.height, lang=self.settings.lang)
         if final:
+            event.chosen = tuple(replace(k, image=images[k.thumb][0]) for k in motion.keyframes)
             folder = self.archive.folder(self.spec.name, event.start_wall)
             for k in motion.keyframes:
                 (folder / k.thumb).parent.mkdir(parents=True, exist_ok=True)

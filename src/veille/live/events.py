@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from veille.types import Box, MotionSample
+from veille.types import Box, Keyframe, MotionSample
 from veille.video.decode import to_rgb
 
 #: Movement in this many frames within ``ONSET_S`` opens an event (one noisy frame does not).
@@ -32,6 +32,7 @@ class LiveEvent:
     number: int = 0
     clip: Any = None
     reason: str = ""
+    chosen: tuple[Keyframe, ...] = ()  # the keyframes the report shows, with their images (for the models)
 
     def keep(self, sample: MotionSample, frame: Any, keep_n: int) -> None:
         """Follow the movement; keep a frame now and then (thinned to stay spread over the event)."""
