@@ -191,3 +191,28 @@ def test_cameras_from_sources_and_sections(tmp_path: Path) -> None:
     assert "secretpw" not in str(err.value)
     with pytest.raises(UsageError):
         resolve_cameras(("rtsp://x/a", "rtsp://y/b"), settings, ("same", "same"))
+
+
+def test_day_reports_are_indexed_under_camera_and_day(tmp_path: Path) -> None:
+    from veille.archive.indexer import report_folders, sync
+    from veille.archive.store import Store
+    from veille.live.archive import DayArchive, StreamFacts, midnight
+    from veille.report.schema import ReportEvent
+
+    archive = DayArchive(tmp_path)
+    ts = datetime(2024, 5, 1, 22, 15, 0).timestamp()
+    day_s = ts - midnight(ts)
+    event = ReportEvent(id=0, start_s=day_s, end_s=day_s + 6, title="Movement on the left", description="Movement.",
+                        threat_level=0, confidence=0.6, source="motion", clip="clips/x.mp4")
+    archive.add("porch", ts, event, StreamFacts(1280, 720, 15.0, "h264"))
+    assert list(report_folders(tmp_path)) == ["porch/2024-05-01"]
+    with Store(tmp_path / "archive.sqlite") as store:
+        assert sync(store, tmp_path).indexed == []  # already indexed when the event was written
+        row = store.conn.execute("SELECT folder, camera, start_ts FROM videos").fetchone()
+        [(number, start_s)] = store.conn.execute("SELECT number, start_s FROM events").fetchall()
+    assert row == ("porch/2024-05-01", "porch", datetime(2024, 5, 1).timestamp())
+    assert (number, start_s) == (0, day_s)  # the day's start plus start_s is when it happened
+    later = event.model_copy(update={"id": 1, "start_s": day_s + 60, "end_s": day_s + 70})
+    archive.add("porch", ts + 60, later, StreamFacts(1280, 720, 15.0, "h264"))
+    with Store(tmp_path / "archive.sqlite") as store:
+        assert store.count("events") == 2 and store.count("videos") == 1

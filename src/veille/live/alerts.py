@@ -87,8 +87,8 @@ def parse_mqtt_url(url: str) -> tuple[str, int, str | None, str | None, bool]:
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         raise UsageError(f"--mqtt {mask_credentials(url)}: give mqtt://[user:pass@]HOST[:PORT] (or mqtts://)")
     tls = parts.scheme == "mqtts"
-    user = unquote(parts.username) if parts.username else os.environ.get("VEILLE_MQTT_USER")
-    password = unquote(parts.password) if parts.password else os.environ.get("VEILLE_MQTT_PASSWORD")
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
     return parts.hostname, parts.port or (8883 if tls else 1883), user, password, tls
 
 
