@@ -216,3 +216,21 @@ def test_day_reports_are_indexed_under_camera_and_day(tmp_path: Path) -> None:
     archive.add("porch", ts + 60, later, StreamFacts(1280, 720, 15.0, "h264"))
     with Store(tmp_path / "archive.sqlite") as store:
         assert store.count("events") == 2 and store.count("videos") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("ftp://u:pw-9@x/y",), "is not a camera source"),
+        ((), "no camera to watch"),
+        (("rtsp://h/x", "--mqtt", "http://u:pw-8@broker"), "is not a broker"),
+        (("rtsp://h/x", "--camera", "a", "--camera", "b"), "one name per source"),
+    ],
+)
+def test_watch_bad_input_is_one_masked_line(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
+    from tests.cli_run import veille
+
+    done = veille("watch", *args, cwd=tmp_path, timeout=60)
+    assert done.code == 2 and says in done.err and "Traceback" not in done.err
+    assert len(done.err.strip().splitlines()) == 1 and "pw-" not in done.err
+    assert not (tmp_path / "veille-reports").exists()  # nothing half-written

@@ -85,7 +85,10 @@ def parse_mqtt_url(url: str) -> tuple[str, int, str | None, str | None, bool]:
     """``mqtt://[user:pass@]host[:port]`` (or ``mqtts://``) → host, port, user, password, tls."""
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise UsageError(f"--mqtt {mask_credentials(url)}: give mqtt://[user:pass@]HOST[:PORT] (or mqtts://)")
+        raise UsageError(
+            f"--mqtt {mask_credentials(url)} is not a broker; give mqtt://HOST[:PORT] (mqtts:// for TLS),"
+            " with user:password@ before HOST if the broker asks for one"
+        )
     tls = parts.scheme == "mqtts"
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
