@@ -43,9 +43,11 @@ class CameraAlerts:
         self.gate = AlertGate(rules)
         self.mqtt, self.webhooks, self.webhook_urls = mqtt, webhooks, webhook_urls
         self.published: list[tuple[str, int]] = []
+        self.statuses: list[str] = []
 
     def status(self, value: str, detail: str = "") -> None:
         """The camera went ``online`` or ``offline`` (MQTT retained status; webhooks hear it too)."""
+        self.statuses.append(value)
         if self.mqtt is not None:
             self.mqtt.status(value)
         for url in self.webhook_urls:

@@ -23,8 +23,7 @@ def open_options(url: str, cfg: WatchSettings) -> tuple[str | None, dict[str, st
             "max_delay": "500000",
             "reorder_queue_size": "64",
         }
-    if urlsplit(url).path.lower().endswith((".mjpg", ".mjpeg", ".cgi")):
-        return "mjpeg", {"reconnect": "0"}
+    # HTTP(S): FFmpeg tells multipart MJPEG (mpjpeg), HLS playlists and plain streams apart itself
     return None, {"rw_timeout": str(int(cfg.read_timeout_s * 1_000_000))}
 
 
