@@ -74,7 +74,7 @@ def test_pre_buffer_keeps_from_the_keyframe_at_least_pre_s_back() -> None:
         buffer.add(i / 10, _P(i % 20 == 0))
     items = buffer.from_time(9.9 - 3.0)
     assert items[0][0] == 6.0 and items[0][1].is_keyframe  # 6.0 ≤ 6.9: the keyframe before the pre-roll
-    assert buffer.since_key()[0].is_keyframe and len(buffer.since_key()) == 19  # 8.0 … 9.8
+    assert buffer.since_key()[0][1].is_keyframe and len(buffer.since_key()) == 19  # 8.0 … 9.8
     assert len(buffer) <= 40  # nothing older than the keyframe before the pre-roll is held
 
 

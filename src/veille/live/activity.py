@@ -46,8 +46,8 @@ class LiveActivity:
         cfg: the scan settings (thresholds, masks, analysis height, follow time).
     """
 
-    def __init__(self, stream: Any, cfg: ScanSettings) -> None:
-        self.stream, self.cfg = stream, cfg
+    def __init__(self, stream: Any, cfg: ScanSettings, *, clock: bool = False) -> None:
+        self.stream, self.cfg, self.clock = stream, cfg, clock
         ctx = stream.codec_context
         self.codec = ctx.name
         self.nal_length = length_size(self.codec, ctx.extradata)
@@ -70,11 +70,12 @@ class LiveActivity:
         self.bad = 0
         fast_decoding(stream, self.codec, cfg.analysis_height)
 
-    def feed(self, packet: Any, t: float, since_key: Iterable[Any] = ()) -> Iterator[Sample]:
+    def feed(self, packet: Any, t: float, since_key: Iterable[tuple[float, Any]] = ()) -> Iterator[Sample]:
         """One packet at stream time ``t``; yields the motion of the frames it lets decode.
 
-        ``since_key`` gives the packets from the last keyframe up to this one (excluded): when a hot
-        frame starts the pixel pass, they are decoded first, so the detector starts from a picture.
+        ``since_key`` gives the ``(t, packet)`` from the last keyframe up to this one (excluded): when a
+        hot frame starts the pixel pass, they are decoded first, so the detector starts from a picture.
+        With ``clock``, a frame's time is that of the packet it came out of (its own means nothing).
         """
         self.packets += 1
         row = (t, packet.size, frame_class(self.codec, bytes(packet), self.nal_length, packet.is_keyframe))
@@ -87,10 +88,10 @@ class LiveActivity:
             self.decoding = True
             if self.detector is not None:
                 self.detector.reset()
-            for old in since_key:
-                yield from self._decode(old)
+            for old_t, old in since_key:
+                yield from self._decode(old, old_t)
         if self.decoding:
-            yield from self._decode(packet)
+            yield from self._decode(packet, t)
             if self.mode == "packets" and t > self.decode_until:
                 self.decoding = False
 
@@ -118,19 +119,17 @@ class LiveActivity:
         self.mode = "packets" if useful else "pixels"
         self._judge = []
 
-    def _decode(self, packet: Any) -> Iterator[Sample]:
+    def _decode(self, packet: Any, packet_t: float) -> Iterator[Sample]:
         try:
             frames = packet.decode()
         except (av.FFmpegError, ValueError):
             self.bad += 1
             return
         for frame in frames:
-            if frame.pts is None:
-                continue
             if self.detector is None:
                 self._make_detector(frame)
             assert self.detector is not None and self.size is not None
-            t = float(frame.pts * frame.time_base)
+            t = packet_t if self.clock or frame.pts is None else float(frame.pts * frame.time_base)
             self.frames_decoded += 1
             motion = self.detector.update(small_gray(frame, self.size), t)
             if motion.score >= self.cfg.motion_threshold and not motion.lighting_change:

@@ -26,6 +26,8 @@ from veille.settings import Settings
 from veille.types import Chunk, Keyframe
 
 Say = Callable[[str], None]
+#: Demuxers whose timestamps are frame counters at a guessed rate (HTTP MJPEG): arrival time is used.
+CLOCK_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe", "image2pipe"})
 #: A connection that delivered video this long resets the reconnection backoff.
 HEALTHY_S = 10.0
 
@@ -101,10 +103,12 @@ class CameraWorker(threading.Thread):
         ctx = stream.codec_context
         rate = float(stream.average_rate or stream.guessed_rate or 0) or 15.0
         facts = StreamFacts(ctx.width, ctx.height, rate, ctx.name)
-        activity = self.activity = LiveActivity(stream, self.scan)
+        clock = container.format.name in CLOCK_FORMATS  # no real timestamps: time packets as they arrive
+        activity = self.activity = LiveActivity(stream, self.scan, clock=clock)
         tracker = EventTracker(self.scan.motion_threshold, self.cfg.quiet_s, self.cfg.max_event_s)
         buffer = PreBuffer(self.cfg.pre_s)
         offset = float("inf")
+        connected = time.monotonic()
         t = 0.0
         try:
             for packet in container.demux(stream):
@@ -112,7 +116,9 @@ class CameraWorker(threading.Thread):
                     return "stopped"
                 if not packet.size:
                     continue
-                if packet.pts is not None:
+                if clock:
+                    t = time.monotonic() - connected
+                elif packet.pts is not None:
                     t = float(packet.pts * packet.time_base)
                 # the stream's clock on the wall's: packets never arrive before they are sent, so the
                 # least (arrival - stream time) seen is the best estimate (buffering only delays them)
@@ -123,7 +129,7 @@ class CameraWorker(threading.Thread):
                 for sample in activity.feed(packet, t, buffer.since_key()):
                     opened = tracker.sample(sample.motion, sample.frame, wall - (t - sample.motion.t_s))
                     if opened is not None:
-                        self._event_started(opened, stream, buffer, facts)
+                        self._event_started(opened, stream, buffer, facts, clock)
                 if was_open and tracker.open is not None and tracker.open.clip is not None:
                     tracker.open.clip.write(t, packet)
                 for ended in tracker.tick(t):
@@ -133,12 +139,14 @@ class CameraWorker(threading.Thread):
                 self._event_ended(tracker.close(reason="stopped" if self.stop.is_set() else "stream lost"), facts)
         return ""
 
-    def _event_started(self, event: LiveEvent, stream: Any, buffer: PreBuffer, facts: StreamFacts) -> None:
+    def _event_started(
+        self, event: LiveEvent, stream: Any, buffer: PreBuffer, facts: StreamFacts, clock: bool
+    ) -> None:
         self.events += 1
         event.number = self.archive.next_number(self.spec.name, event.start_wall, facts)
         path = self.archive.clip_path(self.spec.name, event.start_wall, event.number)
         try:
-            event.clip = ClipWriter(path, stream)
+            event.clip = ClipWriter(path, stream, clock=clock)
             for t, packet in buffer.from_time(event.start_t - self.cfg.pre_s):
                 event.clip.write(t, packet)
         except (av.FFmpegError, OSError, ValueError) as exc:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 
+#: Codecs an MP4 holds as they are; the others are recorded in Matroska.
+MP4_CODECS = frozenset({"h264", "hevc", "av1", "mpeg4"})
+MILLISECOND = Fraction(1, 1000)
 #: Most packets the buffer holds whatever the keyframes (a stream without keyframes must not grow it).
 MAX_BUFFERED = 3000
 
@@ -50,12 +54,12 @@ class PreBuffer:
                 self._items.popleft()
             self._first += drop
 
-    def since_key(self) -> list[Any]:
-        """The packets from the newest keyframe on, the newest packet left out (it is being fed)."""
+    def since_key(self) -> list[tuple[float, Any]]:
+        """The ``(t, packet)`` from the newest keyframe on, the newest left out (it is being fed)."""
         if not self._keys:
             return []
         start = self._keys[-1] - self._first
-        return [p for _, p in list(self._items)[start:-1]]
+        return list(self._items)[start:-1]
 
     def from_time(self, t: float) -> list[tuple[float, Any]]:
         """The packets from the newest keyframe at or before ``t`` (the oldest one held when none is)."""
@@ -79,11 +83,15 @@ class ClipWriter:
     start at 0 and decoding times kept strictly increasing, as the MP4 muxer needs.
     """
 
-    def __init__(self, path: Path, stream: Any) -> None:
+    def __init__(self, path: Path, stream: Any, *, clock: bool = False) -> None:
+        self.clock = clock  # the stream's timestamps mean nothing: time packets by their arrival
         self.path = Path(path)
+        if stream.codec_context.name not in MP4_CODECS:
+            self.path = self.path.with_suffix(".mkv")  # Matroska holds MJPEG and the rest as they are
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
-        self._container = av.open(str(self.tmp), "w", format="mp4")
+        fmt = "mp4" if self.path.suffix == ".mp4" else "matroska"
+        self._container = av.open(str(self.tmp), "w", format=fmt)
         self._out = self._container.add_stream_from_template(stream)
         self._offset: int | None = None
         self._last_dts: int | None = None
@@ -93,20 +101,24 @@ class ClipWriter:
 
     def write(self, t: float, packet: Any) -> None:
         """Copy one packet in (its data is copied: the packet stays usable by the caller)."""
-        if packet.pts is None:
+        if packet.pts is None and not self.clock:
             return
         if self._offset is None:
             if not packet.is_keyframe:
                 return
-            self._offset = packet.pts if packet.dts is None else min(packet.pts, packet.dts)
+            self._offset = 0 if self.clock else packet.pts if packet.dts is None else min(packet.pts, packet.dts)
             self.first_t = t
-        dts = packet.dts if packet.dts is not None else packet.pts
-        dts -= self._offset
+        if self.clock:
+            time_base, pts = MILLISECOND, round((t - (self.first_t or 0.0)) * 1000)
+            dts = pts
+        else:
+            time_base, pts = packet.time_base, packet.pts - self._offset
+            dts = (packet.dts if packet.dts is not None else packet.pts) - self._offset
         if self._last_dts is not None and dts <= self._last_dts:
             dts = self._last_dts + 1
-        pts = max(packet.pts - self._offset, dts)
+        pts = max(pts, dts)
         copy = av.Packet(bytes(packet))
-        copy.pts, copy.dts, copy.time_base = pts, dts, packet.time_base
+        copy.pts, copy.dts, copy.time_base = pts, dts, time_base
         copy.is_keyframe = packet.is_keyframe
         copy.stream = self._out
         self._container.mux(copy)
