@@ -69,7 +69,7 @@ def test_events_are_described_judged_written_and_alerted(tmp_path: Path) -> None
     worker.start()
     assert worker.submit(camera, keyframes, event, FACTS, start)
     worker.close()
-    assert camera.alerts.published == [("described", 0), ("judged", 0)]
+    assert list(camera.alerts.published) == [("described", 0), ("judged", 0)]
     [path] = (tmp_path / "out" / "gate").glob("*/report.json")
     [written] = json.loads(path.read_text())["events"]
     assert written["source"] == "vlm" and written["description"].startswith("A person in a red jacket")

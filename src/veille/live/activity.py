@@ -65,6 +65,7 @@ class LiveActivity:
         self.decode_until = -np.inf
         self.detector: MotionDetector | None = None
         self.size: tuple[int, int] | None = None
+        self.frame_size = (ctx.width, ctx.height)  # the decoded frames' (w, h) once one was seen
         self.frames_decoded = 0
         self.packets = 0
         self.bad = 0
@@ -80,7 +81,8 @@ class LiveActivity:
         self.packets += 1
         row = (t, packet.size, frame_class(self.codec, bytes(packet), self.nal_length, packet.is_keyframe))
         self._rows.append(row)
-        self._judge.append(row)
+        if not self._fixed:
+            self._judge.append(row)
         if self._rows[-1][0] - self._rows[0][0] >= HOT_WINDOW_S or len(self._rows) >= 8:
             self._hot_window()
         self._judge_sizes()
@@ -106,7 +108,7 @@ class LiveActivity:
 
     def _judge_sizes(self) -> None:
         rows = self._judge
-        if self._fixed or rows[-1][0] - rows[0][0] < JUDGE_S:
+        if self._fixed or not rows or rows[-1][0] - rows[0][0] < JUDGE_S:
             return
         if sum(1 for r in rows if r[2] == CLASS_I) < 2:
             if rows[-1][0] - rows[0][0] > 4 * JUDGE_S:
@@ -138,6 +140,7 @@ class LiveActivity:
 
     def _make_detector(self, frame: Any) -> None:
         width, height = frame.width, frame.height
+        self.frame_size = (width, height)
         self.size = analysis_size(width, height, self.cfg.analysis_height)
         self.detector = MotionDetector(
             self.size,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -55,7 +56,7 @@ class CameraWorker(threading.Thread):
         self.scan = scan.model_copy(update={"masks": [list(p) for p in spec.masks]}) if spec.masks else scan
         self.connections = 0
         self.events = 0
-        self.errors: list[str] = []
+        self.errors: deque[str] = deque(maxlen=100)  # the latest reasons the stream was lost
         self.activity: LiveActivity | None = None
         self.online = False
 
@@ -187,7 +188,8 @@ class CameraWorker(threading.Thread):
             keyframes.append(Keyframe(day_s + t - event.start_t, None, score, boxes, thumb=name))
         chunk = Chunk(0, 0, day_s, day_s + event.duration_s(), tuple(keyframes), tuple(event.boxes), event.regions,
                       event.peak)
-        motion = motion_event(event.number, [chunk], facts.width, facts.height, lang=self.settings.lang)
+        width, height = (facts.width, facts.height) if facts.width else self.activity.frame_size  # type: ignore[union-attr]
+        motion = motion_event(event.number, [chunk], max(1, width), max(1, height), lang=self.settings.lang)
         if final:
             event.chosen = tuple(replace(k, image=images[k.thumb][0]) for k in motion.keyframes)
             folder = self.archive.folder(self.spec.name, event.start_wall)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
 from typing import Any
 
@@ -42,8 +43,8 @@ class CameraAlerts:
         self.camera = camera
         self.gate = AlertGate(rules)
         self.mqtt, self.webhooks, self.webhook_urls = mqtt, webhooks, webhook_urls
-        self.published: list[tuple[str, int]] = []
-        self.statuses: list[str] = []
+        self.published: deque[tuple[str, int]] = deque(maxlen=1000)  # the latest alerts sent (state, event id)
+        self.statuses: deque[str] = deque(maxlen=1000)
 
     def status(self, value: str, detail: str = "") -> None:
         """The camera went ``online`` or ``offline`` (MQTT retained status; webhooks hear it too)."""
