@@ -109,6 +109,7 @@ class CameraSettings(_Strict):
     masks: list[list[tuple[float, float]]] = Field(default_factory=list)
     rules: AlertRules | None = None  # default: [watch.rules]
     webhook: str | None = None
+    calibration: str | None = Field(None, description="camera profile (veille calibrate) scoring its events")
 
 
 class MqttSettings(_Strict):

@@ -45,15 +45,17 @@ def in_quiet_hours(rules: AlertRules, when: datetime) -> bool:
 class AlertGate:
     """One camera's rules applied to its events' states.
 
-    ``started`` passes outside quiet hours, once the cooldown since the last started alert is over,
-    and when the event reaches the least threat and anomaly score; the event's later states follow
-    its ``started``. An event held back at first (threat or score too low) is alerted when a model
-    verdict raises it above the rules (never in quiet hours).
+    An event's first alert (normally ``started``) goes out outside quiet hours, once the cooldown since
+    the camera's last alert is over, and when the event reaches the least threat and anomaly score;
+    its later states follow. An event held back at first is alerted at a later state that qualifies
+    it: the judge's verdict raising its threat, or (on a calibrated camera, ``scored``) its anomaly
+    score, known when it ends. Events without a score pass ``min_anomaly`` on uncalibrated cameras.
     """
 
     rules: AlertRules
     clock: Callable[[], float] = time.time
-    _last_started: float = -1e18
+    scored: bool = False
+    _last_alert: float = -1e18
     _sent: set[int] = field(default_factory=set)
     held: int = 0
 
@@ -64,21 +66,28 @@ class AlertGate:
             if state == "ended":
                 self._sent.discard(key)
             return True
-        if state == "ended" or in_quiet_hours(self.rules, datetime.fromtimestamp(now)):
-            self.held += state == "started"
-            return False
-        if threat < self.rules.min_threat or (
-            self.rules.min_anomaly is not None and anomaly is not None and anomaly < self.rules.min_anomaly
+        rules = self.rules
+        newly_scored = self.scored and rules.min_anomaly is not None and anomaly is not None
+        if (
+            (state == "ended" and not newly_scored)
+            or in_quiet_hours(rules, datetime.fromtimestamp(now))
+            or not self._passes(threat, anomaly)
+            or now - self._last_alert < rules.cooldown_s
         ):
             self.held += state == "started"
             return False
-        if state == "started" and now - self._last_started < self.rules.cooldown_s:
-            self.held += 1
-            return False
-        if state == "started":
-            self._last_started = now
-        self._sent.add(key)
+        self._last_alert = now
+        if state != "ended":
+            self._sent.add(key)
         return True
+
+    def _passes(self, threat: int, anomaly: float | None) -> bool:
+        least = self.rules.min_anomaly
+        if threat < self.rules.min_threat:
+            return False
+        if least is None:
+            return True
+        return anomaly >= least if anomaly is not None else not self.scored
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int, str | None, str | None, bool]:

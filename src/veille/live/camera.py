@@ -14,6 +14,7 @@ import av
 
 from veille.analysis.motion_events import motion_event
 from veille.live.activity import LiveActivity
+from veille.live.anomaly import LiveAnomaly
 from veille.live.archive import DayArchive, StreamFacts, midnight
 from veille.live.config import CameraSpec
 from veille.live.events import EventTracker, LiveEvent
@@ -46,11 +47,14 @@ class CameraWorker(threading.Thread):
         *,
         say: Say | None = None,
         describer: Any = None,
+        profile: Any = None,
     ) -> None:
         super().__init__(name=f"veille-camera-{spec.name}", daemon=True)
         self.spec, self.settings, self.archive, self.alerts, self.stop = spec, settings, archive, alerts, stop
         self.say = say or (lambda message: None)
         self.describer = describer
+        self.profile = profile  # the calibrated camera profile scoring events (None: not scored)
+        self.anomaly: LiveAnomaly | None = None
         self.cfg = settings.watch
         scan = settings.scan
         self.scan = scan.model_copy(update={"masks": [list(p) for p in spec.masks]}) if spec.masks else scan
@@ -107,6 +111,7 @@ class CameraWorker(threading.Thread):
         clock = container.format.name in CLOCK_FORMATS  # no real timestamps: time packets as they arrive
         activity = self.activity = LiveActivity(stream, self.scan, clock=clock)
         tracker = EventTracker(self.scan.motion_threshold, self.cfg.quiet_s, self.cfg.max_event_s)
+        self.anomaly = self._scorer(facts)
         buffer = PreBuffer(self.cfg.pre_s)
         offset = float("inf")
         connected = time.monotonic()
@@ -128,6 +133,8 @@ class CameraWorker(threading.Thread):
                 buffer.add(t, packet)
                 was_open = tracker.open is not None
                 for sample in activity.feed(packet, t, buffer.since_key()):
+                    if self.anomaly is not None:
+                        self.anomaly.feed(sample.motion.t_s, sample.frame)
                     opened = tracker.sample(sample.motion, sample.frame, wall - (t - sample.motion.t_s))
                     if opened is not None:
                         self._event_started(opened, stream, buffer, facts, clock)
@@ -139,6 +146,15 @@ class CameraWorker(threading.Thread):
             if tracker.open is not None:
                 self._event_ended(tracker.close(reason="stopped" if self.stop.is_set() else "stream lost"), facts)
         return ""
+
+    def _scorer(self, facts: StreamFacts) -> LiveAnomaly | None:
+        if self.profile is None:
+            return None
+        why = LiveAnomaly.fits(self.profile, self.spec.name, facts.width, facts.height, facts.fps, facts.codec)
+        if why:
+            self.say(f"{self.spec.name}: events not scored: {why}")
+            return None
+        return LiveAnomaly(self.profile, facts.fps)
 
     def _event_started(
         self, event: LiveEvent, stream: Any, buffer: PreBuffer, facts: StreamFacts, clock: bool
@@ -167,6 +183,9 @@ class CameraWorker(threading.Thread):
             except (av.FFmpegError, OSError) as exc:
                 self.say(f"{self.spec.name}: clip of event {event.number} lost: {_why(exc)}")
         report = self._report_event(event, facts, final=True, clip=clip)
+        if self.anomaly is not None:
+            score, why = self.anomaly.verdict(event.start_t, event.end_t or event.last_active_t, self.settings.lang)
+            report = report.model_copy(update={"anomaly_score": score, "anomaly_reason": why})
         self.archive.add(self.spec.name, event.start_wall, report, facts)
         self.alerts.event("ended", report, event.start_wall, {"reason": event.reason})
         self.say(f"{self.spec.name}: event {event.number} ended after {event.duration_s():.1f} s ({event.reason})")

@@ -25,6 +25,7 @@ class CameraSpec:
     rules: AlertRules = field(default_factory=AlertRules)
     masks: tuple[tuple[tuple[float, float], ...], ...] = ()
     webhook: str | None = None
+    calibration: str | None = None  # the camera profile scoring its events (veille calibrate)
 
     @property
     def shown(self) -> str:
@@ -93,6 +94,7 @@ def _spec(source: str, name: str | None, settings: Settings) -> CameraSpec:
             "context": section.context,
             "masks": tuple(tuple(tuple(p) for p in poly) for poly in section.masks),
             "webhook": section.webhook,
+            "calibration": section.calibration,
         }
         if section.rules is not None:
             extra["rules"] = section.rules

@@ -39,9 +39,10 @@ class CameraAlerts:
         mqtt: MqttLink | None = None,
         webhooks: WebhookSender | None = None,
         webhook_urls: tuple[str, ...] = (),
+        scored: bool = False,
     ) -> None:
         self.camera = camera
-        self.gate = AlertGate(rules)
+        self.gate = AlertGate(rules, scored=scored)
         self.mqtt, self.webhooks, self.webhook_urls = mqtt, webhooks, webhook_urls
         self.published: deque[tuple[str, int]] = deque(maxlen=1000)  # the latest alerts sent (state, event id)
         self.statuses: deque[str] = deque(maxlen=1000)

@@ -66,6 +66,7 @@ class Watch:
         )
         self.links: list[MqttLink] = []
         self.workers: list[CameraWorker] = []
+        self.profiles = _profiles(cameras, settings)  # an unknown or damaged profile stops here
         self.describer = None
         if settings.profile != "motion":
             from veille.live.models import EventDescriber
@@ -84,9 +85,11 @@ class Watch:
                 link = MqttLink(self.settings.mqtt.url, spec.name, self.settings.mqtt.topic_prefix, warn=self.say)
                 self.links.append(link)
             urls = tuple(u for u in (self.settings.watch.webhook, spec.webhook) if u)
-            alerts = CameraAlerts(spec.name, spec.rules, mqtt=link, webhooks=self.webhooks, webhook_urls=urls)
+            profile = self.profiles.get(spec.name)
+            alerts = CameraAlerts(spec.name, spec.rules, mqtt=link, webhooks=self.webhooks, webhook_urls=urls,
+                                  scored=profile is not None)
             worker = CameraWorker(spec, self.settings, self.archive, alerts, self.stop, say=self.say,
-                                  describer=self.describer)
+                                  describer=self.describer, profile=profile)
             self.workers.append(worker)
             worker.start()
 
@@ -109,6 +112,17 @@ class Watch:
             self.webhooks.close()
         for link in self.links:
             link.close()
+
+
+def _profiles(cameras: list[CameraSpec], settings: Settings) -> dict[str, Any]:
+    """The calibrated profile of each camera that names one (raises CameraProfileError otherwise)."""
+    named = [c for c in cameras if c.calibration]
+    if not named:
+        return {}
+    from veille.anomaly.store import CameraStore
+
+    store = CameraStore(settings.cameras_dir)
+    return {c.name: store.load(c.calibration) for c in named if c.calibration}
 
 
 def run_watch(cameras: list[CameraSpec], settings: Settings, *, say: Say | None = None) -> Watch:
