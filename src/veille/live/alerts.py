@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,8 @@ from veille.settings import AlertRules
 log = logging.getLogger(__name__)
 Warn = Callable[[str], None]
 STATES = ("started", "described", "judged", "ended")
+#: Events whose first alert went out, remembered so that their later states follow it.
+SENT_KEPT = 1000
 
 
 def in_quiet_hours(rules: AlertRules, when: datetime) -> bool:
@@ -56,15 +58,13 @@ class AlertGate:
     clock: Callable[[], float] = time.time
     scored: bool = False
     _last_alert: float = -1e18
-    _sent: set[int] = field(default_factory=set)
+    _sent: dict[Hashable, None] = field(default_factory=dict)  # events alerted (their later states follow), latest last
     held: int = 0
 
-    def allow(self, state: str, key: int, threat: int, anomaly: float | None) -> bool:
+    def allow(self, state: str, key: Hashable, threat: int, anomaly: float | None) -> bool:
         """Whether the alert for event ``key`` in ``state`` goes out."""
         now = self.clock()
-        if key in self._sent:
-            if state == "ended":
-                self._sent.discard(key)
+        if key in self._sent:  # described and judged come after ended: the key is kept
             return True
         rules = self.rules
         newly_scored = self.scored and rules.min_anomaly is not None and anomaly is not None
@@ -77,8 +77,9 @@ class AlertGate:
             self.held += state == "started"
             return False
         self._last_alert = now
-        if state != "ended":
-            self._sent.add(key)
+        self._sent[key] = None
+        while len(self._sent) > SENT_KEPT:
+            del self._sent[next(iter(self._sent))]
         return True
 
     def _passes(self, threat: int, anomaly: float | None) -> bool:

@@ -58,7 +58,8 @@ class CameraAlerts:
 
     def event(self, state: str, event: ReportEvent, start_wall: float, extra: dict[str, Any] | None = None) -> bool:
         """Send the event's ``state`` if the rules let it through; whether it went out."""
-        if not self.gate.allow(state, event.id, event.threat_level, event.anomaly_score):
+        key = (round(start_wall, 3), event.id)  # ids start again each day
+        if not self.gate.allow(state, key, event.threat_level, event.anomaly_score):
             return False
         payload = event_payload(self.camera, state, event, start_wall, extra or {})
         if self.mqtt is not None:
