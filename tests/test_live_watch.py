@@ -86,6 +86,7 @@ def test_watch_alerts_within_two_seconds_records_indexes_and_stops(sample_clip, 
     latency = started[0][0] - (server.played[0] + onset)
     assert latency <= 2.0, f"started alert {latency:.2f} s after the activity began"
     first, last = started[0][1], ended[0][1]
+    [shown] = first["keyframes"]  # the started alert already points at a picture
     assert first["camera"] == "test" and first["id"] == last["id"] and last["source"] == "motion"
     assert len(sub.events("started")) == 1 and len(sub.events("ended")) == 1  # one crossing, one event
     assert abs((last["end_s"] - last["start_s"]) - (offset - onset)) < 2.5
@@ -97,6 +98,7 @@ def test_watch_alerts_within_two_seconds_records_indexes_and_stops(sample_clip, 
     # from the keyframe at least pre_s (3 s) before the onset, to quiet_s (2 s) after the last movement
     assert _clip_seconds(clip_path) >= (event["end_s"] - event["start_s"]) + 3.0 + 2.0 - 0.5
     assert event["keyframes"] and all((folder / k["image"]).is_file() for k in event["keyframes"])
+    assert (folder / shown["image"]).is_file()
     assert [(row[0].split("/")[0], row[1], row[2]) for row in _indexed(out)] == [("test", event["id"], "test")]
     # the dead camera never stalled the live one, and no secret shows anywhere
     shown = stdout + stderr + json.dumps(report) + json.dumps([e for _, e in sub.events()]) + "".join(sub.statuses())

@@ -196,13 +196,13 @@ class CameraWorker(threading.Thread):
     def _report_event(
         self, event: LiveEvent, facts: StreamFacts, *, final: bool, clip: Path | None = None
     ) -> ReportEvent:
-        """The event in the report's format (thumbnails written when ``final``)."""
+        """The event in the report's format, its thumbnails written (the first frame only, at its start)."""
         day_s = event.start_wall - midnight(event.start_wall)
         stem = self.archive.stem(self.spec.name, event.start_wall)
         images: dict[str, Any] = {}
         keyframes = []
         for i, (t, image, boxes, score) in enumerate(event.frames if final else event.frames[:1]):
-            name = f"thumbs/{stem}_{event.number:03d}_{i}.jpg"
+            name = f"thumbs/{stem}_{event.number:03d}_{i if final else 'start'}.jpg"
             images[name] = (image, boxes)
             keyframes.append(Keyframe(day_s + t - event.start_t, None, score, boxes, thumb=name))
         chunk = Chunk(0, 0, day_s, day_s + event.duration_s(), tuple(keyframes), tuple(event.boxes), event.regions,
@@ -211,10 +211,10 @@ class CameraWorker(threading.Thread):
         motion = motion_event(event.number, [chunk], max(1, width), max(1, height), lang=self.settings.lang)
         if final:
             event.chosen = tuple(replace(k, image=images[k.thumb][0]) for k in motion.keyframes)
-            folder = self.archive.folder(self.spec.name, event.start_wall)
-            for k in motion.keyframes:
-                (folder / k.thumb).parent.mkdir(parents=True, exist_ok=True)
-                save_jpeg(folder / k.thumb, draw_boxes(*images[k.thumb]))
+        folder = self.archive.folder(self.spec.name, event.start_wall)
+        for k in motion.keyframes:  # the started alert shows the first frame; the report, a spread of them
+            (folder / k.thumb).parent.mkdir(parents=True, exist_ok=True)
+            save_jpeg(folder / k.thumb, draw_boxes(*images[k.thumb]))
         return ReportEvent(
             id=event.number,
             start_s=round(day_s, 3),
@@ -228,7 +228,7 @@ class CameraWorker(threading.Thread):
                 ReportKeyframe(t_s=round(k.t_s, 3), image=k.thumb, boxes=[ReportBox(label=b.label, xyxy=b.xyxy)
                                                                           for b in k.boxes])
                 for k in motion.keyframes
-            ] if final else [],
+            ],
             clip=f"clips/{clip.name}" if clip is not None else None,
         )
 
