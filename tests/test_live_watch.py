@@ -123,6 +123,7 @@ def test_server_killed_mid_event_then_back_nothing_lost(sample_clip, tmp_path: P
         )
         try:
             sub.wait_for(lambda: sub.events("started"), 45)
+            assert sub.wait_for(lambda: _indexed(out), 5)  # in the index as soon as it starts
             server.kill()  # mid-event
             [(_, lost)] = sub.wait_for(lambda: sub.events("ended"), 15)
             sub.wait_for(lambda: sub.statuses("door")[-1:] == ["offline"], 15)

@@ -173,6 +173,7 @@ class CameraWorker(threading.Thread):
             event.clip = None
         report = self._report_event(event, facts, final=False)
         self.alerts.event("started", report, event.start_wall)
+        self.archive.add(self.spec.name, event.start_wall, report, facts)  # in the index while it lasts
         self.say(f"{self.spec.name}: event {event.number} started: {report.title}")
 
     def _event_ended(self, event: LiveEvent, facts: StreamFacts) -> None:
