@@ -234,3 +234,39 @@ def test_watch_bad_input_is_one_masked_line(tmp_path: Path, args: tuple[str, ...
     assert done.code == 2 and says in done.err and "Traceback" not in done.err
     assert len(done.err.strip().splitlines()) == 1 and "pw-" not in done.err
     assert not (tmp_path / "veille-reports").exists()  # nothing half-written
+
+
+def _moving(t: float, score: float = 0.01) -> object:
+    from veille.types import Box, MotionSample
+
+    return MotionSample(t, score, (Box("motion", (10, 10, 50, 80)),))
+
+
+def test_tracker_opens_on_two_moving_frames_ends_after_quiet_and_splits_long_ones(monkeypatch) -> None:
+    import numpy as np
+
+    from veille.live import events
+    from veille.live.events import EventTracker
+
+    monkeypatch.setattr(events, "to_rgb", lambda frame: np.zeros((4, 4, 3), np.uint8))
+    tracker = EventTracker(threshold=0.005, quiet_s=2.0, max_event_s=10.0)
+    assert tracker.sample(_moving(1.0), None, 101.0) is None  # one frame alone opens nothing
+    assert tracker.sample(_moving(3.0), None, 103.0) is None  # too far from the first
+    opened = tracker.sample(_moving(3.5), None, 103.5)
+    assert opened is not None and opened.start_t == 3.0 and opened.start_wall == 103.0
+    assert tracker.sample(_moving(4.0, 0.001), None, 104.0) is None  # below the threshold: not movement
+    assert list(tracker.tick(5.4)) == []
+    [ended] = list(tracker.tick(5.6))
+    assert (ended.end_t, ended.reason) == (3.5, "quiet") and tracker.open is None
+    tracker.sample(_moving(20.0), None, 120.0)
+    for i in range(1, 40):
+        tracker.sample(_moving(20.0 + i * 0.3), None, 120.0 + i * 0.3)
+        if tracker.open is None:
+            break
+        done = list(tracker.tick(20.0 + i * 0.3))
+        if done:
+            assert done[0].reason == "longest event length reached" and done[0].duration_s() <= 10.5
+            assert 2 <= len(done[0].frames) < 8  # frames kept stay few (thinned), however long the event
+            break
+    else:
+        raise AssertionError("a long event was never split")
