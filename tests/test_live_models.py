@@ -128,3 +128,27 @@ def test_live_stream_events_reach_the_models(sample_clip, tmp_path: Path) -> Non
     [path] = (tmp_path / "out" / "lane").glob("*/report.json")
     [event] = json.loads(path.read_text())["events"]
     assert event["source"] == "vlm" and event["threat_level"] == 2 and event["clip"]
+
+
+@pytest.mark.slow
+def test_long_event_is_described_chunk_by_chunk_while_it_lasts(sample_clip, tmp_path: Path) -> None:
+    require_servers()
+    clip, _ = sample_clip
+    settings = Settings(profile="full", out_dir=tmp_path / "out", watch={"quiet_s": 2.0}, scan={"chunk_s": 3.0})
+    with RtspServer(clip, free_port()) as server:
+        watch = Watch(resolve_cameras((server.url(),), settings, ("lane",)), settings, say=lambda m: None)
+        watch.describer = EventDescriber(settings, session=_session(tmp_path, FakeBackend(default=DESCRIPTION)))
+        watch.start()
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and watch.describer.done < 3:
+                time.sleep(0.2)
+        finally:
+            watch.close()
+    states = [s for s, _ in watch.workers[0].alerts.published]
+    assert states.index("described") < states.index("ended")  # the first chunk was described mid-event
+    assert states.count("described") >= 3
+    [path] = (tmp_path / "out" / "lane").glob("*/report.json")
+    [event] = json.loads(path.read_text())["events"]
+    assert event["source"] == "vlm" and event["threat_level"] == 2  # kept when the event was written at its end
+    assert event["description"].count("red jacket") >= 3  # each chunk's words, one after the other

@@ -22,6 +22,8 @@ from veille.report.schema import Report, ReportEvent, VideoMeta
 from veille.report.writers import write_json
 
 CLIPS_DIR = "clips"
+#: What the models say about an event, kept when its motion-only version is written again at its end.
+MODEL_FIELDS = ("title", "description", "source", "threat_level", "confidence")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,9 @@ class DayArchive:
         """Add (or replace, same id) an event of the day holding ``ts`` and write the report and the index."""
         with self._lock:
             report = self._day(camera, ts, facts)
+            before = next((e for e in report.events if e.id == event.id), None)
+            if before is not None and before.source == "vlm" and event.source == "motion":
+                event = event.model_copy(update={k: getattr(before, k) for k in MODEL_FIELDS})  # keep the models' words
             events = [e for e in report.events if e.id != event.id] + [event]
             events.sort(key=lambda e: (e.start_s, e.id))
             end = max(e.end_s for e in events)
@@ -82,6 +87,12 @@ class DayArchive:
             report = report.model_copy(update={"events": events, "video": video, "segments": []})
             self._days[(camera, self._date(ts))] = report
             self._write(camera, ts, report)
+
+    def event(self, camera: str, ts: float, number: int) -> ReportEvent | None:
+        """Event ``number`` of the day holding ``ts`` as the report has it now."""
+        with self._lock:
+            report = self._days.get((camera, self._date(ts)))
+            return next((e for e in report.events if e.id == number), None) if report is not None else None
 
     def update(self, camera: str, ts: float, number: int, fields: dict[str, Any]) -> ReportEvent | None:
         """Change fields of event ``number`` (after the models saw it); the updated event, or None if gone."""

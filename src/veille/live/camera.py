@@ -142,6 +142,9 @@ class CameraWorker(threading.Thread):
                     tracker.open.clip.write(t, packet)
                 for ended in tracker.tick(t):
                     self._event_ended(ended, facts)
+                chunk_done = tracker.open is not None and t - tracker.open.chunk_start_t >= self.scan.chunk_s
+                if self.describer is not None and chunk_done and tracker.open is not None:
+                    self._submit_chunk(tracker.open, facts, t)  # a chunk of a long event: described as it goes
         finally:
             if tracker.open is not None:
                 self._event_ended(tracker.close(reason="stopped" if self.stop.is_set() else "stream lost"), facts)
@@ -191,8 +194,27 @@ class CameraWorker(threading.Thread):
         self.alerts.event("ended", report, event.start_wall, {"reason": event.reason})
         self.say(f"{self.spec.name}: event {event.number} ended after {event.duration_s():.1f} s ({event.reason})")
         if self.describer is not None:
-            self.describer.submit(self, event.chosen, report, facts, event.start_wall)
+            if event.chunks_sent:  # the last part of an event whose earlier chunks were described
+                self._submit_chunk(event, facts, event.end_t or event.last_active_t)
+            else:
+                self.describer.submit(self, event.chosen, report, facts, event.start_wall)
         event.frames, event.chosen = [], ()
+
+    def _submit_chunk(self, event: LiveEvent, facts: StreamFacts, end_t: float) -> None:
+        """Hand the models the part of an open (or just ended) event since its last chunk."""
+        assert self.describer is not None
+        frames = [f for f in event.frames if event.chunk_start_t <= f[0] <= end_t]
+        day_s = event.start_wall - midnight(event.start_wall)
+        start_s, end_s = day_s + event.chunk_start_t - event.start_t, day_s + end_t - event.start_t
+        event.chunk_start_t, event.chunks_sent = end_t, event.chunks_sent + 1
+        if not frames:
+            return
+        step = max(1, len(frames) // self.scan.keyframes_per_chunk)
+        keyframes = tuple(Keyframe(day_s + t - event.start_t, image, score, boxes) for t, image, boxes, score in
+                          frames[::step][: self.scan.keyframes_per_chunk])
+        part = ReportEvent(id=event.number, start_s=round(start_s, 3), end_s=round(max(start_s, end_s), 3),
+                           title="Movement", description="", threat_level=0, confidence=0.5, source="motion")
+        self.describer.submit(self, keyframes, part, facts, event.start_wall)
 
     def _report_event(
         self, event: LiveEvent, facts: StreamFacts, *, final: bool, clip: Path | None = None

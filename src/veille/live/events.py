@@ -33,6 +33,8 @@ class LiveEvent:
     clip: Any = None
     reason: str = ""
     chosen: tuple[Keyframe, ...] = ()  # the keyframes the report shows, with their images (for the models)
+    chunk_start_t: float = 0.0  # where the part not yet handed to the models starts
+    chunks_sent: int = 0
 
     def keep(self, sample: MotionSample, frame: Any, keep_n: int) -> None:
         """Follow the movement; keep a frame now and then (thinned to stay spread over the event)."""
@@ -81,7 +83,9 @@ class EventTracker:
             return None
         onset = self._recent[0]
         self._recent = []
-        self.open = LiveEvent(start_t=onset, start_wall=wall - (sample.t_s - onset), last_active_t=sample.t_s)
+        self.open = LiveEvent(
+            start_t=onset, start_wall=wall - (sample.t_s - onset), last_active_t=sample.t_s, chunk_start_t=onset
+        )
         self.open.keep(sample, frame, self.keep_n)
         return self.open
 

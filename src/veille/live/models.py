@@ -23,6 +23,8 @@ from veille.report.schema import ReportEvent
 from veille.settings import Settings
 from veille.types import Chunk, Keyframe, VideoInfo
 
+#: Longest description an event gathers from its chunks.
+MAX_DESCRIPTION = 1200
 #: Events waiting for the models at most; more are left motion-only (counted).
 MAX_PENDING = 2
 Warn = Callable[[str], None]
@@ -100,13 +102,16 @@ class EventDescriber(threading.Thread):
         if not outcome.events or outcome.events[0].source != "vlm":
             return
         found = outcome.events[0]
-        fields: dict[str, Any] = {"title": found.title[:120], "description": found.description, "source": "vlm"}
         archive, alerts = job.camera.archive, job.camera.alerts
+        fields = _merged(archive.event(spec.name, job.start_wall, job.report.id), found.title, found.description)
         updated = archive.update(spec.name, job.start_wall, job.report.id, fields)
         if updated is not None:
             alerts.event("described", updated, job.start_wall)
         if outcome.llm_calls:
-            verdict = {"threat_level": found.threat_level, "confidence": round(found.confidence, 3)}
+            now = archive.event(spec.name, job.start_wall, job.report.id)
+            later = now is not None and job.report.start_s > now.start_s  # not the event's first chunk
+            before = now.threat_level if later and now is not None else 0  # an event is as bad as its worst part
+            verdict = {"threat_level": max(before, found.threat_level), "confidence": round(found.confidence, 3)}
             updated = archive.update(spec.name, job.start_wall, job.report.id, verdict)
             if updated is not None:
                 alerts.event("judged", updated, job.start_wall)
@@ -120,3 +125,14 @@ class EventDescriber(threading.Thread):
             self.warn("the models did not finish the queued events in time; they stay motion-only")
             return
         self.join(timeout_s)
+
+
+def _merged(current: ReportEvent | None, title: str, description: str) -> dict[str, Any]:
+    """An event's words after one more chunk was described: the first chunk's title, the descriptions
+    one after the other (at most ``MAX_DESCRIPTION`` characters, the latest kept)."""
+    if current is None or current.source != "vlm":
+        return {"title": title[:120], "description": description, "source": "vlm"}
+    text = f"{current.description} {description}".strip()
+    if len(text) > MAX_DESCRIPTION:
+        text = "… " + text[-MAX_DESCRIPTION:]
+    return {"title": current.title, "description": text, "source": "vlm"}
