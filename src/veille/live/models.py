@@ -1,9 +1,10 @@
 """Model profiles on live events: the describer and the judge in one background worker.
 
-Each ended event's keyframes wait in a short queue (``MAX_PENDING``); when the models are behind
-and the queue is full, the event stays motion-only and a counted warning says so: the stream is
-never held up and nothing piles up in memory. Described and judged events are written to the
-day's report (and the index) and alerted as ``described`` and ``judged``.
+The keyframes of each chunk of an event (every ``chunk_s`` of a long one, and its end) wait in a
+short queue (``MAX_PENDING``); when the models are behind and the queue is full, the chunk is
+skipped with a counted warning: the stream is never held up and nothing piles up in memory.
+Described and judged events are written to the day's report (and the index) and alerted as
+``described`` and ``judged``.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from veille.types import Chunk, Keyframe, VideoInfo
 
 #: Longest description an event gathers from its chunks.
 MAX_DESCRIPTION = 1200
-#: Events waiting for the models at most; more are left motion-only (counted).
+#: Chunks waiting for the models at most; more are skipped (counted).
 MAX_PENDING = 2
 Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One ended event for the models."""
+    """One chunk of an event for the models."""
 
     camera: Any  # the CameraWorker (its spec, archive, alerts)
     start_wall: float
@@ -42,7 +43,7 @@ class Job:
 
 
 class EventDescriber(threading.Thread):
-    """Describes and judges ended events, one at a time, with a session that keeps its models loaded."""
+    """Describes and judges events' chunks, one at a time, with a session that keeps its models loaded."""
 
     def __init__(
         self,
@@ -62,7 +63,7 @@ class EventDescriber(threading.Thread):
 
     def submit(self, camera: Any, keyframes: tuple[Keyframe, ...], report: ReportEvent, facts: Any,
                start_wall: float) -> bool:
-        """Queue an ended event (never blocks); False when the models are behind and it was skipped."""
+        """Queue a chunk of an event (never blocks); False when the models are behind and it was skipped."""
         if not keyframes:
             return False
         chunk = Chunk(report.id, report.id, report.start_s, report.end_s, keyframes, tuple(b for k in keyframes
@@ -73,7 +74,7 @@ class EventDescriber(threading.Thread):
         except queue.Full:
             self.skipped += 1
             self.warn(
-                f"{camera.spec.name}: the models are behind; event {report.id} stays motion-only"
+                f"{camera.spec.name}: the models are behind; a part of event {report.id} goes undescribed"
                 f" ({self.skipped} skipped so far)"
             )
             return False
