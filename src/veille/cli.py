@@ -519,6 +519,10 @@ from veille.web.commands import review_group, serve_command  # noqa: E402 (the w
 cli.add_command(serve_command)
 cli.add_command(review_group)
 
+from veille.live.commands import watch as _watch  # noqa: E402
+
+cli.add_command(_watch)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``veille`` command."""

@@ -77,6 +77,61 @@ class DescribeSettings(_Strict):
     )
 
 
+class AlertRules(_Strict):
+    """When a live event is worth an alert (``veille watch``)."""
+
+    min_threat: int = Field(0, ge=0, le=2, description="least threat level alerted (0: every event)")
+    min_anomaly: float | None = Field(None, ge=0, description="least anomaly score alerted (events without one pass)")
+    quiet_hours: list[str] = Field(
+        default_factory=list, description='no alerts in these local hours, e.g. "23:00-06:00"'
+    )
+    cooldown_s: float = Field(60.0, ge=0, description="least time between two started alerts of one camera")
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _hours(cls, value: list[str]) -> list[str]:
+        import re
+
+        for item in value:
+            if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d", item.strip()):
+                raise ValueError(f'quiet hours {item!r}: write "HH:MM-HH:MM", e.g. "23:00-06:00"')
+        return value
+
+
+class CameraSettings(_Strict):
+    """A ``[cameras.NAME]`` section: one live camera of ``veille watch``."""
+
+    url: str = Field(description="rtsp://, rtsps://, http(s):// (MJPEG, HLS) or /dev/videoN")
+    context: str = ""
+    masks: list[list[tuple[float, float]]] = Field(default_factory=list)
+    rules: AlertRules | None = None  # default: [watch.rules]
+    webhook: str | None = None
+    calibration: str | None = Field(None, description="camera profile (veille calibrate) scoring its events")
+
+
+class MqttSettings(_Strict):
+    """The ``[mqtt]`` broker of ``veille watch`` alerts."""
+
+    url: str | None = Field(None, description="mqtt://[user:pass@]host[:port]")
+    topic_prefix: str = "veille"
+
+
+class WatchSettings(_Strict):
+    """``veille watch``: live streams."""
+
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    pre_s: float = Field(3.0, ge=0, le=30, description="seconds of video kept before each event's start")
+    quiet_s: float = Field(5.0, gt=0, description="an event ends after this long without movement")
+    max_event_s: float = Field(600.0, gt=0, description="a longer event is closed and a new one opened")
+    open_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(5.0, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0, description="longest wait between two reconnection attempts")
+    webhook: str | None = None
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    webhook_retries: int = Field(3, ge=0, le=10)
+    rules: AlertRules = Field(default_factory=AlertRules)
+
+
 class Settings(_Strict):
     """Everything that shapes an analysis. Build with :func:`load_settings`."""
 
@@ -111,6 +166,9 @@ class Settings(_Strict):
     cameras_dir: Path | None = Field(None, description="folder of camera profiles (default: the user data folder)")
     camera: str | None = Field(None, description="score how unusual each moment is for this camera ('self': the video)")
     cluster: str | None = Field(None, description="run batches on Ray: 'ray' (a local instance) or 'ray://HOST:PORT'")
+    cameras: dict[str, CameraSettings] = Field(default_factory=dict, description="live cameras of `veille watch`")
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
 
     @field_validator("api_base", "llm_api_base")
     @classmethod

@@ -51,8 +51,16 @@ def index_path(out_dir: Path) -> Path:
 
 
 def report_folders(out_dir: Path) -> dict[str, Path]:
-    """The report folders of ``out_dir`` (those holding a ``report.json``), by name."""
-    return {p.parent.name: p.parent for p in sorted(Path(out_dir).glob(f"*/{REPORT_FILE}")) if p.is_file()}
+    """The report folders of ``out_dir`` (those holding a ``report.json``), by name.
+
+    Live cameras (``veille watch``) keep one report per day in ``CAMERA/DATE/``: named ``CAMERA/DATE``.
+    """
+    out_dir = Path(out_dir)
+    found = {p.parent.name: p.parent for p in sorted(out_dir.glob(f"*/{REPORT_FILE}")) if p.is_file()}
+    for p in sorted(out_dir.glob(f"*/*/{REPORT_FILE}")):
+        if p.is_file() and p.parent.parent.name not in found:
+            found[f"{p.parent.parent.name}/{p.parent.name}"] = p.parent
+    return found
 
 
 def _stamp(folder: Path) -> tuple[int, int] | None:
@@ -83,7 +91,7 @@ def sync(store: Store, out_dir: Path, *, only: Sequence[str] | None = None, warn
         if known.get(name, (0, None, None))[1:] == stamp or skipped.get(name) == stamp:
             continue
         try:
-            video = read_report(folder)
+            video = read_report(folder, name)
         except UnknownReport as exc:
             message = f"{name}/{REPORT_FILE} left out of the index: {exc}"
             result.skipped.append(message)

@@ -102,8 +102,8 @@ def _event(raw: Any, n: int, folder: str) -> EventRow:
     )
 
 
-def read_report(folder: Path) -> VideoRow:
-    """The index's view of the report in ``folder``.
+def read_report(folder: Path, name: str | None = None) -> VideoRow:
+    """The index's view of the report in ``folder`` (named ``name`` in the index, default its folder name).
 
     Raises:
         UnknownReport: the report is unreadable, of an unknown schema, or lacks a field the index needs.
@@ -125,14 +125,15 @@ def read_report(folder: Path) -> VideoRow:
     found = data.get("anomaly")
     anomaly: dict[str, Any] = found if isinstance(found, dict) else {}
     named = anomaly.get("camera") if not anomaly.get("self_calibrated") else None
+    name = name or folder.name
     return VideoRow(
-        folder=folder.name,
+        folder=name,
         path=path,
         camera=camera_name(Path(path), named if isinstance(named, str) else None),
         start=video_start(Path(path), duration),
         duration_s=duration,
         complete=bool(data.get("complete", True)),
-        events=[_event(raw, n, folder.name) for n, raw in enumerate(events)],
+        events=[_event(raw, n, name) for n, raw in enumerate(events)],
     )
 
 
