@@ -15,6 +15,7 @@ from typing import Any
 
 from veille.cluster.batcher import Batcher
 from veille.errors import VeilleError
+from veille.progress import NullProgress
 
 #: Roles a worker serves, and the backend methods a task may call on each.
 METHODS = {
@@ -47,7 +48,7 @@ class ModelWorker:
         """
         with self.lock:
             before = len(self.warnings)
-            self.session.rebind(progress=_Quiet(), warnings=self.warnings)
+            self.session.rebind(progress=NullProgress(), warnings=self.warnings)
             backend = getattr(self.session, role)()
             news = self.warnings[before:]
             if backend is None:
@@ -88,22 +89,6 @@ class ModelWorker:
         import os
 
         return os.getpid()
-
-
-class _Quiet:
-    """Progress of a worker's downloads: not shown (the warnings go back to the tasks)."""
-
-    def start(self, stage: str, total: float | None = None, *, unit: str = "") -> None:
-        return None
-
-    def update(self, stage: str, done: float) -> None:
-        return None
-
-    def finish(self, stage: str) -> None:
-        return None
-
-    def warn(self, message: str) -> None:
-        return None
 
 
 def worker_count(resources: dict[str, float], cpus_per_worker: int) -> tuple[int, dict[str, float]]:
