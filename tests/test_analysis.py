@@ -205,6 +205,8 @@ def test_run_models_end_to_end_with_fakes_and_memo(tmp_path: Path) -> None:
     assert outcome.events[0].title == "Man tries door" and outcome.events[0].confidence == 0.9
     assert any(k.boxes for k in outcome.events[0].keyframes)
     assert outcome.summary.startswith("A man tried") and outcome.models["describer"].id == "vlm"
+    summary_prompt = llm.history[-1].prompt  # written from each event's times, level and title, not its description
+    assert "level 1: Man tries door" in summary_prompt and "hoodie" not in summary_prompt
     assert vlm.closed and grounder.closed and not llm.closed  # each stage's model freed when it was done
     assert session.loaded() == ["reasoner"]
     again = run_models(INFO, chunks, Settings(), session, progress=NullProgress(), memo=memo)

@@ -320,3 +320,17 @@ def test_smolvlm2_without_its_extra_says_how_to_get_it(tmp_path: Path, monkeypat
         create_backend("describer", tmp_path, CPU, model_id="HuggingFaceTB/SmolVLM2-256M-Video-Instruct")
     with pytest.raises(ModelError, match="cannot be the reasoner"):
         create_backend("reasoner", tmp_path, CPU, model_id="x")
+
+
+def test_prompts_are_read_without_scoring_the_vocabulary_at_every_token(backends: dict[str, Any]) -> None:
+    phi = backends["phi"]
+    head = phi.model.get_output_embeddings()
+    seen: list[int] = []
+    hook = head.register_forward_hook(lambda _m, inputs, _out: seen.append(inputs[0].shape[1]))
+    try:
+        prompt = "Scenes: [1] a van stops. [2] a man walks past the gate and waits near the door for a while."
+        phi.choose_each(prompt, [" 0", " 1", " 2"], [" [1] level:", " [2] level:"])
+        phi.continue_each(prompt, [" [1] level: 0 title:", " [2] level: 1 title:"], max_new_tokens=3)
+    finally:
+        hook.remove()
+    assert seen and max(seen) == 1  # only the next token's scores: a long prompt's logits are never computed

@@ -295,7 +295,7 @@ def _summary(
     outcome: EventsOutcome,
     info: VideoInfo,
 ) -> str:
-    lines = [f"{clock(e.start_s)} level {e.threat_level}: {e.title}. {e.description[:200]}" for e in events]
+    lines = [summary_line(e) for e in events]
     llm = models.reasoner() if lines else None
     text, calls = (
         summarise(lines, llm, context=settings.context, max_new_tokens=options.summary_tokens) if llm else (None, 0)
@@ -307,6 +307,16 @@ def _summary(
     from veille.i18n import count
 
     return f"{count(len(events), 'event')} in {info.duration_s:.0f} s of video; highest threat level {worst}."
+
+
+def summary_line(event: Event) -> str:
+    """What the summary is written from, per event: its times, level and the judge's title.
+
+    The titles already condense the descriptions the judge read; a few tokens per event keep the
+    summary's prompt short (on a CPU its prompt costs more than its words) and one call covers
+    ~75 events before the summary has to be built in rounds.
+    """
+    return f"{clock(event.start_s)}-{clock(event.end_s)} level {event.threat_level}: {event.title}"
 
 
 def _warn(progress: Progress, outcome: EventsOutcome, warnings: Sequence[str]) -> None:

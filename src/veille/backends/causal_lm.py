@@ -149,6 +149,7 @@ class CausalLMBackend:
                 position_ids=position_ids[:, done:],
                 cache=cache,
                 use_cache=True,
+                logits_to_keep=1,  # the next-token scores only (not the vocabulary at every prompt token)
             )
             logits = out.logits[:, -1].float()
             check_finite(logits, "next-token scores")
@@ -203,7 +204,8 @@ class CausalLMBackend:
         done = cache.get_seq_length()
         if done < shared and (len(rows) > 1 or room):
             with self._forgetting_on_error(), torch.inference_mode():
-                self.model(input_ids=torch.tensor([rows[0][done:shared]], device=device), cache=cache, use_cache=True)
+                prefix = torch.tensor([rows[0][done:shared]], device=device)
+                self.model(input_ids=prefix, cache=cache, use_cache=True, logits_to_keep=1)  # no logits wanted
             self.computed_tokens += shared - done
             done = shared
         self.computed_tokens += sum(len(r) - done for r in rows)
