@@ -334,3 +334,14 @@ def test_prompts_are_read_without_scoring_the_vocabulary_at_every_token(backends
     finally:
         hook.remove()
     assert seen and max(seen) == 1  # only the next token's scores: a long prompt's logits are never computed
+
+
+def test_phi2_activations_run_fused_and_compute_the_same(backends: dict[str, Any]) -> None:
+    import torch
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    model = backends["phi"].model
+    kinds = {type(m) for m in model.modules()}
+    assert GELUTanh in kinds and NewGELUActivation not in kinds  # swapped at load
+    x = torch.randn(4, 64)
+    assert torch.allclose(GELUTanh()(x), NewGELUActivation()(x), atol=1e-6)
