@@ -197,7 +197,7 @@ def test_run_models_end_to_end_with_fakes_and_memo(tmp_path: Path) -> None:
         session,
         progress=NullProgress(),
         memo=memo,
-        options=AnalysisOptions(describe_batch=2, judge_group=3),
+        options=AnalysisOptions(describe_batch=2, storyboard_batch=2, judge_group=3),
     )
     assert outcome.vlm_calls == 3 <= len(chunks) and outcome.frames_to_vlm == 12
     assert outcome.llm_calls == 2 * 2 + 1  # per group of 3: levels weighed, titles written; then the summary
@@ -234,3 +234,16 @@ class DictMemo:
 
     def put(self, stage: str, key: str, value: dict) -> None:
         self.data[(stage, key)] = value
+
+
+@pytest.mark.parametrize(("layout", "sizes"), [("storyboard", [4, 2]), ("frames", [2, 2, 2])])
+def test_the_cpu_describes_four_storyboards_or_two_chunks_of_frames_per_call(
+    tmp_path: Path, layout: str, sizes: list[int]
+) -> None:
+    vlm = FakeBackend("vlm", default="A man walks past.")
+    session = fake_session(tmp_path, describer=vlm)
+    settings = Settings(device="cpu", describe=Settings().describe.model_copy(update={"layout": layout}))
+    outcome = run_models(INFO, [chunk(i) for i in range(6)], settings, session, progress=NullProgress())
+    calls = [c for c in vlm.history if c.method == "generate_batch"]
+    per_chunk = 1 if layout == "storyboard" else len(chunk(0).keyframes)
+    assert [c.images // per_chunk for c in calls] == sizes and outcome.describe_layout == layout

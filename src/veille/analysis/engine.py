@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 class AnalysisOptions:
     """How hard the models work; the defaults are tuned for 2 CPU cores (see benchmarks/analysis.py)."""
 
-    describe_batch: int = 2
+    describe_batch: int = 2  # chunks per describer call on a CPU, each shown as its keyframes
+    storyboard_batch: int = 4  # ... each shown as one storyboard (4 in one call: ~13 % less time than 2 + 2)
     gpu_describe_batch: int = 8
     describe_tokens: int = 48
     judge_group: int = 7
@@ -132,6 +133,8 @@ def _describe(
     started = time.perf_counter()
     on_gpu = str(vlm.info.device).startswith("cuda")
     batch_size = options.gpu_describe_batch if on_gpu else options.describe_batch
+    if layout == "storyboard" and not on_gpu:
+        batch_size = options.storyboard_batch
     texts: dict[int, str] = {}
     window: list[Chunk] = []  # chunks waiting for a full batch (only these hold their images)
     done = 0
