@@ -116,49 +116,55 @@ def core_plan(available: list[int], most: int) -> tuple[dict[int, tuple[int, ...
     return {n: tuple(cores[-n:]) for n in range(1, most + 1)}, tuple(cores[: len(cores) - most])
 
 
-def start_pinned(cores: tuple[int, ...], rest: tuple[int, ...], tries: int = 2) -> PinnedCluster:
-    """A started cluster, its worker node on ``cores``; started again once when a node misses Ray's
-    startup deadline (30 s, which one core shared with a busy machine can miss)."""
-    for attempt in range(1, tries + 1):
-        cluster = PinnedCluster(Path(tempfile.mkdtemp(prefix="vbench")), _free_port(), _free_port(), head_cpus=0,
-                                worker_cpus=len(cores), worker_cores=cores, head_cores=rest)  # fmt: skip
-        try:
-            cluster.start()
-            return cluster
-        except RuntimeError as exc:
-            cluster.stop()
-            if attempt == tries:
-                raise
-            print(f"  (the cluster did not start, starting it again: {str(exc).strip().splitlines()[-1]})")
-    raise AssertionError("unreachable")
+class NotStarted(Exception):
+    """The cluster did not start, or did not take the driver's connection (nothing of the batch ran)."""
 
 
 def run_cluster(videos: list[Path], out: Path, cores: tuple[int, ...], rest: tuple[int, ...]) -> dict[str, Any]:
     """The batch on a fresh local cluster whose worker node has one CPU per core of ``cores`` and runs
-    on them alone; the head and this driver on ``rest`` (empty: unpinned)."""
-    from veille.cluster.connect import connected
+    on them alone; the head and this driver on ``rest`` (empty: unpinned). Started again once when a
+    node misses Ray's startup deadline (30 s, which one core shared with a busy machine can miss) or
+    the head's client server fails to start."""
+    tries, own = 2, os.sched_getaffinity(0)
+    os.environ.update({"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"})
+    try:
+        if rest:
+            os.sched_setaffinity(0, rest)
+        for attempt in range(1, tries + 1):
+            try:
+                return _run_cluster(videos, out, cores, rest)
+            except NotStarted as exc:
+                if attempt == tries:
+                    raise SystemExit(f"the cluster did not start {tries} times: {exc}") from None
+                print(f"  (the cluster did not start, starting it again: {exc})")
+        raise AssertionError("unreachable")
+    finally:
+        os.sched_setaffinity(0, own)
+
+
+def _run_cluster(videos: list[Path], out: Path, cores: tuple[int, ...], rest: tuple[int, ...]) -> dict[str, Any]:
+    from veille.cluster.connect import ClusterError, connected
     from veille.cluster.driver import run_cluster_batch
 
-    os.environ.update({"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"})
+    cluster = PinnedCluster(Path(tempfile.mkdtemp(prefix="vbench")), _free_port(), _free_port(), head_cpus=0,
+                            worker_cpus=len(cores), worker_cores=cores, head_cores=rest)  # fmt: skip
     done: list[Any] = []
-    own = os.sched_getaffinity(0)
-    if rest:
-        os.sched_setaffinity(0, rest)
-    cluster = start_pinned(cores, rest)
-    try:
-        with connected(cluster.address) as ray:
-            before = _cpu_s(_outside(cluster))
-            started = time.perf_counter()
-            batch = run_cluster_batch(ray, [str(v) for v in videos], _settings(out),
-                                      on_done=lambda item, outcome, folder: done.append(outcome))  # fmt: skip
-            wall = time.perf_counter() - started
-            outside = sum(cpu - before.get(pid, 0.0) for pid, cpu in _cpu_s(_outside(cluster)).items())
-            assert not batch.failures, [(i.video, i.error) for i in batch.failures]
-            round_trip = _round_trip(ray)
-            pinning = check_pinning(ray, cluster, cores)
-    finally:
-        cluster.stop()
-        os.sched_setaffinity(0, own)
+    with contextlib.ExitStack() as stack:
+        stack.callback(cluster.stop)
+        try:
+            cluster.start()
+            ray = stack.enter_context(connected(cluster.address))
+        except (RuntimeError, ClusterError) as exc:
+            raise NotStarted(str(exc).strip().splitlines()[-1]) from None
+        before = _cpu_s(_outside(cluster))
+        started = time.perf_counter()
+        batch = run_cluster_batch(ray, [str(v) for v in videos], _settings(out),
+                                  on_done=lambda item, outcome, folder: done.append(outcome))  # fmt: skip
+        wall = time.perf_counter() - started
+        outside = sum(cpu - before.get(pid, 0.0) for pid, cpu in _cpu_s(_outside(cluster)).items())
+        assert not batch.failures, [(i.video, i.error) for i in batch.failures]
+        round_trip = _round_trip(ray)
+        pinning = check_pinning(ray, cluster, cores)
     return {"wall": wall, "done": done, "round_trip": round_trip, "outside_cpu_s": outside, "pinning": pinning}
 
 
@@ -209,7 +215,8 @@ def check_pinning(ray: Any, cluster: PinnedCluster, cores: tuple[int, ...]) -> l
                 name = _name(" ".join(proc.cmdline()).split())
                 names = groups.setdefault(f"{where}, cores {_affinity_of(proc)}", {})
                 names[name] = names.get(name, 0) + 1
-    lines = [f"read back: {4 * len(cores)} tasks saw cores {sorted(cores)} (in {len(seen)} worker processes); "
+    processes = f"{len(seen)} worker process{'es' if len(seen) > 1 else ''}"
+    lines = [f"read back: {4 * len(cores)} tasks saw cores {sorted(cores)} (in {processes}); "
              "the cluster's processes by node and cores:"]
     for label, names in sorted(groups.items()):
         lines.append(f"{label}: " + ", ".join(f"{n} x{c}" if c > 1 else n for n, c in sorted(names.items())))
