@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import cv2
@@ -84,7 +85,8 @@ def test_frames_where_nothing_changed_skip_the_flow() -> None:
 
 @pytest.mark.parametrize(("cpus", "codec", "one_thread"), [(2, "h264", True), (8, "h264", False), (2, "mjpeg", False)])
 def test_decoder_uses_its_own_threads_only_where_they_pay(monkeypatch, cpus: int, codec: str, one_thread: bool) -> None:
-    monkeypatch.setattr(frames.os, "sched_getaffinity", lambda _: set(range(cpus)), raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(cpus)), raising=False)
+    monkeypatch.delenv("VEILLE_CPUS", raising=False)
     stream = SimpleNamespace(thread_type="SLICE", codec_context=SimpleNamespace(thread_count=0))
     frames._decoder_threads(stream, codec)
     assert (stream.codec_context.thread_count == 1) is one_thread

@@ -15,6 +15,7 @@ from veille.cluster.batcher import Batcher
 from veille.cluster.connect import ClusterError, parse_cluster
 from veille.cluster.files import deliver, expand_urls, read_folder, stage_folder
 from veille.errors import InputNotFoundError, OutputError
+from veille.settings import Settings
 
 
 def test_ray_alone_starts_a_local_instance_and_ray_url_joins() -> None:
@@ -118,3 +119,23 @@ def test_one_bar_shows_videos_done_and_hours_of_footage_per_hour() -> None:
     shown = err.getvalue()
     assert "5/20 videos" in shown and "7.0 h of footage per hour" in shown
     assert ClusterBar(Console(tty=False, err=err), total=2)._bars is None  # no bar in a pipe
+
+
+def test_a_task_sizes_its_decoder_threads_by_its_cpus_not_the_nodes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+
+    from veille import cpus
+    from veille.cluster import task
+    from veille.video.decode import decode_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(64)), raising=False)
+    monkeypatch.setenv(cpus.ENV, "")
+    assert cpus.available() == 64 and decode_threads("h264") == "AUTO"  # a big node: FFmpeg's threads pay
+    monkeypatch.setattr(task, "assigned_cpus", lambda: 1.0)
+    done = task.analyze_video(task.VideoJob(0, str(tmp_path / "missing.mp4"), "missing", Settings()))
+    assert done.status == "failed"
+    assert cpus.available() == 1 and decode_threads("h264") == "SLICE"  # the task's 1 CPU, not the node's 64
+    monkeypatch.setenv(cpus.ENV, "not a number")
+    assert cpus.available() == 64

@@ -7,7 +7,6 @@ on the caller's thread, so two cores both work. Memory stays flat: at most ``_QU
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import threading
 import time
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from veille.cpus import available as available_cpus
 from veille.types import VideoInfo
 from veille.video.decode import INTRA_ONLY_CODECS, decode_frames, decode_threads, small_gray
 from veille.video.probe import open_container
@@ -97,7 +97,7 @@ def _decoder_threads(stream, codec: str) -> None:
     """FFmpeg's own threads only where they pay beside the statistics thread: with 4 or more CPUs, or
     for intra-only codecs (see :func:`decode_threads`). Otherwise one thread: with a single slice a
     frame (most H.264), slice threads add 15 % of CPU and no speed, and the other core is busy anyway."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = available_cpus()
     if cpus >= 4 or codec in INTRA_ONLY_CODECS:
         stream.thread_type = decode_threads(codec)
     else:

@@ -8,6 +8,7 @@ the output folder; Ray runs it again.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class VideoDone:
 def analyze_video(job: VideoJob) -> VideoDone:
     """Run the local pipeline on one video in a scratch folder; its files and figures."""
     started = time.perf_counter()
+    share_cpus(assigned_cpus())
     with tempfile.TemporaryDirectory(prefix="veille-task-") as scratch:
         folder = Path(scratch) / job.folder
         folder.mkdir()
@@ -74,6 +76,20 @@ def analyze_video(job: VideoJob) -> VideoDone:
         job.hub.done.remote(job.index)
     done.task_s = time.perf_counter() - started
     return done
+
+
+def assigned_cpus() -> float:
+    """The CPUs Ray assigned to the running task (1 outside a task)."""
+    import ray
+
+    return float(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0))
+
+
+def share_cpus(cpus: float) -> None:
+    """Size this worker's decoder threads by its task's CPUs, not by every core of the node."""
+    from veille import cpus as budget
+
+    os.environ[budget.ENV] = str(max(1, int(cpus)))
 
 
 def _run(job: VideoJob, scratch: Path, folder: Path, progress: HubProgress) -> VideoDone:

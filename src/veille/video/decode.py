@@ -7,13 +7,13 @@ thumbnails share the upright frame's pixel coordinates.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import av
 import numpy as np
 
+from veille.cpus import available as available_cpus
 from veille.errors import VideoDecodeError
 from veille.video.probe import frame_turn, open_container
 
@@ -82,7 +82,7 @@ def decode_threads(codec: str = "") -> str:
     720p decoded ~1.4x faster with slice threads (one slice per frame: in effect one thread).
     Intra-only frames decode independently, so frame threads pay there (MJPEG ~1.25x faster).
     """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = available_cpus()
     return "AUTO" if cpus >= 4 or codec in INTRA_ONLY_CODECS else "SLICE"
 
 
