@@ -99,7 +99,7 @@ def test_describer_sees_windows_and_images_are_dropped_as_chunks_are_done(tmp_pa
         session,
         progress=NullProgress(),
         memo=DictMemo(),
-        options=AnalysisOptions(describe_batch=3),
+        options=AnalysisOptions(describe_batch=3, storyboard_batch=3),
         keyframes=store,
     )
     assert outcome.vlm_calls == 4 and outcome.frames_to_vlm == 12 * FRAMES
@@ -112,7 +112,7 @@ def test_describer_sees_windows_and_images_are_dropped_as_chunks_are_done(tmp_pa
 def test_one_chunk_at_a_time_when_the_batch_is_one(tmp_path: Path) -> None:
     tracked = Tracked()
     session = fake_session(tmp_path, describer=FakeBackend("vlm", default="A person walks past the gate."))
-    options = AnalysisOptions(describe_batch=1)
+    options = AnalysisOptions(describe_batch=1, storyboard_batch=1)
     memo = DictMemo()
     for _ in range(2):  # described, then every description from the work cache
         outcome = run_models(
