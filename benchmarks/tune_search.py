@@ -28,7 +28,7 @@ DATA = QUERIES_FILE.parent
 TUNING_SETS = [DATA / "uca_queries_short.json", DATA / "uca_queries_alt1.json", DATA / "uca_queries_alt2.json"]
 DEPTHS = (5, 10, 20)
 GRID = {
-    "video_weight": [2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+    "video_weight": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
     "video_temperature": [0.0, 0.125, 0.25, 0.5, 1.0, 2.0],
     "lexical_video_weight": [0.0, 2.0, 4.0, 8.0, 16.0],
     "lexical_video_temperature": [1.0, 2.0, 4.0],
@@ -76,7 +76,8 @@ def main() -> None:
     ranked = sorted(tuned, key=lambda p: -tuned[p][:, 0].mean())
     print(f"{len(ranked)} settings on {args.uca.name}; objective: mean video AP over {len(TUNING_SETS)} query sets")
     for params in ranked[: args.top]:
-        print(f"{tuned[params][:, 0].mean():.3f}  p@{K} per set {np.round(tuned[params][:, p10], 3).tolist()}  {params}")
+        per_set = np.round(tuned[params][:, p10], 3).tolist()
+        print(f"{tuned[params][:, 0].mean():.3f}  p@{K} per set {per_set}  {params}")
     default = FusionParams()
     print(f"the defaults {default}: rank {ranked.index(default) + 1 if default in tuned else None}")
     chosen = ranked[0]
@@ -89,7 +90,8 @@ def main() -> None:
         for objective, column in (("video AP", 0), (f"p@{K}", p10)):
             mine = np.array([tuned[p][:, column].mean() for p in ranked])
             theirs = np.array([held[p][:, column].mean() for p in ranked])
-            print(f"{objective}: correlation of the settings' scores on the two splits {np.corrcoef(mine, theirs)[0, 1]:.2f}")
+            agreement = np.corrcoef(mine, theirs)[0, 1]
+            print(f"{objective}: correlation of the settings' scores on the two splits {agreement:.2f}")
         order = sorted(held, key=lambda p: -held[p][:, 0].mean())
         print(f"the chosen setting on {args.holdout.name}: rank {order.index(chosen) + 1} of {len(order)}, "
               f"p@{K} per set {np.round(held[chosen][:, p10], 3).tolist()}")  # fmt: skip

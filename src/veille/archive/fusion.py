@@ -27,10 +27,10 @@ import numpy as np
 
 # Chosen on the UCA training split only (``benchmarks/tune_search.py``): the best mean video-level average
 # precision over three phrasings of the 13 queries.
-VIDEO_WEIGHT = 4.0  # the video context term, in standard deviations across videos
-VIDEO_TEMPERATURE = 2.0  # log-mean-exp temperature over the video's standardised cosines (0 would be the mean)
-LEXICAL_VIDEO_WEIGHT = 8.0  # the video's soft maximum of the BM25 scores scaled to [0, 1]
-LEXICAL_VIDEO_TEMPERATURE = 4.0
+VIDEO_WEIGHT = 2.0  # the video context term, in standard deviations across videos
+VIDEO_TEMPERATURE = 1.0  # log-mean-exp temperature over the video's standardised cosines (0 would be the mean)
+LEXICAL_VIDEO_WEIGHT = 2.0  # the video's soft maximum of the BM25 scores scaled to [0, 1]
+LEXICAL_VIDEO_TEMPERATURE = 1.0
 
 
 
