@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from veille.archive.fusion import LEXICAL_VIDEO_WEIGHT, FusionParams, fts_query, fused_scores, fused_scores_with
+from veille.archive.fusion import LEXICAL_VIDEO_WEIGHT, FusionParams, fused_scores, fused_scores_with
 
 
 def _archive(videos: int = 40, per_video: int = 8, spread: float = 0.04) -> tuple[np.ndarray, ...]:
@@ -79,6 +79,16 @@ def test_video_ids_are_only_labels() -> None:
     assert np.allclose(shuffled, reference[order])
 
 
-def test_the_match_expression_is_any_word_quoted() -> None:
-    assert fts_query('Someone "sets" a fire!') == '"someone" OR "sets" OR "a" OR "fire"'
-    assert fts_query("?! ...") == ""
+
+def test_a_long_video_is_not_diluted_by_its_ordinary_moments() -> None:
+    """Three clear matches in a 40-event video beat a short video whose every moment is only a bit closer."""
+    dense, lexical, groups, starts = _archive(videos=60)
+    long = np.random.default_rng(2).normal(0.1, 0.04, 40)
+    strong = [5, 17, 30]
+    long[strong] = 0.5  # the robbery itself; the rest of the video is the shop's ordinary day
+    dense, lexical = np.concatenate([dense, long]), np.concatenate([lexical, np.zeros(40)])
+    groups, starts = np.concatenate([groups, np.full(40, 60)]), np.concatenate([starts, np.arange(40) * 10.0])
+    dense[groups == 1] = 0.22  # a short video, each moment a little closer to the query than usual
+    fused = fused_scores(dense, lexical, groups, starts)
+    assert set(np.argsort(-fused)[:3].tolist()) == {60 * 8 + i for i in strong}
+    assert fused[groups == 60].max() > fused[groups == 1].max()

@@ -70,6 +70,8 @@ def test_precision_and_bm25() -> None:
     assert precision_at(np.array([0.9, 0.1, 0.8, 0.2]), np.array([True, False, False, True]), k=2) == 0.5
     scores = lexical_scores(["two men are fighting", "a car burns", "they fight again and fight"], ["people fight"])
     assert scores[1, 0] == 0 and scores[2, 0] > scores[0, 0] > 0  # stemmed words; more of them, more relevant
+    common = lexical_scores(["a car burns", "a fire in the shop"], ["a fire in the night"])
+    assert common[0, 0] == 0 and common[1, 0] > 0  # common words match nothing, as in archive search
 
 
 def test_files_are_read_with_their_categories(tmp_path: Path) -> None:
@@ -79,7 +81,10 @@ def test_files_are_read_with_their_categories(tmp_path: Path) -> None:
     assert events.starts[:3].tolist() == [0.0, 5.0, 10.0] and events.groups[:6].tolist() == [0] * 5 + [1]
     built_in = load_queries()
     assert len(built_in) == 13 and len({q.category for q in built_in}) == 13
-    assert Query("people fighting", "Fighting") in built_in and load_queries(QUERIES_FILE) == built_in
+    assert load_queries(QUERIES_FILE) == built_in and any(q.category == "Fighting" for q in built_in)
+    for other in QUERIES_FILE.parent.glob("uca_queries_*.json"):  # the other phrasings: the same 13 categories
+        assert [q.category for q in load_queries(other)] == [q.category for q in built_in]
+    assert Query("people fighting", "Fighting") in load_queries(QUERIES_FILE.with_name("uca_queries_short.json"))
 
 
 @pytest.mark.parametrize(

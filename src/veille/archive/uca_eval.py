@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from veille.archive.fusion import FTS_TOKENIZE, fts_query, fused_scores
+from veille.archive.fusion import fused_scores
+from veille.archive.lexical import TOKENIZER, fts_match
 from veille.errors import InputNotFoundError, UsageError
 
 Encode = Callable[[Sequence[str]], np.ndarray]
@@ -140,14 +141,17 @@ def load_queries(path: Path | None = None) -> list[Query]:
 
 
 def lexical_scores(texts: Sequence[str], queries: Sequence[str]) -> np.ndarray:
-    """BM25 relevance (minus FTS5's ``bm25()``, 0 where nothing matched) of each text for each query: (n, q)."""
+    """BM25 relevance (minus FTS5's ``bm25()``, 0 where nothing matched) of each text for each query: (n, q).
+
+    The same words, tokens and formula as archive search's full text (:mod:`veille.archive.lexical`).
+    """
     scores = np.zeros((len(texts), len(queries)))
     with contextlib.closing(sqlite3.connect(":memory:")) as db:
-        db.execute(f"CREATE VIRTUAL TABLE events USING fts5(text, tokenize='{FTS_TOKENIZE}')")
+        db.execute(f"CREATE VIRTUAL TABLE events USING fts5(text, tokenize='{TOKENIZER}')")
         db.executemany("INSERT INTO events(rowid, text) VALUES (?, ?)", enumerate(texts))
         for column, query in enumerate(queries):
-            expression = fts_query(query)
-            if not expression:
+            expression = fts_match(query)
+            if expression is None:
                 continue
             for row, bm25 in db.execute("SELECT rowid, bm25(events) FROM events WHERE events MATCH ?", (expression,)):
                 scores[row, column] = -bm25
