@@ -133,7 +133,7 @@ def test_a_task_sizes_its_decoder_threads_by_its_cpus_not_the_nodes(
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(64)), raising=False)
     monkeypatch.setenv(cpus.ENV, "")
     assert cpus.available() == 64 and decode_threads("h264") == "AUTO"  # a big node: FFmpeg's threads pay
-    monkeypatch.setattr(task, "assigned_cpus", lambda: 1.0)
+    assert task.TASK_CPUS == 1
     done = task.analyze_video(task.VideoJob(0, str(tmp_path / "missing.mp4"), "missing", Settings()))
     assert done.status == "failed"
     assert cpus.available() == 1 and decode_threads("h264") == "SLICE"  # the task's 1 CPU, not the node's 64

@@ -18,7 +18,7 @@ from veille.batch import BatchItem, BatchResult, _index_archive, _unclaim_if_emp
 from veille.cluster.actors import start_workers
 from veille.cluster.files import deliver, is_url, read_folder
 from veille.cluster.hub import start_hub
-from veille.cluster.task import TASK_RETRIES, VideoDone, VideoJob, analyze_video
+from veille.cluster.task import TASK_CPUS, TASK_RETRIES, VideoDone, VideoJob, analyze_video
 from veille.errors import AnalysisInterrupted, VeilleError
 from veille.folders import SOURCE_FILE, assign_folders, claim_folder
 from veille.redact import mask_credentials
@@ -71,7 +71,7 @@ def run_cluster_batch(
     write_index(result, previous=old, videos=keys, complete=False)  # fails early when --out is unusable
     hub = start_hub(ray)
     workers = start_workers(ray, settings, CPUS_PER_WORKER) if settings.profile != "motion" else []
-    task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES, retry_exceptions=False)(analyze_video)
+    task = ray.remote(num_cpus=TASK_CPUS, max_retries=TASK_RETRIES, retry_exceptions=False)(analyze_video)
 
     def submit(n: int) -> Any:
         """Claim video ``n``'s folder (as a local batch does just before a video) and start its task."""

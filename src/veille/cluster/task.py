@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 #: How many times a task whose worker died is run again.
 TASK_RETRIES = 3
+#: The CPUs each video's task asks Ray for (and sizes its decoder threads by).
+TASK_CPUS = 1
 
 
 @dataclass(slots=True)
@@ -60,7 +62,7 @@ class VideoDone:
 def analyze_video(job: VideoJob) -> VideoDone:
     """Run the local pipeline on one video in a scratch folder; its files and figures."""
     started = time.perf_counter()
-    share_cpus(assigned_cpus())
+    share_cpus(TASK_CPUS)
     with tempfile.TemporaryDirectory(prefix="veille-task-") as scratch:
         folder = Path(scratch) / job.folder
         folder.mkdir()
@@ -76,13 +78,6 @@ def analyze_video(job: VideoJob) -> VideoDone:
         job.hub.done.remote(job.index)
     done.task_s = time.perf_counter() - started
     return done
-
-
-def assigned_cpus() -> float:
-    """The CPUs Ray assigned to the running task (1 outside a task)."""
-    import ray
-
-    return float(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0))
 
 
 def share_cpus(cpus: float) -> None:
