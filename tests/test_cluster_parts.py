@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from veille.cluster import connect
 from veille.cluster.actors import worker_count
 from veille.cluster.batcher import Batcher
 from veille.cluster.connect import ClusterError, parse_cluster
@@ -23,20 +22,6 @@ def test_ray_alone_starts_a_local_instance_and_ray_url_joins() -> None:
     assert parse_cluster(" ray://10.0.0.5:10001 ") == "ray://10.0.0.5:10001"
     with pytest.raises(ClusterError, match="give 'ray'"):
         parse_cluster("ray:10001")
-
-
-def test_a_local_instance_binds_to_loopback_and_a_cluster_is_joined_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
-    calls: list[dict[str, object]] = []
-    fake_ray = types.SimpleNamespace(init=lambda **kw: calls.append(kw), shutdown=lambda: None)
-    monkeypatch.setattr(connect, "import_ray", lambda: fake_ray)
-    with connect.connected(None):
-        pass
-    with connect.connected("ray://10.0.0.5:10001"):
-        pass
-    assert calls[0]["address"] == "local" and calls[0]["_node_ip_address"] == "127.0.0.1"
-    assert calls[1]["address"] == "ray://10.0.0.5:10001" and "_node_ip_address" not in calls[1]
 
 
 def test_one_model_worker_per_gpu_else_per_n_cpu_cores() -> None:

@@ -14,8 +14,6 @@ from veille.redact import mask_credentials
 INSTALL = 'pip install -e ".[ray]"'
 #: Tries at joining a cluster whose client server is slow to answer.
 CONNECT_ATTEMPTS = 3
-#: Where a local Ray instance (``--cluster ray``) binds its servers.
-LOCAL_IP = "127.0.0.1"
 
 
 class ClusterError(UsageError):
@@ -52,8 +50,8 @@ def connected(address: str | None) -> Iterator[Any]:
     ray = import_ray()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
-    if address is None:  # a local instance: nothing of it listens beyond this machine
-        options.update(include_dashboard=False, _node_ip_address=LOCAL_IP)
+    if address is None:
+        options["include_dashboard"] = False
     _init(ray, address, options)
     try:
         yield ray
