@@ -66,6 +66,8 @@ def _cluster_run(*args: str, cwd: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a driver as a user starts it: Ctrl-C at its default even if this process ignores it now
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
