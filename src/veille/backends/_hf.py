@@ -148,6 +148,7 @@ def load_model(auto_cls: Any, path: Path, options: Any, role: str, **source: Any
     be read that way load the usual way and are quantized in place.
     """
     kwargs, fields = load_options(options, role)
+    model = None
     if fields.get("quantization") == INT8_DYNAMIC:
         from veille.backends.int8 import int8_kernels
 
@@ -155,10 +156,8 @@ def load_model(auto_cls: Any, path: Path, options: Any, role: str, **source: Any
             from veille.backends.int8_load import load_int8
 
             model = load_int8(auto_cls, Path(path), **source)
-            if model is not None:
-                fuse_activations(model)
-                return model
-    model = prepare(auto_cls.from_pretrained(path, **kwargs).eval(), fields)
+    if model is None:
+        model = prepare(auto_cls.from_pretrained(path, **kwargs).eval(), fields)
     fuse_activations(model)
     return model
 
