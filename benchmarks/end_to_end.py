@@ -82,10 +82,13 @@ def english_corpus(extra: list[Path]) -> list[str]:
     return texts
 
 
-def tokenizer(specials: tuple[str, ...], size: int, corpus: list[str]) -> Any:
-    """A byte-level BPE trained on ``corpus``, filled up to ``size`` entries with letter-only pieces.
+def tokenizer(specials: tuple[str, ...], size: int, corpus: list[str]) -> tuple[Any, int]:
+    """A byte-level BPE trained on ``corpus``, filled up to ``size`` entries with letter-only pieces,
+    and the number of ids before the filler.
 
-    The filler pieces are never produced when encoding; a random model may write them.
+    The filler pieces are never produced when encoding, and the models are kept from writing them
+    (:func:`words_only`): strung together they are no language, and the reasoner's tokenizer would cut
+    each into several pieces, making every description's tokens 2-3 times what English text gives.
     """
     from tokenizers import Tokenizer
 
@@ -94,6 +97,7 @@ def tokenizer(specials: tuple[str, ...], size: int, corpus: list[str]) -> Any:
     trained = train_bpe_tokenizer(specials, vocab_size=size, corpus=corpus)
     data = json.loads(trained.to_str())
     vocab = data["model"]["vocab"]
+    known = 1 + max([*vocab.values(), *(t["id"] for t in data.get("added_tokens", []))])
     n = len(vocab) + len(specials)
     while len(vocab) + len(specials) < size:
         word, k = "", n
@@ -104,7 +108,22 @@ def tokenizer(specials: tuple[str, ...], size: int, corpus: list[str]) -> Any:
         vocab.setdefault("\u0120" + word, len(vocab) + len(specials))
         n += 1
     data["model"]["vocab"] = dict(sorted(vocab.items(), key=lambda item: item[1]))
-    return Tokenizer.from_str(json.dumps(data))
+    return Tokenizer.from_str(json.dumps(data)), known
+
+
+def words_only(model: Any, known: int) -> None:
+    """Keep a random model from writing the ids from ``known`` on (filler pieces, padding of the vocabulary).
+
+    Their output rows are zeros (and their bias very low), so a random model writes the trained pieces
+    only, as a real one writes the words it was trained on. The cost of a forward pass is unchanged.
+    """
+    import torch
+
+    head = model.get_output_embeddings()
+    with torch.no_grad():
+        head.weight[known:] = 0
+        if getattr(head, "bias", None) is not None:
+            head.bias[known:] = -1e4
 
 
 def save_vlm(name: str, dest: Path, corpus: list[str]) -> None:
@@ -118,7 +137,7 @@ def save_vlm(name: str, dest: Path, corpus: list[str]) -> None:
     from tests.tiny_models import IDEFICS3_SPECIAL_TOKENS, SMOLVLM_CHAT_TEMPLATE, _generation_ids, _save_model
 
     shape = VLM_SHAPES[name]
-    backend = tokenizer(IDEFICS3_SPECIAL_TOKENS, VOCAB["smolvlm"], corpus)
+    backend, known = tokenizer(IDEFICS3_SPECIAL_TOKENS, VOCAB["smolvlm"], corpus)
     tok = Fast(tokenizer_object=backend, bos_token="<|im_start|>", eos_token="<end_of_utterance>",
                pad_token="<|im_end|>", unk_token="<|endoftext|>", model_max_length=8192)  # fmt: skip
     edge = shape["vision"]["image_size"]
@@ -134,6 +153,7 @@ def save_vlm(name: str, dest: Path, corpus: list[str]) -> None:
     config = Idefics3Config(text_config=text, vision_config=shape["vision"], scale_factor=shape["scale"],
                             image_token_id=tok.convert_tokens_to_ids("<image>"))  # fmt: skip
     model = random_model(Idefics3ForConditionalGeneration, config, torch.bfloat16)
+    words_only(model, known)
     _save_model(model, dest, _generation_ids(tok))
     processor.save_pretrained(dest)
 
@@ -147,10 +167,11 @@ def save_phi2(dest: Path, corpus: list[str]) -> None:
     from benchmarks.analysis import full_phi2_config, random_model
     from tests.tiny_models import PHI_SPECIAL_TOKENS, _generation_ids, _save_model
 
-    backend = tokenizer(PHI_SPECIAL_TOKENS, VOCAB["phi-2"], corpus)
+    backend, known = tokenizer(PHI_SPECIAL_TOKENS, VOCAB["phi-2"], corpus)
     tok = Fast(tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
                unk_token="<|endoftext|>", model_max_length=2048)  # fmt: skip
     model = random_model(PhiForCausalLM, full_phi2_config(), torch.bfloat16)
+    words_only(model, known)
     _save_model(model, dest, _generation_ids(tok))
     tok.save_pretrained(dest)
 
@@ -208,7 +229,29 @@ def run_veille(video: Path, work: Path, profile: str, layout: str) -> dict[str, 
     if report["warnings"]:
         print(f"  warnings: {report['warnings'][:3]}", flush=True)
     loads = sum(float(s) for s in re.findall(r"loaded \w+ .* in ([\d.]+) s", done.stderr))
-    return {"wall_s": wall, "cpu_s": cpu, "load_s": loads, "stats": report["stats"], "events": len(report["events"])}
+    descriptions = [str(e.get("description") or "") for e in report["events"]]
+    return {"wall_s": wall, "cpu_s": cpu, "load_s": loads, "stats": report["stats"], "events": len(report["events"]),
+            "descriptions": descriptions}  # fmt: skip
+
+
+def token_counts(work: Path, describer: str, texts: list[str]) -> tuple[float, float]:
+    """Mean tokens of ``texts`` by the describer's tokenizer and by the reasoner's."""
+    from transformers import AutoTokenizer
+
+    counts = []
+    for name in (describer, "phi-2"):
+        tok = AutoTokenizer.from_pretrained(work / name)
+        counts.append(sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts) / max(1, len(texts)))
+    return counts[0], counts[1]
+
+
+def print_token_check(work: Path, runs: dict[tuple[str, str], dict[str, Any]], english: list[str]) -> None:
+    """How many reasoner tokens a description takes, against English text through the same two tokenizers."""
+    for (profile, layout), run in runs.items():
+        wrote, read = token_counts(work, VLMS[profile], run["descriptions"])
+        ref_in, ref_out = token_counts(work, VLMS[profile], english)
+        print(f"{profile}/{layout} descriptions: {wrote:.0f} describer tokens -> {read:.0f} reasoner tokens "
+              f"({read / max(wrote, 1):.2f}x; English sentences: {ref_out / max(ref_in, 1):.2f}x)")  # fmt: skip
 
 
 def run_naive(video: Path, work: Path, describers: list[str]) -> dict[str, Any]:
@@ -331,6 +374,7 @@ def main() -> None:
             naive = run_naive(facts["video"], work, [VLMS[p] for p in profiles])
             print(f"  {naive['seconds']}", flush=True)
     report(facts, naive, results)
+    print_token_check(work, results, english_corpus(args.corpus)[::10])
 
 
 if __name__ == "__main__":

@@ -151,6 +151,44 @@ def compare_vector_search(matrix: np.ndarray, queries: np.ndarray, k: int = 10) 
         print("  usearch: not installed")
 
 
+def runtimes_side_by_side(embedder: Any, texts: list[str]) -> None:
+    """The embedding model on ONNX Runtime (what ``veille`` runs) and on PyTorch, on the same texts."""
+    from veille.archive.embedder import Embedder, resolve
+
+    torch_only = Embedder(embedder.name, resolve(embedder.name)[1], runtime="torch")
+    for name, model in ((embedder.runtime, embedder), ("torch", torch_only)):
+        model.encode(texts[:64])
+        started = time.perf_counter()
+        model.encode(texts)
+        took = time.perf_counter() - started
+        wall = []
+        for text in QUERIES * 5:
+            begun = time.perf_counter()
+            model.encode([text])
+            wall.append(time.perf_counter() - begun)
+        print(f"  {name:<5} {len(texts) / took:6.0f} texts/s in batches; one query: {percentiles(wall)}")
+
+
+def ceiling(embedder: Any, texts: list[str], threads: int) -> None:
+    """The most events/s the model's arithmetic allows on this machine, from its best fp32 matrix product."""
+    import torch
+
+    config = embedder._model.config
+    hidden, inner, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    tokens = sum(len(embedder._tokenizer(t)["input_ids"]) for t in texts) / len(texts)
+    flops = 2 * layers * (4 * hidden * hidden + 2 * hidden * inner) * tokens  # the linear layers only
+    a, b = torch.randn(64 * int(tokens), hidden), torch.randn(inner, hidden)
+    for _ in range(3):
+        torch.nn.functional.linear(a, b)
+    started, rounds = time.perf_counter(), 20
+    for _ in range(rounds):
+        torch.nn.functional.linear(a, b)
+    rate = 2 * a.shape[0] * hidden * inner * rounds / (time.perf_counter() - started)
+    print(f"  arithmetic ceiling: {tokens:.0f} tokens per event, {flops / 1e9:.2f} GFLOP of matrix products each; "
+          f"this machine's fp32 matrix product at its best {rate / 1e9:.0f} GFLOP/s on {threads} threads "
+          f"-> at most {rate / flops:.0f} events/s in fp32")  # fmt: skip
+
+
 def build(out: Path, events: int, threads: int) -> Any:
     """Write the archive and index it as ``veille index`` does; print the figures; return the embedder."""
     from veille.archive.embedder import load_embedder
@@ -164,9 +202,15 @@ def build(out: Path, events: int, threads: int) -> Any:
     rebuild(out, embedder)
     took, cpu = time.perf_counter() - started, time.process_time() - used
     size = index_path(out).stat().st_size
-    print(f"index build (veille index): {took:.1f} s, {events / took:.0f} events/s on {threads} torch threads")
+    print(f"index build (veille index): {took:.1f} s, {events / took:.0f} events/s on {threads} threads "
+          f"(embedder on {embedder.runtime})")  # fmt: skip
     print(f"  CPU time {cpu:.1f} s: {cpu / events * 1000:.1f} ms per event, all threads together")
     print(f"index size: {size / 1e6:.1f} MB ({size / events:.0f} bytes per event)")
+    rng = random.Random(2)
+    sample = [event_text(rng)[1] for _ in range(2000)]  # what is embedded: the description holds the title
+    print(f"embedding runtimes side by side ({threads} threads, 2,000 event texts):")
+    runtimes_side_by_side(embedder, sample)
+    ceiling(embedder, sample, threads)
     return embedder
 
 
@@ -190,7 +234,7 @@ def query_figures(out: Path, embedder: Any, count: int, compare: bool) -> None:
     print(f"query, camera+time+threat: {percentiles(*time_queries(searcher, filtered))}")
     unit = embedder.encode(["x"])[0]
     parts = {
-        "query embedding": lambda text: embedder.encode([text]),
+        f"query embedding ({embedder.runtime})": lambda text: embedder.encode([text]),
         "similarity (float16, every event)": lambda text: snap.similarity(unit),
         "BM25 (every event)": lambda text: snap.lexical.scores(text),
     }

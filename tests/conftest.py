@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,17 @@ def sample_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
         tmp_path_factory, "sample", lambda folder: make_sample(folder / "sample.mp4", seconds=30)
     )
     return folder / "sample.mp4", truth
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_graphs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One folder of exported embedding graphs for the session (set before any fixture loads an embedder):
+    each model is exported once, not per test, and never into the user's cache."""
+    folder = tmp_path_factory.mktemp("onnx-graphs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VEILLE_ONNX_CACHE_DIR", str(folder))
+        patch.delenv("VEILLE_EMBED_RUNTIME", raising=False)
+        yield folder
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ ALL_FORMATS: tuple[Format, ...] = ("json", "html", "md", "srt", "vtt")
 #: A model spec naming a model on an OpenAI-compatible server: ``openai:MODEL``.
 REMOTE_PREFIX = "openai:"
 #: ``VEILLE_*`` variables that are not settings (read where they are used).
-NOT_SETTINGS = frozenset({"data_dir", "api_key"})
+NOT_SETTINGS = frozenset({"data_dir", "api_key", "embed_runtime", "onnx_cache_dir", "cpus"})
 ENV_ORIGIN = "the VEILLE_* environment"
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from veille.archive import embed_onnx
 from veille.errors import ModelError
 
 #: The package that ships the default model, and the model's name in the index.
@@ -33,8 +35,12 @@ _HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*"]
 class Embedder:
     """A loaded text embedding model: ``encode`` gives float32, L2-normalised rows of ``dim`` values."""
 
-    def __init__(self, name: str, path: Path, *, threads: int | None = None) -> None:
-        """Load the model in ``path``; ``name`` is what the index records (a model id or a path)."""
+    def __init__(self, name: str, path: Path, *, threads: int | None = None, runtime: str | None = None) -> None:
+        """Load the model in ``path``; ``name`` is what the index records (a model id or a path).
+
+        ``runtime``: ``auto``, ``onnx`` or ``torch`` (None: ``VEILLE_EMBED_RUNTIME``, see
+        :mod:`veille.archive.embed_onnx`); :attr:`runtime` says which one runs, :attr:`note` why not ONNX.
+        """
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -54,6 +60,31 @@ class Embedder:
             if bars:
                 hf_logging.enable_progress_bar()
         self.dim = int(self._model.config.hidden_size)
+        self.runtime: str = "torch"
+        self.note: str | None = None
+        self._onnx: embed_onnx.OnnxEncoder | None = None
+        self._start_onnx(path, runtime or embed_onnx.wanted_runtime())
+
+    def _start_onnx(self, path: Path, runtime: str) -> None:
+        """Run the model's ONNX graph from now on, once it gives PyTorch's embeddings; else stay on PyTorch."""
+        if runtime == "torch":
+            return
+        import torch
+
+        probes = list(embed_onnx.PROBES)
+        try:
+            encoder = embed_onnx.open_graph(self._model, self._tokenizer, path, torch.get_num_threads())
+            for texts in (probes, probes[1:2]):  # a batch that pads, and one text alone
+                gap = embed_onnx.largest_difference(self._batch(texts), self._batch(texts, encoder))
+                if not gap <= embed_onnx.TOLERANCE:
+                    raise ModelError(f"its embeddings differ from PyTorch's by up to {gap:.1e}")
+        except Exception as exc:  # export and runtime errors come in many classes: PyTorch still works
+            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            if runtime == "onnx":
+                raise ModelError(f"cannot run the embedding model {self.name} with ONNX Runtime ({reason})") from exc
+            self.note = f"the embedding model runs on PyTorch, slower: ONNX Runtime could not run it ({reason})"
+            return
+        self._onnx, self.runtime = encoder, "onnx"
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """The embeddings of ``texts``: float32, shape ``(len(texts), dim)``, each row of unit length.
@@ -68,14 +99,16 @@ class Embedder:
                 out[rows] = self._batch([texts[i] or " " for i in rows])
         return out
 
-    def _batch(self, texts: list[str]) -> np.ndarray:
+    def _batch(self, texts: list[str], encoder: embed_onnx.OnnxEncoder | None = None) -> np.ndarray:
         import torch
 
-        inputs = self._tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
-        with torch.inference_mode():
-            hidden = self._model(**inputs).last_hidden_state
+        encoder = encoder or self._onnx
+        inputs = self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        if encoder is not None:
+            hidden = torch.from_numpy(encoder(inputs["input_ids"].numpy(), inputs["attention_mask"].numpy()))
+        else:
+            with torch.inference_mode():
+                hidden = self._model(**inputs).last_hidden_state
         pooled = _pool(hidden, inputs["attention_mask"], self.pooling)
         return torch.nn.functional.normalize(pooled.float(), dim=1).numpy()
 
@@ -196,5 +229,7 @@ def load_embedder(name: str | None = None) -> Embedder:
     """The embedder ``name`` names (None: the packaged all-MiniLM-L6-v2), loaded once per process."""
     recorded, path = resolve(name)
     if recorded not in _LOADED:
-        _LOADED[recorded] = Embedder(recorded, path)
+        embedder = _LOADED[recorded] = Embedder(recorded, path)
+        if embedder.note:
+            print(f"veille: warning: {embedder.note}", file=sys.stderr)
     return _LOADED[recorded]

@@ -90,10 +90,8 @@ class Snapshot:
         """The cosine of every event's embedding with the unit ``vector``, float32, shape ``(n,)``."""
         import torch
 
-        from veille.archive.embedder import one_thread
-
         query = torch.from_numpy(np.asarray(vector, dtype=np.float16))
-        with torch.inference_mode(), one_thread():
+        with torch.inference_mode():  # on every thread: a pass over the vectors is bound by memory, not compute
             return torch.mv(self.vectors, query).float().numpy()
 
     @classmethod
