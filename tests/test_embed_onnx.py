@@ -30,12 +30,21 @@ def _fresh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return folder
 
 
-def test_the_default_embedder_runs_on_onnx_runtime_with_pytorchs_numbers() -> None:
+def test_the_default_embedder_runs_on_onnx_runtime_with_pytorchs_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     onnx = load_embedder()
     torch_only = Embedder(onnx.name, default_model_dir(), runtime="torch")
     assert onnx.runtime == "onnx" and onnx.note is None and torch_only.runtime == "torch"
     assert list(embed_onnx.cache_dir().glob("model--*.onnx")), "the graph is kept for the next process"
+    batches: list[tuple[int, ...]] = []
+    real = embed_onnx.OnnxEncoder.__call__
+
+    def counted(self: embed_onnx.OnnxEncoder, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        batches.append(ids.shape)
+        return real(self, ids, mask)
+
+    monkeypatch.setattr(embed_onnx.OnnxEncoder, "__call__", counted)
     got, expected = onnx.encode(TEXTS), torch_only.encode(TEXTS)
+    assert batches and batches[0][0] == 3, "the texts went through ONNX Runtime"
     assert got.shape == expected.shape == (3, 384)
     assert np.abs(got - expected).max() < 1e-4
     alone = onnx.encode([TEXTS[1]])[0]  # a query: one text, no padding
