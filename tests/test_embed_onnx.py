@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,13 @@ def test_the_default_embedder_runs_on_onnx_runtime_with_pytorchs_numbers(monkeyp
     assert float(alone @ expected[1]) > 0.9999
 
 
-def test_a_kept_graph_is_used_again_without_exporting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_kept_graph_is_used_again_without_exporting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     folder = _fresh(monkeypatch, tmp_path)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a person at a terminal is told why it pauses
     first = Embedder("m", default_model_dir(), runtime="onnx")
+    assert capsys.readouterr().err == "veille: preparing the search model for ONNX Runtime (once, a few seconds)…\n"
     (graph,) = folder.glob("*.onnx")
     made = graph.stat().st_mtime_ns
 
@@ -63,6 +68,7 @@ def test_a_kept_graph_is_used_again_without_exporting(monkeypatch: pytest.Monkey
     monkeypatch.setattr(embed_onnx, "export", no_export)
     second = Embedder("m", default_model_dir(), runtime="onnx")
     assert second.runtime == "onnx" and graph.stat().st_mtime_ns == made
+    assert capsys.readouterr().err == ""
     assert np.abs(first.encode(TEXTS) - second.encode(TEXTS)).max() == 0
 
 

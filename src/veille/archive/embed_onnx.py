@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,10 +134,17 @@ def _quiet_export() -> Iterator[None]:
         yield
 
 
-def open_graph(model: Any, tokenizer: Any, model_dir: Path, threads: int) -> OnnxEncoder:
-    """The model's graph, exported on first use and kept; raises when it cannot be made or opened."""
+def open_graph(
+    model: Any, tokenizer: Any, model_dir: Path, threads: int, *, exporting: Callable[[], None] | None = None
+) -> OnnxEncoder:
+    """The model's graph, exported on first use and kept; raises when it cannot be made or opened.
+
+    ``exporting`` is called before an export (a few seconds: the caller may say so).
+    """
     graph = cache_dir() / f"{model_dir.name}--{graph_key(model_dir)}.onnx"
     if not graph.is_file():
+        if exporting is not None:
+            exporting()
         export(model, tokenizer, graph)
     try:
         return OnnxEncoder(graph, threads)

@@ -73,7 +73,9 @@ class Embedder:
 
         probes = list(embed_onnx.PROBES)
         try:
-            encoder = embed_onnx.open_graph(self._model, self._tokenizer, path, torch.get_num_threads())
+            encoder = embed_onnx.open_graph(
+                self._model, self._tokenizer, path, torch.get_num_threads(), exporting=_say_exporting
+            )
             for texts in (probes, probes[1:2]):  # a batch that pads, and one text alone
                 gap = embed_onnx.largest_difference(self._batch(texts), self._batch(texts, encoder))
                 if not gap <= embed_onnx.TOLERANCE:
@@ -111,6 +113,12 @@ class Embedder:
                 hidden = self._model(**inputs).last_hidden_state
         pooled = _pool(hidden, inputs["attention_mask"], self.pooling)
         return torch.nn.functional.normalize(pooled.float(), dim=1).numpy()
+
+
+def _say_exporting() -> None:
+    """On a terminal: why the first search pauses (the model is exported once for ONNX Runtime)."""
+    if sys.stderr.isatty():
+        print("veille: preparing the search model for ONNX Runtime (once, a few seconds)…", file=sys.stderr)
 
 
 @contextlib.contextmanager
