@@ -234,22 +234,20 @@ def run_veille(video: Path, work: Path, profile: str, layout: str) -> dict[str, 
             "descriptions": descriptions}  # fmt: skip
 
 
-def token_counts(work: Path, describer: str, texts: list[str]) -> tuple[float, float]:
-    """Mean tokens of ``texts`` by the describer's tokenizer and by the reasoner's."""
-    from transformers import AutoTokenizer
-
-    counts = []
-    for name in (describer, "phi-2"):
-        tok = AutoTokenizer.from_pretrained(work / name)
-        counts.append(sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts) / max(1, len(texts)))
-    return counts[0], counts[1]
+def mean_tokens(tokenizer: Any, texts: list[str]) -> float:
+    """The mean number of tokens of ``texts`` (no special tokens)."""
+    return sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts) / max(1, len(texts))
 
 
 def print_token_check(work: Path, runs: dict[tuple[str, str], dict[str, Any]], english: list[str]) -> None:
     """How many reasoner tokens a description takes, against English text through the same two tokenizers."""
+    from transformers import AutoTokenizer
+
+    reasoner = AutoTokenizer.from_pretrained(work / "phi-2")
     for (profile, layout), run in runs.items():
-        wrote, read = token_counts(work, VLMS[profile], run["descriptions"])
-        ref_in, ref_out = token_counts(work, VLMS[profile], english)
+        describer = AutoTokenizer.from_pretrained(work / VLMS[profile])
+        wrote, read = (mean_tokens(tok, run["descriptions"]) for tok in (describer, reasoner))
+        ref_in, ref_out = (mean_tokens(tok, english) for tok in (describer, reasoner))
         print(f"{profile}/{layout} descriptions: {wrote:.0f} describer tokens -> {read:.0f} reasoner tokens "
               f"({read / max(wrote, 1):.2f}x; English sentences: {ref_out / max(ref_in, 1):.2f}x)")  # fmt: skip
 

@@ -15,11 +15,10 @@ moves the graphs' folder.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +83,6 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: its notes on graph optimisation are not for users
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.graph = graph
         self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -110,7 +108,8 @@ def export(model: Any, tokenizer: Any, dest: Path) -> None:
     partial = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     free = {0: "batch", 1: "tokens"}
     try:
-        with _quiet_export(), torch.inference_mode():
+        # the exporter's tracing and deprecation warnings are about its own workings: not shown
+        with warnings.catch_warnings(action="ignore"), torch.inference_mode():
             torch.onnx.export(
                 Hidden(model).eval(),
                 (sample["input_ids"], sample["attention_mask"]),
@@ -124,14 +123,6 @@ def export(model: Any, tokenizer: Any, dest: Path) -> None:
         partial.replace(dest)
     finally:
         partial.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _quiet_export() -> Iterator[None]:
-    """The exporter's tracing and deprecation warnings are about its own workings: not shown."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 def open_graph(

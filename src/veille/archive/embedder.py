@@ -60,7 +60,6 @@ class Embedder:
             if bars:
                 hf_logging.enable_progress_bar()
         self.dim = int(self._model.config.hidden_size)
-        self.runtime: str = "torch"
         self.note: str | None = None
         self._onnx: embed_onnx.OnnxEncoder | None = None
         self._start_onnx(path, runtime or embed_onnx.wanted_runtime())
@@ -81,12 +80,17 @@ class Embedder:
                 if not gap <= embed_onnx.TOLERANCE:
                     raise ModelError(f"its embeddings differ from PyTorch's by up to {gap:.1e}")
         except Exception as exc:  # export and runtime errors come in many classes: PyTorch still works
-            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            reason = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
             if runtime == "onnx":
                 raise ModelError(f"cannot run the embedding model {self.name} with ONNX Runtime ({reason})") from exc
             self.note = f"the embedding model runs on PyTorch, slower: ONNX Runtime could not run it ({reason})"
             return
-        self._onnx, self.runtime = encoder, "onnx"
+        self._onnx = encoder
+
+    @property
+    def runtime(self) -> str:
+        """What runs the model: ``onnx`` (ONNX Runtime) or ``torch``."""
+        return "torch" if self._onnx is None else "onnx"
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """The embeddings of ``texts``: float32, shape ``(len(texts), dim)``, each row of unit length.
@@ -95,7 +99,7 @@ class Embedder:
         """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with one_thread(len(texts) <= FEW_TEXTS):
+        with one_thread(self._onnx is None and len(texts) <= FEW_TEXTS):  # ONNX Runtime has its own threads
             for start in range(0, len(order), max(1, batch_size)):
                 rows = order[start : start + max(1, batch_size)]
                 out[rows] = self._batch([texts[i] or " " for i in rows])

@@ -33,7 +33,6 @@ LEXICAL_VIDEO_WEIGHT = 2.0  # the video's soft maximum of the BM25 scores scaled
 LEXICAL_VIDEO_TEMPERATURE = 1.0
 
 
-
 @dataclass(frozen=True, slots=True)
 class FusionParams:
     """The weights of :func:`fused_scores_with` (the module constants are the defaults)."""
