@@ -72,6 +72,8 @@ def test_env_errors_name_the_variable() -> None:
 def test_veille_variables_that_are_not_settings_are_left_alone() -> None:
     s = load_settings(env={"data_dir": "/footage", "api_key": "sk-secret", "profile": "fast"})
     assert s.profile == "fast" and "sk-secret" not in s.model_dump_json()
+    # read where they are used: the search embedder's runtime and graphs, a cluster task's CPU share
+    load_settings(env={"embed_runtime": "torch", "onnx_cache_dir": "/graphs", "cpus": "1"})
 
 
 @pytest.mark.parametrize(
